@@ -1,0 +1,74 @@
+"""Built-in GPU and base-model catalogs, extendable from a project's own YAML."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops.model import BaseModel, GpuType, Instance
+
+_HERE = Path(__file__).resolve().parent
+
+
+@cache
+def _builtin(name: str) -> dict[str, Any]:
+    return yaml.safe_load((_HERE / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+def _merged(builtin: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+    """A project entry adds a new name or overrides fields (aws, gcp, memory_mib, ...) of a built-in one."""
+    entries = dict(builtin)
+    for name, entry in (extra or {}).items():
+        entries[name] = {**entries.get(name, {}), **entry}
+    return entries
+
+
+def gpu_types(extra: dict[str, Any] | None = None) -> dict[str, GpuType]:
+    return {name: _gpu(name, entry) for name, entry in _merged(_builtin("gpus"), extra).items()}
+
+
+def base_models(extra: dict[str, Any] | None = None) -> dict[str, BaseModel]:
+    return {name: base_model(name, entry) for name, entry in _merged(_builtin("base_models"), extra).items()}
+
+
+def base_model(name: str, entry: dict[str, Any]) -> BaseModel:
+    hidden = entry.get("hidden_size")
+    vocab = entry.get("vocab_size")
+    largest = entry.get("largest_layer_params") or (hidden * vocab if hidden and vocab else entry["params"])
+    return BaseModel(
+        name=name,
+        params=int(entry["params"]),
+        largest_layer_params=int(largest),
+        hidden_size=hidden,
+        num_layers=entry.get("num_layers"),
+        kv_size=entry.get("kv_size"),
+        intermediate_size=entry.get("intermediate_size"),
+        vocab_size=vocab,
+    )
+
+
+def _gpu(name: str, entry: dict[str, Any]) -> GpuType:
+    instances = tuple(
+        Instance(
+            cloud=cloud,
+            type=item["instance"],
+            gpus=int(item["gpus"]),
+            vcpus=item.get("vcpus"),
+            ram_gib=item.get("ram_gib"),
+            usd_per_hour=item.get("usd_per_hour"),
+            price_source=item.get("price_source"),
+            accelerator=item.get("accelerator"),
+        )
+        for cloud in ("aws", "gcp")
+        for item in entry.get(cloud, [])
+    )
+    return GpuType(
+        name=name,
+        memory_mib=entry.get("memory_mib"),
+        bf16=bool(entry.get("bf16", True)),
+        local=bool(entry.get("local", False)),
+        instances=instances,
+    )

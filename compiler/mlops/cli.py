@@ -1,0 +1,164 @@
+"""The `mlops` command line: a thin shell over the library. Exit 0 clean, 1 findings, 2 usage."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from mlops import __version__
+
+PATH = click.Path(file_okay=False, path_type=Path)
+
+
+def _fail_usage(message: str) -> None:
+    click.echo(f"mlops: {message}", err=True)
+    sys.exit(2)
+
+
+def _validate(path: Path, envs: tuple[str, ...]):
+    from mlops.pipeline import UsageError, validate
+
+    if not path.exists():
+        _fail_usage(f"{path} does not exist")
+    try:
+        return validate(path, envs)
+    except UsageError as exc:
+        _fail_usage(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlops")
+def main() -> None:
+    """Declarative GitOps compiler for ML and LLM models.
+
+    One YAML spec per model in git; mlops validates the specs and renders DeepSpeed configs,
+    Dagster definitions, whylogs monitors and Pulumi stack configs for every environment.
+    """
+
+
+@main.command()
+@click.argument("path", type=PATH, default=".")
+@click.option("--env", "envs", multiple=True, help="Only these environments (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif", "junit"]), default="text")
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool) -> None:
+    """Check every spec; one line per problem, exit 1 on errors."""
+    from mlops.diagnostics import Severity
+    from mlops.formats import FORMATS
+
+    result = _validate(path, envs)
+    out = FORMATS[fmt](result.diagnostics)
+    if out:
+        click.echo(out)
+    if fmt == "text" and not result.diagnostics:
+        click.echo(f"ok: {len({m.name for m in result.models})} models x {len(result.environments)} environments")
+    failing = not result.ok or (strict and any(d.severity is Severity.WARNING for d in result.diagnostics))
+    sys.exit(1 if failing else 0)
+
+
+@main.command()
+@click.argument("path", type=PATH, default=".")
+@click.option("--env", "envs", multiple=True, help="Only these environments (repeatable); others keep their files.")
+@click.option("--out", type=PATH, default=None, help="Output folder (default: spec.output, usually rendered/).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if rendered files are missing, stale or edited.")
+def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool) -> None:
+    """Render every target for every environment into rendered/ with mlops.lock."""
+    from mlops import writer
+    from mlops.formats import text
+    from mlops.pipeline import render
+
+    result = _validate(path, envs)
+    if not result.ok:
+        click.echo(text.render(result.diagnostics), err=True)
+        click.echo("nothing written: fix the errors above", err=True)
+        sys.exit(1)
+    target = out if out is not None else result.sources.output
+    artifacts = render(result)
+    files, lock = writer.plan_tree(target, artifacts, result.sources.spec_hashes(), list(envs) or None)
+    if check:
+        findings = writer.check(target, files, lock, list(envs) or None)
+        for f in findings:
+            click.echo(f"{_display(target, f.path)}: error C001 {f.message()}")
+        if findings:
+            sys.exit(1)
+        click.echo(f"up to date: {len(files)} files in {target}")
+        return
+    try:
+        writer.write(target, files, lock)
+    except writer.WriteError as exc:
+        click.echo(f"error C002 {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {len(artifacts)} files for {len(result.environments)} environments to {target}")
+
+
+def _display(root: Path, rel: str) -> str:
+    try:
+        return (root / rel).relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return (root / rel).as_posix()
+
+
+@main.command()
+@click.argument("model")
+@click.option("--path", type=PATH, default=".", help="Project folder.")
+@click.option("--env", "env", default=None, help="Environment (default: all).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def explain(model: str, path: Path, env: str | None, fmt: str) -> None:
+    """Show one model as resolved for an environment, with every derived number."""
+    from mlops.explain import explain_models
+
+    result = _validate(path, (env,) if env else ())
+    chosen = [m for m in result.models if m.name == model]
+    if not chosen:
+        known = sorted({m.name for m in result.models})
+        _fail_usage(
+            f"no resolved model '{model}'" + (f"; models: {', '.join(known)}" if known else "; run mlops validate")
+        )
+    click.echo(explain_models(chosen, fmt))
+
+
+@main.command()
+@click.argument("kind", required=False, type=click.Choice(["project", "model", "environment", "policy"]))
+def schema(kind: str | None) -> None:
+    """Print the JSON Schemas (specs/v1) that editors and mlops validate use."""
+    from mlops.schema import KINDS
+    from mlops.schema import schema as load
+
+    kinds = [kind.capitalize()] if kind else list(KINDS)
+    data = {k.lower(): load(k) for k in kinds}
+    click.echo(json.dumps(data[kind] if kind else data, indent=2))
+
+
+@main.command()
+@click.argument("code", required=False)
+def rules(code: str | None) -> None:
+    """List the diagnostic codes, or explain one."""
+    from mlops.codes import CODES, lookup
+
+    if code:
+        entry = lookup(code)
+        if entry is None:
+            _fail_usage(f"unknown code {code}")
+        click.echo(f"{code.upper()} {entry.title}\n\n{entry.explanation}")
+        return
+    for c, entry in CODES.items():
+        click.echo(f"{c}  {entry.title:<24} {entry.explanation}")
+
+
+@main.command()
+@click.argument("directory", type=PATH)
+@click.option("--name", default=None, help="Project name (default: the folder's name).")
+def init(directory: Path, name: str | None) -> None:
+    """Scaffold a project: mlops.yaml, local/dev/prod environments, one model, one policy."""
+    from mlops.scaffold import ScaffoldError, scaffold
+
+    try:
+        written = scaffold(directory, name)
+    except ScaffoldError as exc:
+        _fail_usage(str(exc))
+    for p in written:
+        click.echo(f"created {p}")
+    click.echo(f"next: cd {directory} && mlops validate && mlops compile")

@@ -1,0 +1,87 @@
+"""The table of diagnostic codes: stable, documented, shown by `mlops rules`."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Code(NamedTuple):
+    title: str
+    explanation: str
+
+
+CODES: dict[str, Code] = {
+    # L: loading YAML
+    "L101": Code(
+        "yaml-syntax",
+        "The file is not valid YAML (including tabs used for indentation and several documents in one file).",
+    ),
+    "L102": Code(
+        "duplicate-key", "A mapping has the same key twice; YAML loaders silently keep the last one, mlops refuses."
+    ),
+    "L103": Code(
+        "alias-or-merge", "Anchors, aliases and merge keys (<<) are refused: they hide values and enable alias bombs."
+    ),
+    "L104": Code("yaml-tag", "Explicit tags (!!python/object, !custom) are refused: specs are plain data."),
+    "L105": Code("encoding", "The file is not valid UTF-8."),
+    "L106": Code("file-too-large", "The file is over the 1 MiB limit for a spec."),
+    "L107": Code("too-deep", "The document nests deeper than 32 levels."),
+    "L108": Code("empty-file", "The file holds no document."),
+    "L109": Code("unreadable", "The path is a directory, a broken symbolic link or otherwise not a readable file."),
+    "L110": Code("outside-project", "A path resolves outside the project folder."),
+    # S: schema
+    "S201": Code("wrong-type", "A value has the wrong JSON type (a string where a number is expected, ...)."),
+    "S202": Code("unknown-key", "A key the schema does not define; usually a typo, with a 'did you mean' hint."),
+    "S203": Code("missing-key", "A required key is missing."),
+    "S204": Code("invalid-value", "A value is outside what the schema allows (enum, pattern, range, length)."),
+    "S205": Code(
+        "wrong-kind", "apiVersion or kind is missing or not one mlops knows, or the document sits in the wrong folder."
+    ),
+    # P: project structure
+    "P301": Code("duplicate-name", "Two documents of the same kind share metadata.name."),
+    "P302": Code("unknown-environment", "A model overlay or policy names an environment that has no Environment spec."),
+    "P303": Code("no-project", "The folder has no mlops.yaml."),
+    "P304": Code("no-environments", "The project defines no environment, so there is nothing to compile."),
+    # R: resources, arithmetic, quota, budget
+    "R401": Code("unknown-gpu", "A GPU type is not in the GPU catalog."),
+    "R402": Code(
+        "batch-arithmetic",
+        "batch.global is not micro_per_gpu x gradient accumulation x data-parallel size for a whole accumulation.",
+    ),
+    "R403": Code("gpu-quota", "The models of an environment need more GPUs of a type than its gpu_quota allows."),
+    "R404": Code("budget", "The models of an environment cost more per hour than its budget_per_hour."),
+    "R405": Code(
+        "parallel-degree",
+        "Tensor x pipeline parallel does not divide the GPUs, or tensor parallel exceeds GPUs per node.",
+    ),
+    "R406": Code("no-instance", "The cloud has no instance type with that many GPUs of that type."),
+    "R407": Code("unknown-base-model", "The base model is not in the model catalog and not given inline."),
+    "R408": Code("unknown-price", "The catalog has no price for an instance, so cost and budget cannot be checked."),
+    # T: training (DeepSpeed)
+    "T501": Code("gpu-memory", "Model states plus the activation margin do not fit in the GPU's memory."),
+    "T502": Code("host-memory", "CPU offload needs more host RAM than the instance has."),
+    "T503": Code("precision-conflict", "fp16 and bf16 cannot both be enabled."),
+    "T504": Code("bf16-unsupported", "The GPU has no bf16 support (T4)."),
+    "T505": Code("offload-param-stage", "offload_param needs ZeRO stage 3."),
+    "T506": Code("qlora-zero3", "QLoRA (4-bit base weights) with ZeRO-3 is a known failure in the field."),
+    "T507": Code("nvme-path", "NVMe offload needs zero.nvme_path."),
+    # G: policy
+    "G601": Code("policy-violation", "A policy rule does not hold for a resolved model; the severity is the policy's."),
+    "G602": Code("policy-path", "A policy names a path that no resolved model has."),
+    # X: security
+    "X701": Code("secret-in-spec", "A value looks like a credential; secrets never go into specs."),
+    # D: data
+    "D801": Code("data-not-tracked", "A data path is not tracked by DVC."),
+    "D802": Code("data-rev", "A data revision does not resolve to a commit."),
+    # M: monitoring
+    "M901": Code("impossible-constraint", "A column constraint cannot hold (min > max, min_length > max_length)."),
+    "M902": Code("bad-pattern", "A regular expression does not compile or is too large."),
+    "M903": Code("unknown-column", "Drift, compliance or prediction names a column the monitor does not define."),
+    # C: compile / output
+    "C001": Code("stale-output", "compile --check: a rendered file is missing, stale, edited by hand or orphaned."),
+    "C002": Code("write-failed", "The output could not be written; the previous output is intact."),
+}
+
+
+def lookup(code: str) -> Code | None:
+    return CODES.get(code.upper())

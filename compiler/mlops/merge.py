@@ -1,0 +1,43 @@
+"""Environment overlays: deep-merge a partial spec over the base, positions included."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from mlops.loader import Document, escape
+
+
+def deep_merge(base: Any, overlay: Any) -> Any:
+    """Mappings merge key by key; lists and scalars in the overlay replace the base."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+        return merged
+    return copy.deepcopy(overlay)
+
+
+def overlay_document(doc: Document, env: str) -> Document:
+    """The model document as seen in `env`: spec.environments[env] merged over spec.
+
+    Positions of overlaid values point into the overlay, so a diagnostic about a value an
+    environment set lands on the line that set it.
+    """
+    data = doc.data
+    spec = data.get("spec", {})
+    overlay = (spec.get("environments") or {}).get(env)
+    merged_spec = {k: v for k, v in spec.items() if k != "environments"}
+    if isinstance(overlay, dict):
+        merged_spec = deep_merge(merged_spec, overlay)
+    merged = {**data, "spec": merged_spec}
+    if not isinstance(overlay, dict):
+        return Document(doc.path, merged, doc.positions, doc.key_positions, doc.sha256)
+    prefix = f"/spec/environments/{escape(env)}"
+    positions = dict(doc.positions)
+    key_positions = dict(doc.key_positions)
+    for source, target in ((doc.positions, positions), (doc.key_positions, key_positions)):
+        for pointer, pos in source.items():
+            if pointer.startswith(prefix + "/"):
+                target["/spec" + pointer[len(prefix) :]] = pos
+    return Document(doc.path, merged, positions, key_positions, doc.sha256)

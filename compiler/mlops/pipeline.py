@@ -1,0 +1,65 @@
+"""The compile pipeline as a library: load -> validate -> resolve -> rules -> render.
+
+The CLI is a thin shell over `validate` and `render`; `mlops plan` runs the same functions
+on trees read from git objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlops import rules
+from mlops.catalog import base_models, gpu_types
+from mlops.diagnostics import Diagnostic, has_errors, sort_unique
+from mlops.model import Environment, ResolvedModel
+from mlops.project import Sources, load_project
+from mlops.resolve import Catalogs, environment, resolve
+from mlops.rules.context import Context
+from mlops.targets import render_all
+from mlops.targets.base import Artifact
+
+
+class UsageError(Exception):
+    """A mistake in how mlops was called (exit 2), not in the specs."""
+
+
+@dataclass
+class Result:
+    sources: Sources
+    environments: dict[str, Environment] = field(default_factory=dict)
+    models: list[ResolvedModel] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+
+def validate(root: Path, envs: Sequence[str] = ()) -> Result:
+    """Everything short of rendering; `envs` limits which environments are resolved."""
+    sources = load_project(root)
+    result = Result(sources=sources, diagnostics=list(sources.diagnostics))
+    if sources.project is None:
+        return result
+    env_docs = {d.data["metadata"]["name"]: d for d in sources.documents["Environment"]}
+    unknown = [e for e in envs if e not in env_docs]
+    if unknown:
+        raise UsageError(
+            f"unknown environment {', '.join(unknown)}; the project has {', '.join(sorted(env_docs)) or 'none'}"
+        )
+    chosen = {name: doc for name, doc in sorted(env_docs.items()) if not envs or name in envs}
+    result.environments = {name: environment(doc) for name, doc in chosen.items()}
+    catalogs = Catalogs(gpu_types(sources.catalogs.get("gpus")), base_models(sources.catalogs.get("base_models")))
+    resolution = resolve(sources.documents["Model"], list(result.environments.values()), catalogs)
+    result.models = resolution.models
+    ctx = Context(sources, result.environments, chosen, resolution.models, resolution.documents)
+    result.diagnostics = sort_unique(result.diagnostics + resolution.diagnostics + rules.run(ctx))
+    return result
+
+
+def render(result: Result) -> list[Artifact]:
+    if not result.ok:
+        raise ValueError("refusing to render a project with errors")
+    return render_all(result.models)

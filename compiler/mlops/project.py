@@ -1,0 +1,120 @@
+"""Find and load every document of a project: mlops.yaml, models, environments, policies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops import schema
+from mlops.diagnostics import Diagnostic
+from mlops.loader import Document, LoadError, load_file
+
+PROJECT_FILE = "mlops.yaml"
+FOLDERS = {"models": "Model", "environments": "Environment", "policies": "Policy"}
+DEFAULTS = {"models": "models", "environments": "environments", "policies": "policies", "output": "rendered"}
+
+
+@dataclass
+class Sources:
+    root: Path
+    name: str
+    settings: dict[str, Any]
+    project: Document | None = None
+    documents: dict[str, list[Document]] = field(default_factory=lambda: {k: [] for k in FOLDERS.values()})
+    catalogs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def output(self) -> Path:
+        return self.root / self.settings["output"]
+
+    def spec_hashes(self) -> dict[str, str]:
+        docs = [self.project] if self.project else []
+        docs += [d for group in self.documents.values() for d in group]
+        return {d.path: d.sha256 for d in docs}
+
+
+def load_project(root: Path) -> Sources:
+    """Load everything; problems become diagnostics, never exceptions."""
+    root = root.resolve()
+    sources = Sources(root=root, name=root.name, settings=dict(DEFAULTS))
+    project_file = root / PROJECT_FILE
+    if not project_file.exists() and not project_file.is_symlink():
+        sources.diagnostics.append(
+            Diagnostic(
+                PROJECT_FILE,
+                1,
+                1,
+                "P303",
+                f"no {PROJECT_FILE} in {root}",
+                hint="run `mlops init DIR` to scaffold a project, or point at the project folder",
+            )
+        )
+        return sources
+    project = _load(sources, project_file, "Project")
+    if project is None:
+        return sources
+    sources.project = project
+    sources.name = project.data["metadata"]["name"]
+    spec = project.data.get("spec") or {}
+    sources.settings.update({k: spec[k] for k in DEFAULTS if k in spec})
+    for key, kind in FOLDERS.items():
+        folder = root / sources.settings[key]
+        if not _inside(root, folder):
+            sources.diagnostics.append(
+                project.diagnostic(f"/spec/{key}", "L110", f"spec.{key} leaves the project folder")
+            )
+            continue
+        for path in _spec_files(folder):
+            doc = _load(sources, path, kind)
+            if doc is not None:
+                sources.documents[kind].append(doc)
+    for name, rel in (spec.get("catalogs") or {}).items():
+        path = root / rel
+        if not _inside(root, path):
+            sources.diagnostics.append(
+                project.diagnostic(f"/spec/catalogs/{name}", "L110", "catalog path leaves the project folder")
+            )
+            continue
+        try:
+            data = load_file(path, _display(root, path), root=root).data
+        except LoadError as exc:
+            sources.diagnostics.append(exc.diagnostic)
+            continue
+        if not isinstance(data, dict):
+            sources.diagnostics.append(
+                project.diagnostic(f"/spec/catalogs/{name}", "S201", "a catalog is a mapping of name -> entry")
+            )
+            continue
+        sources.catalogs[name] = data
+    return sources
+
+
+def _load(sources: Sources, path: Path, kind: str) -> Document | None:
+    display = _display(sources.root, path)
+    try:
+        doc = load_file(path, display, root=sources.root)
+    except LoadError as exc:
+        sources.diagnostics.append(exc.diagnostic)
+        return None
+    problems = schema.check_header(doc, kind) or schema.check(doc, kind)
+    sources.diagnostics.extend(problems)
+    return None if problems else doc
+
+
+def _spec_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+
+
+def _inside(root: Path, path: Path) -> bool:
+    return path.resolve().is_relative_to(root)
+
+
+def _display(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()

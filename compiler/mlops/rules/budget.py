@@ -1,0 +1,33 @@
+"""R404: per environment, training plus serving at full scale must fit budget_per_hour."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mlops.diagnostics import Diagnostic
+from mlops.rules.context import Context
+
+
+def check(ctx: Context) -> Iterator[Diagnostic]:
+    for env_name, models in ctx.by_environment().items():
+        budget = ctx.environments[env_name].budget_per_hour
+        if budget is None:
+            continue
+        parts: list[str] = []
+        total = 0.0
+        for m in models:
+            for what, cost in (
+                ("training", m.training.cost_per_hour),
+                ("serving", m.serving.cost_per_hour_max if m.serving else None),
+            ):
+                if cost:
+                    total += cost
+                    parts.append(f"{m.name} {what} ${cost:,.2f}")
+        if total > budget:
+            yield ctx.at_env(
+                env_name,
+                "/spec/budget_per_hour",
+                "R404",
+                f"{env_name} costs ${total:,.2f}/h at full scale ({' + '.join(parts)}), budget is ${budget:,.2f}/h",
+                hint="raise budget_per_hour, use fewer or cheaper GPUs, or spot capacity",
+            )

@@ -1,0 +1,37 @@
+"""What every semantic rule reads: the loaded sources and the resolved models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.diagnostics import Diagnostic, Severity
+from mlops.loader import Document
+from mlops.model import Environment, ResolvedModel
+from mlops.project import Sources
+
+
+@dataclass
+class Context:
+    sources: Sources
+    environments: dict[str, Environment]
+    environment_docs: dict[str, Document]
+    models: list[ResolvedModel]
+    documents: dict[tuple[str, str], Document]
+
+    def at(self, model: ResolvedModel, pointer: str, code: str, message: str, **kw: Any) -> Diagnostic:
+        """A diagnostic about one model in one environment, placed on the line that set the value."""
+        doc = self.documents[(model.name, model.environment.name)]
+        return doc.diagnostic(pointer, code, f"[{model.environment.name}] {message}", **kw)
+
+    def at_env(self, env: str, pointer: str, code: str, message: str, **kw: Any) -> Diagnostic:
+        return self.environment_docs[env].diagnostic(pointer, code, message, **kw)
+
+    def by_environment(self) -> dict[str, list[ResolvedModel]]:
+        groups: dict[str, list[ResolvedModel]] = {name: [] for name in self.environments}
+        for m in self.models:
+            groups[m.environment.name].append(m)
+        return groups
+
+
+WARNING = Severity.WARNING

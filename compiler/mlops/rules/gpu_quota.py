@@ -1,0 +1,37 @@
+"""R403: per environment and GPU type, training plus serving at full scale must fit the quota."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from mlops.diagnostics import Diagnostic
+from mlops.loader import escape
+from mlops.rules.context import Context
+
+
+def check(ctx: Context) -> Iterator[Diagnostic]:
+    for env_name, models in ctx.by_environment().items():
+        quota = dict(ctx.environments[env_name].gpu_quota)
+        if not quota:
+            continue
+        need: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for m in models:
+            need[m.training.gpu.name].append((f"{m.name} training", m.training.total_gpus))
+            if m.serving is not None:
+                need[m.serving.gpu.name].append((f"{m.name} serving", m.serving.max_gpus))
+        for gpu, users in sorted(need.items()):
+            if gpu == "cpu":
+                continue
+            total = sum(n for _, n in users)
+            limit = quota.get(gpu, 0)
+            if total > limit:
+                parts = " + ".join(f"{n} ({who})" for who, n in users)
+                pointer = f"/spec/gpu_quota/{escape(gpu)}" if gpu in quota else "/spec/gpu_quota"
+                yield ctx.at_env(
+                    env_name,
+                    pointer,
+                    "R403",
+                    f"{env_name} needs {total} x {gpu} = {parts}, quota is {limit}",
+                    hint=f"raise gpu_quota.{gpu} to {total} or reduce GPUs",
+                )

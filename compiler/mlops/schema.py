@@ -1,0 +1,191 @@
+"""JSON Schema validation of documents, turned into positioned diagnostics."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from mlops.diagnostics import Diagnostic
+from mlops.loader import Document, escape
+from mlops.resources import schema_path
+
+KINDS = ("Project", "Model", "Environment", "Policy")
+
+
+@cache
+def schema(kind: str) -> dict[str, Any]:
+    return json.loads(schema_path(kind).read_text(encoding="utf-8"))
+
+
+@cache
+def _validator(kind: str) -> Draft202012Validator:
+    return Draft202012Validator(schema(kind))
+
+
+def dotted(path: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in path) or "(document)"
+
+
+def pointer_of(path: Iterable[Any]) -> str:
+    return "".join(f"/{escape(str(p))}" for p in path)
+
+
+def check_header(doc: Document, expected: str | None) -> list[Diagnostic]:
+    """apiVersion and kind come first: without them nothing else can be checked."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return [doc.diagnostic("", "S205", "a spec is a mapping with apiVersion, kind, metadata and spec")]
+    if data.get("apiVersion") != "mlops/v1":
+        return [
+            doc.diagnostic(
+                "/apiVersion",
+                "S205",
+                f"apiVersion must be mlops/v1, got {data.get('apiVersion')!r}",
+                hint="start the file with: apiVersion: mlops/v1",
+            )
+        ]
+    kind = data.get("kind")
+    if kind not in KINDS:
+        return [doc.diagnostic("/kind", "S205", f"kind must be one of {', '.join(KINDS)}, got {kind!r}")]
+    if expected and kind != expected:
+        return [
+            doc.diagnostic(
+                "/kind",
+                "S205",
+                f"a {kind} document in the {expected.lower()} folder",
+                hint=f"move it, or set kind: {expected}",
+            )
+        ]
+    return []
+
+
+def check(doc: Document, kind: str, data: Any = None) -> list[Diagnostic]:
+    """Validate `data` (default: the document's) against the schema of `kind`."""
+    instance = doc.data if data is None else data
+    out: list[Diagnostic] = []
+    for error in _validator(kind).iter_errors(instance):
+        out.extend(_to_diagnostics(doc, error))
+    return out
+
+
+def _to_diagnostics(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        for sub in _best_branch(error.context):
+            yield from _to_diagnostics(doc, sub)
+        return
+    path = list(error.absolute_path)
+    where = dotted(path)
+    pointer = pointer_of(path)
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        for key in _extra_keys(error):
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+            yield doc.diagnostic(
+                f"{pointer}/{escape(key)}", "S202", f"unknown key '{key}' in {where}", hint=hint, key=True
+            )
+    elif kind == "propertyNames":
+        name = error.instance
+        allowed = error.schema.get("propertyNames", {}).get("enum")
+        close = difflib.get_close_matches(str(name), allowed or [], n=1, cutoff=0.6)
+        hint = (
+            f"did you mean '{close[0]}'?" if close else (f"allowed: {', '.join(allowed)}" if allowed else error.message)
+        )
+        code = "S202" if allowed else "S204"
+        yield doc.diagnostic(
+            f"{pointer}/{escape(str(name))}", code, f"key '{name}' is not allowed in {where}", hint=hint, key=True
+        )
+    elif kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        yield doc.diagnostic(pointer, "S203", f"missing required key '{missing}' in {where}", key=True)
+    elif kind == "type":
+        expected = error.validator_value
+        expected_text = " or ".join(expected) if isinstance(expected, list) else expected
+        got = _json_type(error.instance)
+        hint = "quote it to make it a string" if expected == "string" else ""
+        yield doc.diagnostic(
+            pointer, "S201", f"{where}: expected {expected_text}, got {got} {_short(error.instance)}", hint=hint
+        )
+    elif kind == "const":
+        yield doc.diagnostic(
+            pointer, "S205", f"{where} must be {error.validator_value!r}, got {_short(error.instance)}"
+        )
+    else:
+        yield doc.diagnostic(pointer, "S204", f"{where}: {_explain(error)}", hint=_hint(error))
+
+
+def _best_branch(errors: list[ValidationError]) -> list[ValidationError]:
+    """Of the failing oneOf branches, report the one the author most likely meant."""
+    branches: dict[int, list[ValidationError]] = defaultdict(list)
+    for err in errors:
+        branches[err.schema_path[0] if err.schema_path else 0].append(err)
+
+    def score(errs: list[ValidationError]) -> tuple[int, int]:
+        shallow = any(not e.path and e.validator in ("type", "required") for e in errs)
+        return (1 if shallow else 0, len(errs))
+
+    return min(branches.values(), key=score)
+
+
+def _extra_keys(error: ValidationError) -> list[str]:
+    props = error.schema.get("properties", {})
+    return sorted(k for k in error.instance if k not in props) if isinstance(error.instance, dict) else []
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _explain(error: ValidationError) -> str:
+    v = error.validator_value
+    value = _short(error.instance)
+    match error.validator:
+        case "enum":
+            return f"{value} is not one of {', '.join(json.dumps(x) for x in v)}"
+        case "pattern":
+            return f"{value} does not match the required form"
+        case "minimum":
+            return f"{value} is below the minimum {v}"
+        case "maximum":
+            return f"{value} is above the maximum {v}"
+        case "exclusiveMinimum":
+            return f"{value} must be greater than {v}"
+        case "exclusiveMaximum":
+            return f"{value} must be less than {v}"
+        case "maxLength":
+            return f"{value} is longer than {v} characters"
+        case "minLength":
+            return f"{value} is shorter than {v} characters"
+        case "minItems" | "minProperties":
+            return f"needs at least {v} entries"
+        case "maxItems" | "maxProperties":
+            return f"allows at most {v} entries"
+        case "uniqueItems":
+            return "entries must be unique"
+    return error.message
+
+
+def _hint(error: ValidationError) -> str:
+    desc = error.schema.get("description", "")
+    if error.validator == "enum":
+        close = difflib.get_close_matches(str(error.instance), [str(x) for x in error.validator_value], n=1)
+        if close:
+            return f"did you mean '{close[0]}'?"
+    return desc

@@ -1,0 +1,28 @@
+"""Targets, one module each; each exposes `render(model) -> list[Artifact]`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mlops.model import ResolvedModel
+from mlops.targets import deepspeed
+from mlops.targets.base import Artifact
+
+Render = Callable[[ResolvedModel], list[Artifact]]
+
+# Per-model targets. Per-environment targets (one file for all models) take the list instead.
+TARGETS: dict[str, Render] = {
+    deepspeed.TARGET: deepspeed.render,
+}
+ENVIRONMENT_TARGETS: dict[str, Callable[[list[ResolvedModel]], list[Artifact]]] = {}
+
+
+def render_all(models: list[ResolvedModel]) -> list[Artifact]:
+    artifacts = [a for m in models for render in TARGETS.values() for a in render(m)]
+    by_env: dict[str, list[ResolvedModel]] = {}
+    for m in models:
+        by_env.setdefault(m.environment.name, []).append(m)
+    for render_env in ENVIRONMENT_TARGETS.values():
+        for env_models in by_env.values():
+            artifacts.extend(render_env(env_models))
+    return sorted(artifacts, key=lambda a: a.path)
