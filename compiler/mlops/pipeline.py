@@ -54,7 +54,7 @@ def validate(root: Path, envs: Sequence[str] = ()) -> Result:
     catalogs = Catalogs(gpu_types(sources.catalogs.get("gpus")), base_models(sources.catalogs.get("base_models")))
     resolution = resolve(sources.documents["Model"], list(result.environments.values()), catalogs)
     result.models = resolution.models
-    ctx = Context(sources, result.environments, chosen, resolution.models, resolution.documents)
+    ctx = Context(sources, result.environments, chosen, resolution.models, resolution.documents, frozenset(env_docs))
     result.diagnostics = sort_unique(result.diagnostics + resolution.diagnostics + rules.run(ctx))
     return result
 

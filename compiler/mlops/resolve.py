@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -26,6 +25,7 @@ from mlops.model import (
     Training,
     Zero,
 )
+from mlops.suggest import did_you_mean
 
 SECTIONS = ("task", "data", "training", "evaluation", "serving", "monitoring")
 
@@ -86,9 +86,7 @@ def _lookup(
 ) -> tuple[Any, list[Diagnostic]]:
     if name in table:
         return table[name], []
-    close = difflib.get_close_matches(name, list(table), n=1, cutoff=0.5)
-    hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(table))}"
-    return None, [doc.diagnostic(pointer, code, f"unknown {what} '{name}'", hint=hint)]
+    return None, [doc.diagnostic(pointer, code, f"unknown {what} '{name}'", hint=did_you_mean(name, table, cutoff=0.5))]
 
 
 def _resolve_one(doc: Document, env: Environment, catalogs: Catalogs) -> tuple[ResolvedModel | None, list[Diagnostic]]:

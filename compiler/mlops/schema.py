@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -15,6 +14,7 @@ from jsonschema.exceptions import ValidationError
 from mlops.diagnostics import Diagnostic
 from mlops.loader import Document, escape
 from mlops.resources import schema_path
+from mlops.suggest import closest, did_you_mean
 
 KINDS = ("Project", "Model", "Environment", "Policy")
 
@@ -87,18 +87,15 @@ def _to_diagnostics(doc: Document, error: ValidationError) -> Iterator[Diagnosti
     if kind == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         for key in _extra_keys(error):
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+            hint = did_you_mean(key, allowed, fallback=f"allowed keys: {', '.join(allowed)}")
             yield doc.diagnostic(
                 f"{pointer}/{escape(key)}", "S202", f"unknown key '{key}' in {where}", hint=hint, key=True
             )
     elif kind == "propertyNames":
         name = error.instance
         allowed = error.schema.get("propertyNames", {}).get("enum")
-        close = difflib.get_close_matches(str(name), allowed or [], n=1, cutoff=0.6)
-        hint = (
-            f"did you mean '{close[0]}'?" if close else (f"allowed: {', '.join(allowed)}" if allowed else error.message)
-        )
+        fallback = f"allowed: {', '.join(allowed)}" if allowed else error.message
+        hint = did_you_mean(str(name), allowed or [], fallback=fallback)
         code = "S202" if allowed else "S204"
         yield doc.diagnostic(
             f"{pointer}/{escape(str(name))}", code, f"key '{name}' is not allowed in {where}", hint=hint, key=True
@@ -185,7 +182,7 @@ def _explain(error: ValidationError) -> str:
 def _hint(error: ValidationError) -> str:
     desc = error.schema.get("description", "")
     if error.validator == "enum":
-        close = difflib.get_close_matches(str(error.instance), [str(x) for x in error.validator_value], n=1)
-        if close:
-            return f"did you mean '{close[0]}'?"
+        match = closest(str(error.instance), [str(x) for x in error.validator_value])
+        if match:
+            return f"did you mean '{match}'?"
     return desc

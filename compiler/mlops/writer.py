@@ -91,14 +91,27 @@ def write(out: Path, files: dict[str, bytes], lock: bytes) -> None:
             target.write_bytes(content)
         (tmp / LOCK).write_bytes(lock)
         os.chmod(tmp, 0o755)
-        old = out.parent / f"{tmp.name}-old"
-        if out.exists():
-            os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise WriteError(f"could not write {out}: {exc}") from exc
+    _swap(tmp, out)
+
+
+def _swap(tmp: Path, out: Path) -> None:
+    """Two renames; if the second fails, the first is undone so `out` is never lost."""
+    old = out.parent / f"{tmp.name}-old"
+    moved = False
+    try:
+        if out.exists():
+            os.rename(out, old)
+            moved = True
+        os.rename(tmp, out)
+    except OSError as exc:
+        if moved:
+            os.rename(old, out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise WriteError(f"could not write {out}: {exc}") from exc
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def check(out: Path, files: dict[str, bytes], lock: bytes, environments: list[str] | None) -> list[Finding]:

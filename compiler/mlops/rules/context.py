@@ -18,6 +18,7 @@ class Context:
     environment_docs: dict[str, Document]
     models: list[ResolvedModel]
     documents: dict[tuple[str, str], Document]
+    environment_names: frozenset[str]  # every environment of the project, also those not compiled now
 
     def at(self, model: ResolvedModel, pointer: str, code: str, message: str, **kw: Any) -> Diagnostic:
         """A diagnostic about one model in one environment, placed on the line that set the value."""

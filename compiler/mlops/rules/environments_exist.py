@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 
 from mlops.diagnostics import Diagnostic
 from mlops.loader import escape
 from mlops.rules.context import Context
+from mlops.suggest import did_you_mean
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
-    known = sorted(ctx.environments)
+    known = sorted(ctx.environment_names)
     if not known and ctx.sources.project is not None:
         yield ctx.sources.project.diagnostic(
             "/spec",
@@ -21,7 +21,7 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
         )
     for doc in ctx.sources.documents["Model"]:
         for env in doc.data["spec"].get("environments") or {}:
-            if env not in ctx.environments:
+            if env not in ctx.environment_names:
                 yield doc.diagnostic(
                     f"/spec/environments/{escape(env)}",
                     "P302",
@@ -31,12 +31,11 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
                 )
     for doc in ctx.sources.documents["Policy"]:
         for i, env in enumerate(doc.data["spec"].get("environments") or []):
-            if env not in ctx.environments:
+            if env not in ctx.environment_names:
                 yield doc.diagnostic(
                     f"/spec/environments/{i}", "P302", f"environment '{env}' does not exist", hint=_hint(env, known)
                 )
 
 
 def _hint(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f"did you mean '{close[0]}'?" if close else f"environments: {', '.join(known) or '(none)'}"
+    return did_you_mean(name, known, fallback=f"environments: {', '.join(known) or '(none)'}")
