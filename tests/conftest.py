@@ -12,6 +12,14 @@ import pytest
 os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# git repositories made by tests commit as this identity, whatever the machine's git config holds
+for _key, _value in {
+    "GIT_AUTHOR_NAME": "mlops tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.invalid",
+    "GIT_COMMITTER_NAME": "mlops tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.invalid",
+}.items():
+    os.environ.setdefault(_key, _value)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

@@ -60,7 +60,13 @@ def _broken_symlink(root: Path) -> None:
 CASES: dict[str, tuple[Callable[[Path], None], str, str, int, int]] = {
     # name: (mutation, file, code, line, col)
     "malformed yaml": (_replace("  task: tabular-classification\n", "  task: [tabular\n"), MODEL, "L101", 0, 0),
-    "tab indentation": (_replace("  task: tabular-classification\n", "\ttask: tabular-classification\n"), MODEL, "L101", 9, 1),
+    "tab indentation": (
+        _replace("  task: tabular-classification\n", "\ttask: tabular-classification\n"),
+        MODEL,
+        "L101",
+        9,
+        1,
+    ),
     "duplicate key": (_replace("  owner: ml-team\n", "  owner: ml-team\n  owner: other\n"), MODEL, "L102", 7, 3),
     "alias bomb": (_alias_bomb, MODEL, "L103", 1, 4),
     "50 MB file": (_huge, MODEL, "L106", 1, 1),
@@ -70,7 +76,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str, str, int, int]] = {
     "unknown environment": (_replace("    local:\n", "    locale:\n"), MODEL, "P302", 0, 0),
     "name with ../": (_replace("name: churn-classifier", "name: ../churn"), MODEL, "S204", 5, 9),
     "name with upper case": (_replace("name: churn-classifier", "name: Churn"), MODEL, "S204", 5, 9),
-    "name with a quote": (_replace("name: churn-classifier", "name: \"churn'x\""), MODEL, "S204", 5, 9),
+    "name with a quote": (_replace("name: churn-classifier", 'name: "churn\'x"'), MODEL, "S204", 5, 9),
     "non-UTF-8": (_write(MODEL, "owner: caf\u00e9\n".encode("latin-1")), MODEL, "L105", 1, 11),
     "empty file": (_write(MODEL, b""), MODEL, "L108", 1, 1),
     "a directory": (_directory, "models/broken.yaml", "L109", 1, 1),
@@ -114,9 +120,7 @@ def test_overlay_error_points_into_the_overlay(project: Path) -> None:
         project
     )
     out = mlops("validate", project).output
-    line = (project / MODEL).read_text().splitlines().index(
-        "        resources: {gpu: cpu, gpus_per_node: 0, nodes: 1}"
-    )
+    line = (project / MODEL).read_text().splitlines().index("        resources: {gpu: cpu, gpus_per_node: 0, nodes: 1}")
     assert f"{MODEL}:{line + 1}:" in out
     assert "spec.training.resources.gpus_per_node: 0 is below the minimum 1" in out
 

@@ -133,7 +133,9 @@ def test_compile_one_environment_keeps_the_others(project: Path) -> None:
     # the other environments are now stale, and --check says so
     check = mlops("compile", "--check", project)
     assert check.exit_code == 1
-    assert "prod/deepspeed/churn-classifier.json: error C001" in check.output.replace(str(project / "rendered") + "/", "")
+    assert "prod/deepspeed/churn-classifier.json: error C001" in check.output.replace(
+        str(project / "rendered") + "/", ""
+    )
 
 
 def test_check_reports_stale_edited_and_orphaned(project: Path) -> None:
@@ -195,7 +197,9 @@ def test_explain_shows_derived_numbers() -> None:
     assert "2 nodes x 8 x H100-80GB = 16 on 2 x p5.48xlarge" in text
     assert "training $196.64/h" in text
     data = json.loads(
-        mlops("explain", "support-assistant", "--path", EXAMPLES / "llm-support", "--env", "prod", "--format", "json").output
+        mlops(
+            "explain", "support-assistant", "--path", EXAMPLES / "llm-support", "--env", "prod", "--format", "json"
+        ).output
     )[0]
     t = data["training"]
     assert t["world_size"] == 16 and t["resources"]["total_gpus"] == 16

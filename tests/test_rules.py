@@ -77,7 +77,12 @@ def test_tensor_parallel_must_divide_gpus(project: Path) -> None:
 
 
 def test_no_instance_with_that_many_gpus(project: Path) -> None:
-    edit(project, MODEL, "resources: {gpu: L4, gpus_per_node: 1, nodes: 2}", "resources: {gpu: L4, gpus_per_node: 2, nodes: 1}")
+    edit(
+        project,
+        MODEL,
+        "resources: {gpu: L4, gpus_per_node: 1, nodes: 2}",
+        "resources: {gpu: L4, gpus_per_node: 2, nodes: 1}",
+    )
     diags = found(project, "R406")
     assert {d.message for d in diags} >= {"[prod] no aws instance has 2 x L4 for a training node"}
     assert all("aws offers L4 in instances of 1, 4, 8 GPUs" in d.hint for d in diags)
@@ -94,7 +99,9 @@ def test_budget(project: Path) -> None:
     edit(project, "environments/prod.yaml", "budget_per_hour: 50", "budget_per_hour: 1")
     [d] = found(project, "R404")
     assert d.file == "environments/prod.yaml"
-    assert "$1.61/h" in d.message and "churn-classifier training $1.61" in d.message and "budget is $1.00/h" in d.message
+    assert (
+        "$1.61/h" in d.message and "churn-classifier training $1.61" in d.message and "budget is $1.00/h" in d.message
+    )
 
 
 def test_unknown_gpu_suggests(project: Path) -> None:
@@ -124,7 +131,10 @@ def test_unpriced_instance_warns(project: Path) -> None:
 def test_policy_require(project: Path) -> None:
     edit(project, MODEL, "  evaluation:\n    gates:\n      accuracy: {min: 0.8}\n", "")
     [d] = found(project, "G601")
-    assert d.severity is Severity.ERROR and "[prod] policy guardrails: production models need evaluation gates" in d.message
+    assert (
+        d.severity is Severity.ERROR
+        and "[prod] policy guardrails: production models need evaluation gates" in d.message
+    )
 
 
 def test_policy_forbid_warns_with_its_severity(project: Path) -> None:

@@ -85,3 +85,10 @@ CODES: dict[str, Code] = {
 
 def lookup(code: str) -> Code | None:
     return CODES.get(code.upper())
+
+
+def markdown_table() -> str:
+    """The README's diagnostics table (tests keep the README in step with CODES)."""
+    rows = ["| code | name | meaning |", "|---|---|---|"]
+    rows += [f"| {code} | {c.title} | {c.explanation} |" for code, c in CODES.items()]
+    return "\n".join(rows)
