@@ -69,6 +69,17 @@ def test_validate_github_format(project: Path) -> None:
     assert ",col=" in lines[0] and "title=R402::" in lines[0] and "%0Ahint%3A" not in lines[0]
 
 
+def test_validate_github_format_writes_the_step_summary(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    break_batch(project)
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert mlops("validate", "--format", "github", project).exit_code == 1
+    text = summary.read_text()
+    assert text.startswith("### mlops validate") and text.count("| R402 |") == 3  # local, dev, prod
+
+
 def test_validate_sarif_format(project: Path) -> None:
     break_batch(project)
     doc = json.loads(mlops("validate", "--format", "sarif", project).output)

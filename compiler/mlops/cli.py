@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -53,6 +54,12 @@ def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool) -> None:
     out = FORMATS[fmt](result.diagnostics)
     if out:
         click.echo(out)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if fmt == "github" and summary:
+        from mlops.formats.github import step_summary
+
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(step_summary(result.diagnostics))
     if fmt == "text" and not result.diagnostics:
         click.echo(f"ok: {len({m.name for m in result.models})} models x {len(result.environments)} environments")
     failing = not result.ok or (strict and any(d.severity is Severity.WARNING for d in result.diagnostics))

@@ -22,3 +22,14 @@ def render(diagnostics: list[Diagnostic]) -> str:
         props = f"file={_escape_property(d.file)},line={d.line},col={d.col},title={_escape_property(d.code)}"
         lines.append(f"::{_LEVEL[d.severity]} {props}::{_escape_data(message)}")
     return "\n".join(lines)
+
+
+def step_summary(diagnostics: list[Diagnostic]) -> str:
+    """Markdown for $GITHUB_STEP_SUMMARY: GitHub shows only 10 error annotations per step, this shows all."""
+    if not diagnostics:
+        return "### mlops validate\n\nNo problems found.\n"
+    rows = ["### mlops validate", "", "| where | severity | code | message |", "|---|---|---|---|"]
+    for d in diagnostics:
+        message = (d.message + (f" — {d.hint}" if d.hint else "")).replace("|", "\\|").replace("\n", " ")
+        rows.append(f"| `{d.file}:{d.line}:{d.col}` | {d.severity} | {d.code} | {message} |")
+    return "\n".join(rows) + "\n"
