@@ -58,13 +58,22 @@ CODES: dict[str, Code] = {
     "R407": Code("unknown-base-model", "The base model is not in the model catalog and not given inline."),
     "R408": Code("unknown-price", "The catalog has no price for an instance, so cost and budget cannot be checked."),
     # T: training (DeepSpeed)
-    "T501": Code("gpu-memory", "Model states plus the activation margin do not fit in the GPU's memory."),
-    "T502": Code("host-memory", "CPU offload needs more host RAM than the instance has."),
-    "T503": Code("precision-conflict", "fp16 and bf16 cannot both be enabled."),
-    "T504": Code("bf16-unsupported", "The GPU has no bf16 support (T4)."),
-    "T505": Code("offload-param-stage", "offload_param needs ZeRO stage 3."),
+    "T501": Code(
+        "gpu-memory",
+        "Model states (DeepSpeed's estimator formulas) plus the activation margin do not fit in the GPU's usable "
+        "memory; the hint names the cheapest change that fits.",
+    ),
+    "T502": Code("host-memory", "CPU offload needs more host RAM (DeepSpeed's CPU estimate) than the instance has."),
+    "T503": Code(
+        "fp16-unsupported",
+        "fp16 on the cpu device, which DeepSpeed refuses on most CPUs. (fp16 and bf16 together cannot be written: "
+        "precision is one value.)",
+    ),
+    "T504": Code("bf16-unsupported", "bf16 on a GPU without bf16 support (T4)."),
+    "T505": Code("offload-param-stage", "offload_param needs ZeRO stage 3; below it DeepSpeed ignores it."),
     "T506": Code("qlora-zero3", "QLoRA (4-bit base weights) with ZeRO-3 is a known failure in the field."),
     "T507": Code("nvme-path", "NVMe offload needs zero.nvme_path."),
+    "T508": Code("offload-optimizer-stage", "offload_optimizer needs ZeRO stage 1 or higher; at stage 0 it fails."),
     # G: policy
     "G601": Code("policy-violation", "A policy rule does not hold for a resolved model; the severity is the policy's."),
     "G602": Code("policy-path", "A policy names a path that no resolved model has."),

@@ -200,13 +200,15 @@ def _training(
         method=method,
         precision=precision,
         stage=zero.stage,
-        offload_optimizer=zero.offload_optimizer != "none",
-        offload_param=zero.offload_param != "none",
+        offload_optimizer=zero.offload_optimizer,
+        offload_param=zero.offload_param,
         gpus_per_node=gpn,
         nodes=nodes,
     )
     states, formula = memory.model_states(setup)
-    acts = memory.activations(micro, t.get("sequence_length"), base.hidden_size, base.num_layers)
+    acts = memory.activations(
+        micro, t.get("sequence_length"), base.hidden_size, base.num_layers, base.vocab_size, precision
+    )
     usable = gpu.usable_mib * 1024 * 1024 if gpu.usable_mib is not None else None
     instance = None if env.local else gpu.instance_for(env.cloud, gpn)
 
@@ -214,7 +216,9 @@ def _training(
     epochs = hp.get("epochs", 1)
     steps_per_epoch = math.ceil(examples / global_batch) if examples else None
     total = hp.get("max_steps") or (math.ceil(epochs * steps_per_epoch) if steps_per_epoch else None)
-    warmup = round(total * hp.get("warmup_ratio", 0.0)) if total else None
+    # rounded up like Hugging Face's get_warmup_steps (a ratio > 0 warms up at least one step);
+    # round() first because 100 x 0.07 is 7.000000000000001
+    warmup = math.ceil(round(total * hp.get("warmup_ratio", 0.0), 9)) if total else None
 
     if env.local or gpu.local:
         cost: float | None = 0.0  # CPU work is not priced by the GPU catalog
