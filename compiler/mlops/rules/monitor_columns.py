@@ -1,0 +1,61 @@
+"""M903: drift, compliance and prediction may only name columns that monitoring.columns defines, of a fitting type."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from mlops.diagnostics import Diagnostic
+from mlops.rules.context import Context
+from mlops.suggest import did_you_mean
+
+TEXT = ("string", "text", "category")
+NUMERIC = ("number", "integer")
+
+
+def check(ctx: Context) -> Iterator[Diagnostic]:
+    seen: set[str] = set()
+    for m in ctx.models:
+        mon = m.monitoring or {}
+        key = m.name + json.dumps(mon, sort_keys=True, default=str)
+        if not mon or key in seen:  # the same section in every environment is reported once
+            continue
+        seen.add(key)
+        for pointer, message, hint in _problems(mon):
+            yield ctx.at(m, pointer, "M903", message, hint=hint)
+
+
+def _problems(mon: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    columns: dict[str, Any] = mon.get("columns") or {}
+    defined = sorted(columns)
+    fallback = f"define it under monitoring.columns (defined: {', '.join(defined) or 'none'})"
+
+    def unknown(name: str, where: str) -> tuple[str, str]:
+        return f"{where} names column '{name}', which monitoring.columns does not define", did_you_mean(
+            name, defined, fallback
+        )
+
+    for i, name in enumerate((mon.get("drift") or {}).get("columns") or []):
+        if name not in columns:
+            yield (f"/spec/monitoring/drift/columns/{i}", *unknown(name, "drift"))
+    for i, name in enumerate((mon.get("compliance") or {}).get("columns") or []):
+        if name not in columns:
+            yield (f"/spec/monitoring/compliance/columns/{i}", *unknown(name, "compliance"))
+        elif columns[name].get("type") not in TEXT:
+            yield (
+                f"/spec/monitoring/compliance/columns/{i}",
+                f"compliance scans text, but column '{name}' is {columns[name].get('type')}",
+                "blocked patterns apply to string, text and category columns",
+            )
+    prediction = mon.get("prediction")
+    if prediction is not None:
+        if prediction not in columns:
+            yield ("/spec/monitoring/prediction", *unknown(prediction, "prediction"))
+        elif columns[prediction].get("type") not in NUMERIC:
+            yield (
+                "/spec/monitoring/prediction",
+                f"prediction column '{prediction}' is {columns[prediction].get('type')}; "
+                "its distribution is compared as numbers",
+                "declare the score or value column as number",
+            )
