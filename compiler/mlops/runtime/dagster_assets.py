@@ -1,0 +1,432 @@
+"""Asset factories: one group per model, dataset -> train -> evaluate -> deploy -> monitor.
+
+Assets pass paths and numbers downstream through their materialization metadata (read back
+from the instance), not through pickled return values: that works across runs, schedules and
+Kubernetes pods, and everything an asset used is visible in the UI.
+"""
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from mlops.runtime import dagster_launch
+from mlops.runtime import data as data_runtime
+from mlops.runtime.dagster_automation import condition
+from mlops.runtime.dagster_location import Location
+from mlops.runtime.dagster_spec import ModelSpec, gate_check, monitor_check
+
+KINDS = {"dataset": {"dvc"}, "train": {"deepspeed", "pytorch"}, "evaluate": {"python"}, "monitor": {"whylogs"}}
+ARTIFACTS_PVC_VAR = "MLOPS_ARTIFACTS_PVC"  # off local: a PVC that holds $MLOPS_ARTIFACTS for every pod
+
+
+def key(model: ModelSpec, stage: str) -> dg.AssetKey:
+    return dg.AssetKey(model.key_path(stage))
+
+
+def model_assets(model: ModelSpec, loc: Location) -> list[dg.AssetsDefinition]:
+    factories: dict[str, Callable[[ModelSpec, Location], dg.AssetsDefinition]] = {
+        "dataset": _dataset,
+        "train": _train,
+        "evaluate": _evaluate,
+        "deploy": _deploy,
+        "monitor": _monitor,
+    }
+    return [factories[stage](model, loc) for stage in model.stages]
+
+
+def upstream(model: ModelSpec, stage: str) -> str | None:
+    stages = model.stages
+    i = stages.index(stage)
+    return stages[i - 1] if i else None
+
+
+def _common(model: ModelSpec, loc: Location, stage: str, description: str) -> dict[str, Any]:
+    """What every asset of a model shares: key, group, code version, tags, static metadata."""
+    up = upstream(model, stage)
+    metadata: dict[str, Any] = {"mlops/spec_hash": model.spec_hash, "mlops/environment": loc.environment.name}
+    if model.source:
+        metadata["mlops/source"] = model.source
+    if model.owner:
+        metadata["mlops/owner"] = model.owner
+    return {
+        "key": key(model, stage),
+        "group_name": model.group,
+        "code_version": model.code_versions[stage],
+        "deps": [key(model, up)] if up else None,
+        "tags": {"mlops/spec": model.spec_hash[:12], "mlops/stage": stage, "mlops/model": model.name},
+        "metadata": metadata,
+        "kinds": KINDS.get(stage),
+        "description": f"{model.description}\n\n{description}" if model.description else description,
+        "automation_condition": condition(model, stage),
+    }
+
+
+def _run_metadata(model: ModelSpec, loc: Location) -> dict[str, Any]:
+    return {"mlops/spec_hash": model.spec_hash, "mlops/git_revision": loc.git_revision()}
+
+
+def latest(context: AssetExecutionContext, asset: dg.AssetKey) -> dict[str, Any]:
+    """The metadata of an asset's latest materialization, as plain values ({} when none)."""
+    event = context.instance.get_latest_materialization_event(asset)
+    if event is None or event.asset_materialization is None:
+        return {}
+    values = {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+    values["_run_id"] = event.run_id
+    return values
+
+
+def _workdir(context: AssetExecutionContext, loc: Location, model: ModelSpec, stage: str) -> Path:
+    folder = loc.artifacts(context.instance.storage_directory()) / model.name / stage / context.run.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+# --- dataset -------------------------------------------------------------------------------------
+
+
+def _dataset(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
+    @dg.asset(
+        **_common(model, loc, "dataset", "The training and evaluation data, read through DVC at the pinned revision.")
+    )
+    def dataset(context: AssetExecutionContext) -> dg.MaterializeResult:
+        root = loc.project_root
+        dest = loc.artifacts(context.instance.storage_directory()) / model.name / "dataset"
+        metadata = _run_metadata(model, loc)
+        digests = []
+        for split, ds in (("train", model.train), ("eval", model.eval)):
+            if ds is None:
+                continue
+            # the local environment reads the working tree; the others read the pinned revision
+            rev = None if loc.environment.local else ds.rev
+            try:
+                snap = data_runtime.snapshot(root, ds.path, rev, dest)
+            except data_runtime.DataError as exc:
+                raise dg.Failure(description=f"{model.name} {split} data: {exc}") from exc
+            digests.append(f"{split}:{snap.sha256}")
+            metadata.update(
+                {
+                    f"{split}_path": dg.MetadataValue.path(str(snap.path)),
+                    f"{split}_spec_path": ds.path,
+                    f"{split}_rev": rev or "working tree",
+                    f"{split}_source": snap.source,
+                    f"{split}_sha256": snap.sha256,
+                    f"{split}_bytes": snap.size,
+                    f"{split}_rows": _rows(snap.path, ds.format),
+                }
+            )
+            if snap.md5:
+                metadata[f"{split}_dvc_md5"] = snap.md5
+        version = hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16]
+        return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version))
+
+    return dataset
+
+
+def _rows(path: Path, fmt: str) -> int:
+    with path.open("rb") as f:
+        lines = sum(1 for line in f if line.strip())
+    return max(lines - 1, 0) if fmt == "csv" else lines
+
+
+# --- train ---------------------------------------------------------------------------------------
+
+
+def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
+    t = model.training
+    where = "torchrun on this machine" if loc.environment.local else f"{t.nodes} pod(s) x {t.gpus_per_node} {t.gpu}"
+    text = f"Trains with the rendered DeepSpeed config through Dagster Pipes ({where})."
+
+    @dg.asset(**_common(model, loc, "train", text))
+    def train(context: AssetExecutionContext) -> dg.MaterializeResult:
+        data = latest(context, key(model, "dataset"))
+        if "train_path" not in data:
+            raise dg.Failure(description=f"{model.name}: materialize the dataset asset first")
+        work = _workdir(context, loc, model, "train")
+        output = work / "output"
+        output.mkdir(exist_ok=True)
+        config = work / "deepspeed.json"
+        try:
+            shutil.copyfile(loc.deepspeed_config(model.name), config)  # the exact config of this run
+        except OSError as exc:
+            raise dg.Failure(description=f"rendered DeepSpeed config missing: {exc}; run `mlops compile`") from exc
+        env = {
+            "MLOPS_DEEPSPEED_CONFIG": str(config),
+            "MLOPS_TRAIN_DATA": str(data["train_path"]),
+            "MLOPS_OUTPUT_DIR": str(output),
+            "MLOPS_MODEL_NAME": model.name,
+            "MLOPS_ENVIRONMENT": loc.environment.name,
+        }
+        if "eval_path" in data:
+            env["MLOPS_EVAL_DATA"] = str(data["eval_path"])
+        if loc.environment.local:
+            invocation = dagster_launch.run_local(context, t, env, cwd=str(loc.project_root))
+        else:
+            invocation = dagster_launch.run_k8s(context, model, loc.environment, env, _artifacts_volume(loc, context))
+        reported = invocation.get_materialize_result()
+        metrics = _metrics(output / "metrics.json")
+        metrics.update({k: getattr(v, "value", v) for k, v in (reported.metadata or {}).items()})
+        metadata = {
+            **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))},
+            **_run_metadata(model, loc),
+            "output_dir": dg.MetadataValue.path(str(output)),
+            "model_dir": dg.MetadataValue.path(str(output / "model")),
+            "deepspeed_config": dg.MetadataValue.path(str(config)),
+            "world_size": t.nodes * t.gpus_per_node,
+            "dataset_run_id": data.get("_run_id", ""),
+        }
+        try:
+            reference = _profile_reference(model, loc, data, work)
+        except Exception as exc:  # the model trained; a reference the monitor can rebuild is no reason to fail
+            context.log.warning(f"{model.name}: reference profile not stored: {exc}")
+            reference = None
+        if reference is not None:
+            metadata["reference_profile"] = dg.MetadataValue.path(str(reference))
+        return dg.MaterializeResult(metadata=metadata, check_results=reported.check_results)
+
+    return train
+
+
+def _metrics(path: Path) -> dict[str, Any]:
+    """metrics.json of contract 1 (a flat object of numbers), when the trainer's folder is readable here."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return (
+        {k: v for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if isinstance(data, dict)
+        else {}
+    )
+
+
+def _artifacts_volume(loc: Location, context: AssetExecutionContext) -> dict[str, Any]:
+    claim = os.environ.get(ARTIFACTS_PVC_VAR)
+    if not claim:
+        return {}
+    mount = str(loc.artifacts(context.instance.storage_directory()).parent)
+    return {
+        "volume": {"name": "mlops-artifacts", "persistentVolumeClaim": {"claimName": claim}},
+        "mount": {"name": "mlops-artifacts", "mountPath": mount},
+    }
+
+
+def _profile_reference(model: ModelSpec, loc: Location, data: Mapping[str, Any], work: Path) -> Path | None:
+    """The drift reference (training or eval data) profiled once per training run, for the monitor."""
+    mon = model.monitoring
+    definition = loc.monitor_definition(model.name)
+    if mon is None or "drift" not in mon.checks or not definition.is_file():
+        return None
+    source = data.get(f"{mon.reference}_path") or data.get("train_path")
+    if not source:
+        return None
+    from mlops.runtime import monitoring
+
+    monitor = json.loads(definition.read_text())
+    return monitoring.profile_reference(monitor, monitoring.load_table(str(source)), work / "reference.bin")
+
+
+# --- evaluate ------------------------------------------------------------------------------------
+
+
+def _evaluate(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
+    common = _common(model, loc, "evaluate", "Holds the metrics the trainer reported to the spec's evaluation gates.")
+    checks = [
+        dg.AssetCheckSpec(
+            gate_check(metric),
+            asset=common["key"],
+            blocking=True,
+            description=_bounds(metric, bounds),
+        )
+        for metric, bounds in sorted(model.gates.items())
+    ]
+
+    @dg.asset(**common, check_specs=checks)
+    def evaluate(context: AssetExecutionContext) -> dg.MaterializeResult:
+        trained = latest(context, key(model, "train"))
+        if not trained:
+            raise dg.Failure(description=f"{model.name}: materialize the train asset first")
+        results = []
+        for metric, bounds in sorted(model.gates.items()):
+            value = trained.get(metric)
+            passed = _holds(value, bounds)
+            meta: dict[str, Any] = {"value": value if isinstance(value, (int, float)) else "missing"}
+            meta.update({k: v for k, v in bounds.items() if v is not None})
+            results.append(
+                dg.AssetCheckResult(
+                    check_name=gate_check(metric),
+                    passed=passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata=meta,
+                    description=_bounds(metric, bounds),
+                )
+            )
+        passed = all(r.passed for r in results)
+        if not passed:
+            context.log.error(f"{model.name}: evaluation gates failed; deploy is blocked")
+        metadata = {
+            **{m: trained[m] for m in model.gates if isinstance(trained.get(m), (int, float))},
+            "gates_passed": passed,
+            "train_run_id": trained["_run_id"],
+            **_run_metadata(model, loc),
+        }
+        return dg.MaterializeResult(metadata=metadata, check_results=results)
+
+    return evaluate
+
+
+def _holds(value: Any, bounds: Mapping[str, float | None]) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return False
+    lo, hi = bounds.get("min"), bounds.get("max")
+    return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
+def _bounds(metric: str, bounds: Mapping[str, float | None]) -> str:
+    parts = [f"{metric} >= {bounds['min']}" if bounds.get("min") is not None else ""]
+    parts.append(f"{metric} <= {bounds['max']}" if bounds.get("max") is not None else "")
+    return " and ".join(p for p in parts if p) or f"{metric} is reported"
+
+
+# --- deploy --------------------------------------------------------------------------------------
+
+
+def _deploy(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
+    serving = dict(model.serving or {})
+    text = f"Records the serving release ({serving.get('engine')}); blocked unless the latest evaluation passed."
+
+    @dg.asset(**_common(model, loc, "deploy", text))
+    def deploy(context: AssetExecutionContext) -> dg.MaterializeResult:
+        evaluation = latest(context, key(model, "evaluate"))
+        trained = latest(context, key(model, "train"))
+        if not evaluation.get("gates_passed"):
+            raise dg.Failure(description=f"{model.name}: deploy blocked: the latest evaluation did not pass its gates")
+        if evaluation.get("train_run_id") != trained.get("_run_id"):
+            raise dg.Failure(description=f"{model.name}: deploy blocked: the latest training has not been evaluated")
+        release = {
+            "model": model.name,
+            "environment": loc.environment.name,
+            "spec_hash": model.spec_hash,
+            "code_version": model.code_versions["deploy"],
+            "git_revision": loc.git_revision(),
+            "serving": serving,
+            "model_dir": trained.get("model_dir"),
+            "train_run_id": trained.get("_run_id"),
+            "metrics": {m: evaluation[m] for m in model.gates if m in evaluation},
+            "run_id": context.run.run_id,
+        }
+        work = _workdir(context, loc, model, "deploy")
+        record = work / "release.json"
+        record.write_text(json.dumps(release, indent=2, sort_keys=True) + "\n")
+        current = work.parent / "current.json"  # the release now serving, replaced atomically
+        tmp = current.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(record, tmp)
+        os.replace(tmp, current)
+        return dg.MaterializeResult(
+            metadata={
+                **_run_metadata(model, loc),
+                "release": dg.MetadataValue.path(str(record)),
+                "engine": str(serving.get("engine")),
+                "image": str(serving.get("image") or ""),
+                "replicas": dg.MetadataValue.json(serving.get("replicas") or {}),
+                "train_run_id": str(trained.get("_run_id")),
+            }
+        )
+
+    return deploy
+
+
+# --- monitor -------------------------------------------------------------------------------------
+
+
+def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
+    mon = model.monitoring
+    assert mon is not None
+    common = _common(
+        model, loc, "monitor", "Runs the whylogs monitor on production data: constraints, drift, compliance."
+    )
+    checks = [
+        dg.AssetCheckSpec(monitor_check(kind), asset=common["key"], blocking=blocking, description=f"whylogs {kind}")
+        for kind, blocking in sorted(mon.checks.items())
+    ]
+
+    @dg.asset(**common, check_specs=checks)
+    def monitor(context: AssetExecutionContext) -> dg.MaterializeResult:
+        from mlops.runtime import monitoring
+
+        definition_path = loc.monitor_definition(model.name)
+        if not definition_path.is_file():
+            raise dg.Failure(description=f"rendered monitor {definition_path} is missing; run `mlops compile`")
+        definition = json.loads(definition_path.read_text())
+        if not mon.source:
+            raise dg.Failure(description=f"{model.name}: monitoring.source names no production data")
+        try:
+            batch = monitoring.load_table(str(loc.project_root / mon.source))
+            reference = _reference(context, model, loc, definition)
+            result = monitoring.run_monitor(definition, batch, reference)
+        except monitoring.MonitorError as exc:
+            raise dg.Failure(description=f"{model.name} monitor: {exc}") from exc
+        work = _workdir(context, loc, model, "monitor")
+        (work / "result.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str) + "\n")
+        report = result.to_markdown()
+        (work / "report.md").write_text(report)
+        check_results = []
+        for kind, blocking in sorted(mon.checks.items()):
+            found = [c for c in result.checks if c.kind == kind]
+            failed = [c for c in found if not c.passed]
+            severity = (
+                dg.AssetCheckSeverity.ERROR
+                if blocking or any(c.blocking for c in failed)
+                else dg.AssetCheckSeverity.WARN
+            )
+            meta: dict[str, Any] = {"checks": len(found), "failed": len(failed)}
+            if failed:
+                meta["failing"] = ", ".join(c.name for c in failed)[:1000]
+            for c in found[:50]:
+                for k, v in c.metadata.items():
+                    meta[f"{c.name}.{k}"] = v
+            check_results.append(
+                dg.AssetCheckResult(check_name=monitor_check(kind), passed=not failed, severity=severity, metadata=meta)
+            )
+        drift = any(c.kind == "drift" and not c.passed for c in result.checks)
+        return dg.MaterializeResult(
+            metadata={
+                **_run_metadata(model, loc),
+                "passed": result.passed,
+                "drift_detected": drift,
+                "rows": len(batch),
+                "reference_profile": str(reference) if reference else "none",
+                "report": dg.MetadataValue.md(report),
+                "result": dg.MetadataValue.path(str(work / "result.json")),
+            },
+            check_results=check_results,
+        )
+
+    return monitor
+
+
+def _reference(
+    context: AssetExecutionContext, model: ModelSpec, loc: Location, definition: Mapping[str, Any]
+) -> Path | None:
+    """The profile the latest training stored; profiled from the dataset when that run had none."""
+    mon = model.monitoring
+    if mon is None or "drift" not in mon.checks:
+        return None
+    stored = latest(context, key(model, "train")).get("reference_profile")
+    if stored and Path(str(stored)).is_file():
+        return Path(str(stored))
+    data = latest(context, key(model, "dataset"))
+    source = data.get(f"{mon.reference}_path") or data.get("train_path")
+    if not source:
+        return None
+    from mlops.runtime import monitoring
+
+    out = _workdir(context, loc, model, "monitor") / "reference.bin"
+    return monitoring.profile_reference(dict(definition), monitoring.load_table(str(source)), out)

@@ -1,0 +1,185 @@
+"""Automation: per-asset conditions, a few selection-based jobs, schedules and sensors.
+
+The object count stays flat as models grow: three jobs whatever the number of models, one
+schedule per distinct cron expression (not per model), one drift sensor and one
+AutomationConditionSensorDefinition. Dagster's load time grows with the number of jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+import dagster as dg
+
+from mlops.runtime.dagster_spec import EnvironmentSpec, ModelSpec
+
+ALL_JOB = "mlops_all"
+RETRAIN_JOB = "mlops_retrain"
+MONITOR_JOB = "mlops_monitor"
+AUTOMATION_SENSOR = "mlops_automation"
+DRIFT_SENSOR = "mlops_retrain_on_drift"
+RETRAIN_STAGES = ("dataset", "train", "evaluate", "deploy")
+
+
+def condition(model: ModelSpec, stage: str) -> dg.AutomationCondition:
+    """Materialize what is missing, and re-materialize once when the code version (the spec hash)
+    changed or the upstream has new data; train follows new data only with
+    `retrain_on: [data_change]`, and deploy waits for the evaluation gates (blocking checks)."""
+    follows_upstream = stage != "dataset" and (stage != "train" or "data_change" in model.training.retrain_on)
+    return _condition(follows_upstream, stage == "deploy")
+
+
+@cache
+def _condition(follows_upstream: bool, gated: bool) -> dg.AutomationCondition:
+    ac = dg.AutomationCondition
+    # eager() only reacts to assets that become missing after it was applied; a spec that was
+    # never materialized is desired state too. A failed attempt waits for the next change.
+    missing = ac.missing() & ~ac.execution_failed()
+    change = ac.code_version_changed()
+    if follows_upstream:
+        change = change | ac.any_deps_updated()
+    result = (
+        ac.in_latest_time_window()
+        & (missing | change.since_last_handled())
+        & ~ac.any_deps_missing()
+        & ~ac.any_deps_in_progress()
+        & ~ac.in_progress()
+    )
+    if gated:
+        result = result & ac.all_deps_blocking_checks_passed()
+    label = "missing or new code version" + (" or new upstream data" if follows_upstream else "")
+    return result.with_label(f"mlops: {label}")
+
+
+@dataclass
+class Automation:
+    jobs: list[dg.UnresolvedAssetJobDefinition] = field(default_factory=list)
+    schedules: list[dg.ScheduleDefinition] = field(default_factory=list)
+    sensors: list[dg.SensorDefinition] = field(default_factory=list)
+
+
+def keys(models: Iterable[ModelSpec], stages: Sequence[str]) -> list[dg.AssetKey]:
+    return [dg.AssetKey(m.key_path(s)) for m in models for s in stages if s in m.code_versions]
+
+
+def build(models: Sequence[ModelSpec], environment: EnvironmentSpec) -> Automation:
+    # local: nothing starts a training by itself; turn schedules and sensors on in the UI
+    running = not environment.local
+    schedule_status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+    sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+    out = Automation()
+    all_job = dg.define_asset_job(ALL_JOB, dg.AssetSelection.all(), description="Every asset of every model.")
+    retrain = dg.define_asset_job(
+        RETRAIN_JOB,
+        dg.AssetSelection.assets(*keys(models, RETRAIN_STAGES)),
+        description="Dataset, train, evaluate and deploy; schedules and the drift sensor pick the models.",
+    )
+    monitor_keys = keys(models, ("monitor",))
+    out.jobs = [all_job, retrain]
+    monitor = None
+    if monitor_keys:
+        monitor = dg.define_asset_job(
+            MONITOR_JOB, dg.AssetSelection.assets(*monitor_keys), description="The whylogs monitors."
+        )
+        out.jobs.append(monitor)
+
+    by_cron: dict[tuple[str, str], list[ModelSpec]] = {}
+    for m in models:
+        if m.training.cron:
+            by_cron.setdefault((m.training.cron, m.training.timezone), []).append(m)
+    for (cron, tz), group in sorted(by_cron.items()):
+        out.schedules.append(_schedule("train", retrain, cron, tz, keys(group, RETRAIN_STAGES), group, schedule_status))
+    if monitor is not None:
+        by_cron = {}
+        for m in models:
+            if m.monitoring and m.monitoring.schedule:
+                by_cron.setdefault((m.monitoring.schedule, "UTC"), []).append(m)
+        for (cron, tz), group in sorted(by_cron.items()):
+            out.schedules.append(
+                _schedule("monitor", monitor, cron, tz, keys(group, ("monitor",)), group, schedule_status)
+            )
+
+    watched = [
+        m for m in models if "drift" in m.training.retrain_on and m.monitoring and "drift" in m.monitoring.checks
+    ]
+    if watched:
+        out.sensors.append(drift_sensor(watched, retrain, sensor_status))
+    out.sensors.append(
+        dg.AutomationConditionSensorDefinition(
+            AUTOMATION_SENSOR,
+            target=dg.AssetSelection.all(),
+            default_status=sensor_status,
+            minimum_interval_seconds=30,
+            description="Evaluates every asset's automation condition: missing, new code version, new upstream data.",
+        )
+    )
+    return out
+
+
+def _schedule(
+    what: str,
+    job: dg.UnresolvedAssetJobDefinition,
+    cron: str,
+    timezone: str,
+    selection: list[dg.AssetKey],
+    models: Sequence[ModelSpec],
+    status: dg.DefaultScheduleStatus,
+) -> dg.ScheduleDefinition:
+    """One schedule per distinct cron expression; the run selects only the models that use it."""
+    suffix = hashlib.sha256(f"{cron}|{timezone}".encode()).hexdigest()[:8]
+    names = ", ".join(m.name for m in models[:10]) + (f" and {len(models) - 10} more" if len(models) > 10 else "")
+
+    def request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(asset_selection=selection, tags={"mlops/trigger": f"{what}-schedule"})
+
+    return dg.ScheduleDefinition(
+        name=f"mlops_{what}_{suffix}",
+        cron_schedule=cron,
+        execution_timezone=timezone,
+        job=job,
+        execution_fn=request,
+        default_status=status,
+        description=f"{what} on '{cron}' ({timezone}): {names}",
+    )
+
+
+def drift_sensor(
+    models: Sequence[ModelSpec], retrain: dg.UnresolvedAssetJobDefinition, status: dg.DefaultSensorStatus
+) -> dg.SensorDefinition:
+    """Requests a retraining of a model when its monitor's latest run reported drift.
+
+    The cursor holds, per model, the last monitor materialization seen, so each drifted
+    monitor run triggers at most one retraining.
+    """
+
+    @dg.sensor(name=DRIFT_SENSOR, job=retrain, minimum_interval_seconds=60, default_status=status)
+    def retrain_on_drift(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+        requests = []
+        for m in models:
+            records = context.instance.fetch_materializations(dg.AssetKey(m.key_path("monitor")), limit=1).records
+            if not records or records[0].storage_id <= seen.get(m.name, 0):
+                continue
+            record = records[0]
+            seen[m.name] = record.storage_id
+            materialization = record.asset_materialization
+            drift = materialization.metadata.get("drift_detected") if materialization else None
+            if getattr(drift, "value", drift) is True:
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"{m.name}-drift-{record.storage_id}",
+                        asset_selection=keys([m], RETRAIN_STAGES),
+                        tags={"mlops/trigger": "drift", "mlops/model": m.name},
+                    )
+                )
+        return dg.SensorResult(
+            run_requests=requests or None,
+            cursor=json.dumps(seen, sort_keys=True),
+            skip_reason=None if requests else dg.SkipReason("no new drift"),
+        )
+
+    return retrain_on_drift

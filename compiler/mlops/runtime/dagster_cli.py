@@ -1,0 +1,94 @@
+"""What `mlops materialize` and `mlops status` do; cli.py only parses arguments and exits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mlops.pipeline import Result
+
+Echo = Callable[..., None]
+
+
+def definitions_path(result: Result, env: str) -> Path:
+    return result.sources.output / env / "dagster" / "definitions.py"
+
+
+def stale_files(result: Result, env: str) -> list[str]:
+    """Rendered files of `env` that differ from what `mlops compile` would write now."""
+    from mlops import writer
+    from mlops.pipeline import render
+
+    out = result.sources.output
+    files, lock = writer.plan_tree(out, render(result), result.sources.spec_hashes(), [env])
+    return [f"{f.path} {f.message()}" for f in writer.check(out, files, lock, [env]) if f.path != writer.LOCK]
+
+
+def materialize_command(result: Result, env: str, models: Sequence[str], home: Path | None, echo: Echo) -> int:
+    from mlops.formats import text
+    from mlops.runtime import dagster_instance
+
+    if not result.ok:
+        echo(text.render(result.diagnostics), err=True)
+        return 1
+    known = {m.name for m in result.models}
+    unknown = sorted(set(models) - known)
+    if unknown:
+        echo(f"mlops: unknown model {', '.join(unknown)}; the project has {', '.join(sorted(known))}", err=True)
+        return 2
+    stale = stale_files(result, env)
+    if stale:
+        for line in stale:
+            echo(f"{line}", err=True)
+        echo(f"rendered files of '{env}' are not current: run `mlops compile` first", err=True)
+        return 1
+    instance_home = dagster_instance.dagster_home(result.sources.root, home)
+    success, outcomes, run_id = dagster_instance.materialize(definitions_path(result, env), instance_home, models)
+    echo(f"run {run_id} in {instance_home}")
+    for o in outcomes:
+        checks = ", ".join(f"{name} {'passed' if ok else 'FAILED'}" for name, ok in sorted(o.checks.items()))
+        echo(
+            f"  {o.asset:<40} {o.state:<13} code_version {o.code_version or '-'}" + (f"  [{checks}]" if checks else "")
+        )
+    echo("run succeeded" if success else "run FAILED")
+    return 0 if success else 1
+
+
+def status_command(result: Result, env: str, home: Path | None, fmt: str, echo: Echo) -> int:
+    from mlops.formats import text
+    from mlops.runtime import dagster_instance
+    from mlops.targets.dagster import model_data
+
+    if not result.ok:
+        echo(text.render(result.diagnostics), err=True)
+        return 1
+    instance_home = dagster_instance.dagster_home(result.sources.root, home)
+    assets = dagster_instance.expected(model_data(m) for m in result.models if m.environment.name == env)
+    rows = dagster_instance.status(instance_home, assets)
+    if fmt == "json":
+        echo(
+            json.dumps(
+                {"environment": env, "dagster_home": str(instance_home), "assets": [r.to_dict() for r in rows]},
+                indent=2,
+            )
+        )
+    else:
+        echo(f"{env}: {instance_home}")
+        for r in rows:
+            when = (
+                dt.datetime.fromtimestamp(r.materialized_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+                if r.materialized_at
+                else ""
+            )
+            detail = f"git {r.code_version}"
+            if r.state == "out of sync":
+                detail += f", materialized {r.materialized_code_version or 'without a code version'}"
+            if r.failed_checks:
+                detail += f", failing checks: {', '.join(r.failed_checks)}"
+            asset = f"{r.model.replace('-', '_')}/{r.asset}"  # the asset key, as the Dagster UI shows it
+            echo(f"  {asset:<40} {r.state:<19} {detail}  {when}".rstrip())
+        counts = {s: sum(r.state == s for r in rows) for s in ("in sync", "out of sync", "never materialized")}
+        echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 1 if any(r.state == "out of sync" for r in rows) else 0

@@ -1,0 +1,33 @@
+"""The one entry point a rendered definitions module calls: data in, `dagster.Definitions` out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from mlops.runtime import dagster_automation
+from mlops.runtime.dagster_assets import model_assets
+from mlops.runtime.dagster_location import Location
+from mlops.runtime.dagster_spec import EnvironmentSpec, ModelSpec
+
+
+def build_definitions(
+    module_file: str, environment: Mapping[str, Any], models: Sequence[Mapping[str, Any]]
+) -> dg.Definitions:
+    """Assets and checks per model, three selection-based jobs, schedules and sensors.
+
+    Pure construction: no file, git or network access happens until something runs.
+    """
+    env = EnvironmentSpec.from_dict(environment)
+    location = Location(Path(module_file), env)
+    specs = [ModelSpec.from_dict(m) for m in models]
+    automation = dagster_automation.build(specs, env)
+    return dg.Definitions(
+        assets=[a for spec in specs for a in model_assets(spec, location)],
+        jobs=automation.jobs,
+        schedules=automation.schedules,
+        sensors=automation.sensors,
+    )

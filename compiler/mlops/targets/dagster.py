@@ -1,0 +1,251 @@
+"""Dagster target: rendered/<env>/dagster/definitions.py, one code location per environment.
+
+The module is data plus one call: every spec value reaches it as a Python literal (the `py`
+filter below), rendered through a sandboxed Jinja2 environment with StrictUndefined, already
+formatted the way `ruff format` / black would leave it, so it reads well in a pull-request diff
+and is byte-identical across runs. The Dagster objects are built by `mlops.runtime.dagster_defs`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import unicodedata
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from mlops.model import Dataset, ResolvedModel
+from mlops.resources import data_dir
+from mlops.targets.base import Artifact
+
+TARGET = "dagster"
+LINE_LENGTH = 88  # the default of ruff and black, so a formatter run by the user leaves the file alone
+CODE_VERSION_LENGTH = 16  # hex characters; Dagster records it in a tag, and tags allow 63
+
+# What each asset reads from the merged spec: its code_version is the hash of exactly these parts.
+READS: dict[str, tuple[str, ...]] = {
+    "dataset": ("/data",),
+    "train": ("/task", "/training", "/data/label", "/data/train/examples", "/data/eval/examples"),
+    "evaluate": ("/evaluation",),
+    "deploy": ("/serving",),
+    "monitor": ("/monitoring",),
+}
+# When something runs does not change what it computes: automation-only fields stay out of the hash.
+AUTOMATION_ONLY = ("/training/schedule", "/training/retrain_on", "/training/max_hours", "/monitoring/schedule")
+
+
+def render(models: list[ResolvedModel]) -> list[Artifact]:
+    """One definitions module for all models of one environment."""
+    if not models:
+        return []
+    env = models[0].environment
+    source = _template().render(
+        environment={
+            "name": env.name,
+            "cloud": env.cloud,
+            "region": env.region,
+            "cluster": env.cluster,
+            "launcher": env.dagster_launcher,
+            "namespace": env.dagster_namespace,
+        },
+        models=[model_data(m) for m in sorted(models, key=lambda m: m.name)],
+    )
+    return [Artifact(f"{env.name}/dagster/definitions.py", source.encode(), TARGET, env.name)]
+
+
+def assets_of(model: ResolvedModel) -> tuple[str, ...]:
+    """The assets a model gets: deploy needs a serving section, monitor a monitoring section."""
+    names = ["dataset", "train", "evaluate"]
+    if model.serving is not None:
+        names.append("deploy")
+    if model.monitoring:
+        names.append("monitor")
+    return tuple(names)
+
+
+def code_versions(model: ResolvedModel) -> dict[str, str]:
+    """Asset name -> hash of the part of the merged spec that asset reads."""
+    spec = _without(model.spec, AUTOMATION_ONLY)
+    return {name: _digest({p: _at(spec, p) for p in READS[name]})[:CODE_VERSION_LENGTH] for name in assets_of(model)}
+
+
+def model_data(m: ResolvedModel) -> dict[str, Any]:
+    """Everything the runtime needs about one model, as plain data."""
+    t = m.training
+    monitoring = m.monitoring or {}
+    drift = monitoring.get("drift")
+    compliance = monitoring.get("compliance")
+    return {
+        "name": m.name,
+        "description": m.description,
+        "owner": m.owner,
+        "source": m.source,
+        "spec_hash": m.spec_hash,
+        "code_versions": code_versions(m),
+        "task": m.task,
+        "data": {
+            "train": _dataset(m.train_data),
+            "eval": _dataset(m.eval_data) if m.eval_data else None,
+            "label": m.label,
+        },
+        "training": {
+            "command": list(t.command),
+            "image": t.entrypoint_image,
+            "nodes": t.nodes,
+            "gpus_per_node": t.gpus_per_node,
+            "gpu": t.gpu.name,
+            "gpu_is_host": t.gpu.local,
+            "instance_type": t.instance.type if t.instance else None,
+            "spot": t.spot,
+            "max_hours": t.max_hours,
+            "schedule": {"cron": t.cron, "timezone": t.timezone} if t.cron else None,
+            "retrain_on": list(t.retrain_on),
+        },
+        "gates": {name: {"min": lo, "max": hi} for name, lo, hi in m.gates},
+        "serving": None
+        if m.serving is None
+        else {
+            "engine": m.serving.engine,
+            "image": m.serving.image,
+            "quantization": m.serving.quantization,
+            "tensor_parallel": m.serving.tensor_parallel,
+            "gpu": m.serving.gpu.name,
+            "replicas": {"min": m.serving.min_replicas, "max": m.serving.max_replicas},
+            "port": m.serving.port,
+        },
+        "monitoring": None
+        if not monitoring
+        else {
+            "schedule": (monitoring.get("schedule") or {}).get("cron"),
+            "source": monitoring.get("source"),
+            "reference": (drift or {}).get("reference", "train"),
+            # check kind -> blocking, for the kinds this spec configures
+            "checks": {
+                **({"constraints": False} if monitoring.get("columns") else {}),
+                **({"drift": bool(drift.get("blocking", False))} if drift else {}),
+                **({"compliance": bool(compliance.get("blocking", True))} if compliance else {}),
+            },
+        },
+    }
+
+
+def _dataset(d: Dataset) -> dict[str, Any]:
+    return {"path": d.path, "rev": d.rev, "format": d.format}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _at(data: Any, pointer: str) -> Any:
+    for token in pointer.strip("/").split("/"):
+        if not isinstance(data, dict) or token not in data:
+            return None
+        data = data[token]
+    return data
+
+
+def _without(spec: dict[str, Any], pointers: Iterable[str]) -> dict[str, Any]:
+    out = json.loads(json.dumps(spec))  # a deep copy that is plain JSON data
+    for pointer in pointers:
+        *parents, last = pointer.strip("/").split("/")
+        parent = _at(out, "/".join(parents)) if parents else out
+        if isinstance(parent, dict):
+            parent.pop(last, None)
+    return out
+
+
+@cache
+def _template():
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(data_dir("templates") / "dagster")),
+        undefined=StrictUndefined,
+        autoescape=False,  # the output is Python, not markup: values go through `py` instead
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["py"] = py
+    return env.get_template("definitions.py.j2")
+
+
+# --- Python literals, formatted as ruff/black would format them ---------------------------------
+
+
+def py(value: Any, prefix: int = 0) -> str:
+    """`value` as a Python literal; `prefix` is the width of the text before it on its line."""
+    return _literal(value, 0, prefix, 0)
+
+
+def _literal(value: Any, indent: int, prefix: int, suffix: int) -> str:
+    flat = _flat(value)
+    if not isinstance(value, (list, tuple, dict)) or not value or prefix + _width(flat) + suffix <= LINE_LENGTH:
+        return flat
+    inner = indent + 4
+    pad = " " * inner
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            head = f"{_scalar(key)}: "
+            lines.append(f"{pad}{head}{_literal(item, inner, inner + _width(head), 1)},")
+        return "{\n" + "\n".join(lines) + "\n" + " " * indent + "}"
+    lines = [f"{pad}{_literal(item, inner, inner, 1)}," for item in value]
+    return "[\n" + "\n".join(lines) + "\n" + " " * indent + "]"
+
+
+def _width(text: str) -> int:
+    """Columns as formatters count them: wide East Asian characters and emoji take two."""
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_scalar(k)}: {_flat(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flat(v) for v in value) + "]"
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        # ruff and black write 1e22, not repr's 1e+22
+        return repr(value).replace("e+", "e") if math.isfinite(value) else f'float("{value}")'
+    if isinstance(value, str):
+        return _string(value)
+    raise TypeError(f"no Python literal for {type(value).__name__}")
+
+
+_ESCAPES: dict[str, str] = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _string(s: str) -> str:
+    """A string literal: escapes for anything unprintable (bidi controls included), the quote
+    ruff prefers (double, unless the text holds more double quotes than single ones)."""
+    quote = "'" if s.count('"') > s.count("'") else '"'
+    out = []
+    for ch in s:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch == quote:
+            out.append("\\" + ch)
+        elif not ch.isprintable():
+            out.append(_unicode_escape(ch))
+        else:
+            out.append(ch)
+    return quote + "".join(out) + quote
+
+
+def _unicode_escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

@@ -1,0 +1,109 @@
+"""The README's main job, for real: `mlops materialize` runs the tabular example's whole asset
+graph (a torchrun subprocess trains with DeepSpeed) into a Dagster instance in a temp
+DAGSTER_HOME, and `mlops status` reads that instance back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from mlops.runtime.dagster_automation import ALL_JOB
+from mlops.runtime.dagster_instance import load_module
+from tests.helpers import mlops
+from tests.test_dagster_target import module_path, rendered_models
+
+STAGES = ("dataset", "train", "evaluate", "deploy", "monitor")
+CHECKS = {"evaluate": ("gate_accuracy", "gate_roc_auc"), "monitor": ("monitor_constraints", "monitor_drift")}
+
+
+def key(stage: str) -> dg.AssetKey:
+    return dg.AssetKey(["fraud_detector", stage])
+
+
+def metadata(instance: dg.DagsterInstance, stage: str) -> dict:
+    event = instance.get_latest_materialization_event(key(stage))
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def status(project: Path, home: Path) -> tuple[int, dict[str, dict]]:
+    result = mlops("status", project, "--env", "local", "--dagster-home", home, "--format", "json")
+    return result.exit_code, {row["asset"]: row for row in json.loads(result.output)["assets"]}
+
+
+@pytest.mark.slow
+def test_materialize_the_whole_graph_into_a_real_instance(copy_example, tmp_path: Path) -> None:
+    project = copy_example("tabular-fraud")
+    home = tmp_path / "dagster_home"
+    code, before = status(project, home)
+    assert code == 0 and {r["state"] for r in before.values()} == {"never materialized"}
+
+    result = mlops("materialize", project, "--env", "local", "--dagster-home", home)
+    assert result.exit_code == 0, result.output
+    assert "run succeeded" in result.output
+
+    instance = dg.DagsterInstance.from_config(str(home))
+    [run] = instance.get_runs()
+    assert run.status == dg.DagsterRunStatus.SUCCESS and run.job_name == ALL_JOB
+    [model] = rendered_models(module_path(project, "local"))
+    recorded = instance.get_latest_materialization_code_versions([key(s) for s in STAGES])
+    assert {k.path[-1]: v for k, v in recorded.items()} == model["code_versions"]  # the instance records them
+
+    # every check evaluated, and passed, in that run
+    check_keys = [dg.AssetCheckKey(key(stage), name) for stage, names in CHECKS.items() for name in names]
+    checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+    assert {k.name: (r.status, r.run_id) for k, r in checks.items()} == {
+        k.name: (AssetCheckExecutionRecordStatus.SUCCEEDED, run.run_id) for k in check_keys
+    }
+
+    data = metadata(instance, "dataset")
+    # local reads the working tree; a fresh clone before `dvc pull` gets the same bytes from DVC
+    assert data["train_rev"] == "working tree" and data["train_source"] in ("working tree", "dvc cache")
+    assert data["train_rows"] == 2000
+    trained = metadata(instance, "train")
+    # the real trainer's numbers (contract 1), reported through Pipes and metrics.json
+    for metric in ("accuracy", "roc_auc", "eval_loss", "train_loss_first", "train_loss_last", "steps"):
+        assert isinstance(trained[metric], float), metric
+    assert trained["train_loss_last"] < trained["train_loss_first"]
+    assert trained["world_size"] == 2
+    assert any(Path(trained["model_dir"]).iterdir())
+    assert json.loads(Path(trained["deepspeed_config"]).read_text()) == json.loads(
+        (project / "rendered" / "local" / "deepspeed" / "fraud-detector.json").read_text()
+    )
+    assert Path(trained["reference_profile"]).is_file()
+    release = json.loads(Path(metadata(instance, "deploy")["release"]).read_text())
+    assert release["train_run_id"] == run.run_id and release["spec_hash"] == model["spec_hash"]
+    monitored = metadata(instance, "monitor")
+    assert monitored["passed"] is True and monitored["drift_detected"] is False and monitored["rows"] > 0
+    for stage in STAGES:
+        assert metadata(instance, stage)["mlops/spec_hash"] == model["spec_hash"]
+
+    code, after = status(project, home)
+    assert code == 0 and {r["state"] for r in after.values()} == {"in sync"}
+
+    # a gate nobody can pass: recompile; only evaluate is out of sync, and its rerun blocks deploy
+    spec_file = project / "models" / "fraud-detector.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["spec"]["evaluation"]["gates"]["accuracy"]["min"] = 0.999
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert mlops("compile", project).exit_code == 0
+    code, changed = status(project, home)
+    assert code == 1
+    assert {a for a, r in changed.items() if r["state"] == "out of sync"} == {"evaluate"}
+    assert "out of sync" in mlops("status", project, "--dagster-home", home).output
+
+    defs = load_module(module_path(project, "local")).defs
+    rerun = defs.resolve_job_def(ALL_JOB).execute_in_process(
+        instance=instance, asset_selection=[key("evaluate"), key("deploy")], raise_on_error=False
+    )
+    assert not rerun.success
+    assert {e.asset_key for e in rerun.get_asset_materialization_events()} == {key("evaluate")}  # deploy blocked
+    failed = {e.check_name for e in rerun.get_asset_check_evaluations() if not e.passed}
+    assert failed == {"gate_accuracy"}
+    code, final = status(project, home)
+    assert code == 0 and final["evaluate"]["failed_checks"] == ["gate_accuracy"]
+    assert final["deploy"]["run_id"] == run.run_id  # the release of the first run stands

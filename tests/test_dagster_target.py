@@ -1,0 +1,235 @@
+"""The rendered Dagster module: it loads as a code location, it is formatted and deterministic,
+spec values reach it only as data, and code versions follow exactly the spec parts they hash."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from mlops.runtime.dagster_automation import ALL_JOB, AUTOMATION_SENSOR, MONITOR_JOB, RETRAIN_JOB
+from mlops.runtime.dagster_instance import load_module
+from mlops.targets.dagster import py
+from tests.conftest import EXAMPLE_NAMES, EXAMPLES
+from tests.helpers import mlops
+
+ENVIRONMENTS = ("local", "dev", "prod")
+RUFF = Path(sys.executable).parent / "ruff"
+
+
+def module_path(project: Path, env: str) -> Path:
+    return project / "rendered" / env / "dagster" / "definitions.py"
+
+
+def rendered_models(path: Path) -> list[dict]:
+    """The MODELS literal of a rendered module, read without executing it."""
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["MODELS"]:
+            return ast.literal_eval(node.value)
+    raise AssertionError("no MODELS in the module")
+
+
+def code_versions(project: Path) -> dict[tuple[str, str, str], str]:
+    """(environment, model, asset) -> code_version, over every rendered module."""
+    return {
+        (env, m["name"], asset): cv
+        for env in ENVIRONMENTS
+        for m in rendered_models(module_path(project, env))
+        for asset, cv in m["code_versions"].items()
+    }
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_committed_modules_load_as_code_locations(name: str, env: str) -> None:
+    path = module_path(EXAMPLES / name, env)
+    defs = load_module(path).defs
+    assert not (path.parent / "__pycache__").exists()  # loading leaves rendered/ as compile wrote it
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    [model] = rendered_models(path)
+    group = model["name"].replace("-", "_")
+    stages = ["dataset", "train", "evaluate", "deploy", "monitor"]
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {f"{group}/{s}" for s in stages}
+    for stage in stages:
+        node = graph.get(dg.AssetKey([group, stage]))
+        assert node.group_name == group
+        assert node.code_version == model["code_versions"][stage]
+        assert node.tags["mlops/spec"] == model["spec_hash"][:12]  # a short hash fits a tag
+        assert node.metadata["mlops/spec_hash"] == model["spec_hash"]  # the full hash in metadata
+    gates = {k.name for k in graph.asset_check_keys if k.asset_key.path[-1] == "evaluate"}
+    assert gates == {f"gate_{metric}" for metric in model["gates"]}
+    monitors = {k.name for k in graph.asset_check_keys if k.asset_key.path[-1] == "monitor"}
+    assert monitors == {f"monitor_{kind}" for kind in model["monitoring"]["checks"]}
+    assert {j.name for j in defs.jobs} == {ALL_JOB, RETRAIN_JOB, MONITOR_JOB}
+    sensors = {s.name: s for s in defs.sensors}
+    assert isinstance(sensors[AUTOMATION_SENSOR], dg.AutomationConditionSensorDefinition)
+    crons = {s.cron_schedule for s in defs.schedules}
+    assert model["training"]["schedule"]["cron"] in crons
+    assert model["monitoring"]["schedule"] in crons
+    # blocking where the spec says so: gates always, monitor checks as configured
+    specs = {spec.key.name: spec for a in defs.assets for spec in a.check_specs}
+    assert all(specs[g].blocking for g in gates)
+    for kind, blocking in model["monitoring"]["checks"].items():
+        assert specs[f"monitor_{kind}"].blocking is blocking
+
+
+@pytest.mark.slow
+def test_dagster_cli_validates_a_rendered_module(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-f",
+            str(module_path(EXAMPLES / "llm-support", "prod")),
+        ],
+        capture_output=True,
+        text=True,
+        # no __pycache__ in the committed rendered/ folder (compile --check would call it orphaned)
+        env={
+            "DAGSTER_HOME": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+            "DAGSTER_DISABLE_TELEMETRY": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Validation successful" in out.stdout + out.stderr
+
+
+def test_module_is_formatted_and_identical_across_runs(copy_example, tmp_path: Path) -> None:
+    project = copy_example("llm-support")
+    first = {env: module_path(project, env).read_bytes() for env in ENVIRONMENTS}
+    assert mlops("compile", project).exit_code == 0
+    assert {env: module_path(project, env).read_bytes() for env in ENVIRONMENTS} == first
+    for env in ENVIRONMENTS:
+        check = subprocess.run(
+            [str(RUFF), "format", "--isolated", "--check", "--diff", str(module_path(project, env))],
+            capture_output=True,
+            text=True,
+        )
+        assert check.returncode == 0, check.stdout
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": "x" * 200, "b": [1.5e-05, 1e22, -0.0, True, None], "c": {"d": ["it's", 'say "hi"', "both '\"'\""]}},
+        ["\\", "\t\r\n", "\x00\x1b", "\u202e\u2066\u200b", "\U0001f600 ok", "ｐｙｔｈｏｎ", "раураl"],
+        {"nested": [[[["deep" * 20]]]], "empty": [[], {}], "unicode_ключ": 1},
+    ],
+)
+def test_literals_round_trip_and_are_ruff_formatted(value: object, tmp_path: Path) -> None:
+    source = f"X = {py(value, 4)}\n"
+    assert ast.literal_eval(source[4:]) == value
+    path = tmp_path / "x.py"
+    path.write_text(source)
+    check = subprocess.run(
+        [str(RUFF), "format", "--isolated", "--check", "--diff", str(path)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout
+
+
+HOSTILE = {
+    "description": 'x"""\nimport os; os.system("touch /tmp/pwned")\n"""\'\'\' {{ 7*7 }} {% raw %} \u202e',
+    "owner": "__import__('os').system('id')",
+    "command": [
+        "python",
+        "trainer/train.py",
+        "--tag",
+        '"); __import__("os").system("id"); ("',
+        "a\nb\\",
+        "ρyth\u043en",
+    ],
+    "allowed": ["grocery", "'] + __import__('os').listdir('/') + ['", "\u0430dmin"],
+}
+
+
+def test_hostile_spec_values_reach_the_module_only_as_data(copy_example) -> None:
+    project = copy_example("tabular-fraud")
+    spec_file = project / "models" / "fraud-detector.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["metadata"]["description"] = HOSTILE["description"]
+    spec["metadata"]["owner"] = HOSTILE["owner"]
+    spec["spec"]["training"]["entrypoint"]["command"] = HOSTILE["command"]
+    spec["spec"]["monitoring"]["columns"]["merchant_category"]["allowed"] = HOSTILE["allowed"]
+    spec_file.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    result = mlops("compile", project)
+    assert result.exit_code == 0, result.output
+    for env in ENVIRONMENTS:
+        path = module_path(project, env)
+        source = path.read_text()
+        tree = ast.parse(source)  # it compiles
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+        assert [ast.unparse(c.func) for c in calls] == ["build_definitions"]  # the only code is the one call
+        assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Attribute, ast.Subscript, ast.Lambda))]
+        constants = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+        assert HOSTILE["description"] in constants and HOSTILE["owner"] in constants
+        assert set(HOSTILE["command"]) <= constants
+        assert "\u202e" not in source  # a bidi override is escaped, never raw in the file
+        [model] = rendered_models(path)
+        assert model["description"] == HOSTILE["description"]
+        assert model["training"]["command"] == HOSTILE["command"]
+        defs = load_module(path).defs  # and it still loads, the values intact
+        node = defs.resolve_asset_graph().get(dg.AssetKey(["fraud_detector", "train"]))
+        assert node.metadata["mlops/owner"] == HOSTILE["owner"]
+        assert HOSTILE["description"] in (node.description or "")
+        ruff = subprocess.run([str(RUFF), "format", "--isolated", "--check", str(path)], capture_output=True, text=True)
+        assert ruff.returncode == 0, ruff.stdout
+
+
+EDITS = {
+    # spec edit (in the fraud-detector model) -> assets whose code_version must change
+    "gate": (("evaluation", "gates", "accuracy", "min"), 0.71, {"evaluate"}),
+    "learning rate": (("training", "hyperparameters", "learning_rate"), 0.02, {"train"}),
+    "drift threshold": (("monitoring", "drift", "threshold"), 0.01, {"monitor"}),
+    "replicas": (("serving", "replicas", "max"), 6, {"deploy"}),
+    "data path": (("data", "train", "path"), "data/transactions_eval.csv", {"dataset"}),
+    "label": (("data", "label"), "is_fraud_v2", {"dataset", "train"}),
+    "train cron (automation only)": (("training", "schedule", "cron"), "0 5 * * *", set()),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_one_field_changes_exactly_the_dependent_code_versions(copy_example, edit: str) -> None:
+    project = copy_example("tabular-fraud")
+    models = project / "models"
+    other = yaml.safe_load((models / "fraud-detector.yaml").read_text())
+    other["metadata"]["name"] = "fraud-shadow"
+    (models / "fraud-shadow.yaml").write_text(yaml.safe_dump(other))
+    for env_file in (project / "environments").glob("*.yaml"):  # room for the second model
+        env = yaml.safe_load(env_file.read_text())
+        env["spec"]["gpu_quota"] = {gpu: 4 * n for gpu, n in (env["spec"].get("gpu_quota") or {}).items()}
+        if "budget_per_hour" in env["spec"]:
+            env["spec"]["budget_per_hour"] *= 4
+        env_file.write_text(yaml.safe_dump(env))
+    result = mlops("compile", project)
+    assert result.exit_code == 0, result.output
+    before = code_versions(project)
+    path, value, expected = EDITS[edit]
+    spec = yaml.safe_load((models / "fraud-detector.yaml").read_text())
+    node = spec["spec"]
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    (models / "fraud-detector.yaml").write_text(yaml.safe_dump(spec))
+    result = mlops("compile", project)
+    assert result.exit_code == 0, result.output
+    after = code_versions(project)
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {(env, "fraud-detector", asset) for env in ENVIRONMENTS for asset in expected}
+    # and Dagster sees the new version on the definition it loads
+    defs = load_module(module_path(project, "local")).defs
+    for asset in expected:
+        assert (
+            defs.resolve_asset_graph().get(dg.AssetKey(["fraud_detector", asset])).code_version
+            == after[("local", "fraud-detector", asset)]
+        )
