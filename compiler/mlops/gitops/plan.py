@@ -1,0 +1,455 @@
+"""`mlops plan`: compile two revisions of a project in memory and say what would change.
+
+Both revisions go through the same `pipeline.validate` / `pipeline.render` as `mlops compile`
+(with this compiler), so the plan shows the effect of the spec changes. The plan is generic over
+targets: an artifact's target is `artifact.target`, whatever targets are registered.
+
+A revision whose specs do not compile still gets a plan: its diagnostics are shown, and its
+artifacts are the files committed under its output folder (listed in its mlops.lock).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops.diagnostics import Diagnostic, Severity
+from mlops.gitops import gitrev
+from mlops.model import ResolvedModel
+from mlops.pipeline import render, validate
+from mlops.targets.base import Artifact
+
+ADDED, CHANGED, REMOVED, UNCHANGED = "added", "changed", "removed", "unchanged"
+WORKING_TREE = "working tree"
+# difflib slows down sharply on long files with many repeated lines (a per-environment file of
+# 1,000 models: 37 s); above this, git's own diff engine does the same job in milliseconds
+DIFFLIB_MAX_LINES = 2000
+Key = tuple[str | None, str]  # (model, environment); model None: a per-environment artifact
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What one model costs in one environment: training plus serving at full scale (the numbers
+    the gpu_quota and budget rules add up)."""
+
+    source: str
+    spec_hash: str
+    training_gpus: int
+    serving_gpus: int
+    gpu_types: tuple[str, ...]
+    training_cost: float | None
+    serving_cost: float | None
+
+    @property
+    def gpus(self) -> int:
+        return self.training_gpus + self.serving_gpus
+
+    @property
+    def cost_per_hour(self) -> float | None:
+        if self.training_cost is None or self.serving_cost is None:
+            return None
+        return round(self.training_cost + self.serving_cost, 4)
+
+    @classmethod
+    def of(cls, m: ResolvedModel) -> Footprint:
+        t, s = m.training, m.serving
+        types = [t.gpu.name] + ([s.gpu.name] if s else [])
+        return cls(
+            source=m.source,
+            spec_hash=m.spec_hash,
+            training_gpus=0 if t.gpu.local else t.total_gpus,
+            serving_gpus=0 if s is None or s.gpu.local else s.max_gpus,
+            gpu_types=tuple(sorted(set(types))),
+            training_cost=t.cost_per_hour,
+            serving_cost=0.0 if s is None else s.cost_per_hour_max,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "spec_hash": self.spec_hash,
+            "gpus": self.gpus,
+            "training_gpus": self.training_gpus,
+            "serving_gpus": self.serving_gpus,
+            "gpu_types": list(self.gpu_types),
+            "cost_per_hour": self.cost_per_hour,
+            "training_cost_per_hour": self.training_cost,
+            "serving_cost_per_hour_max": self.serving_cost,
+        }
+
+
+@dataclass
+class Snapshot:
+    """One revision of the project, compiled."""
+
+    label: str  # base | head
+    ref: str  # as the user gave it, or "working tree"
+    commit: gitrev.Commit | None  # None: the working tree
+    exists: bool = False  # the revision has the project's mlops.yaml
+    compiled: bool = False  # artifacts come from a fresh compile (else: the committed rendered files)
+    environments: tuple[str, ...] = ()
+    footprints: dict[Key, Footprint] = field(default_factory=dict)
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    project_name: str | None = None  # metadata.name in mlops.yaml
+
+    @property
+    def errors(self) -> int:
+        return sum(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        return sum(d.severity is Severity.WARNING for d in self.diagnostics)
+
+    @property
+    def name(self) -> str:
+        """How the revision is shown: `abc1234 (main)`, or `working tree`."""
+        if self.commit is None:
+            return WORKING_TREE
+        return (
+            self.commit.short
+            if self.ref in (self.commit.sha, self.commit.short)
+            else f"{self.commit.short} ({self.ref})"
+        )
+
+    @property
+    def note(self) -> str:
+        if not self.exists:
+            return f"{self.label} has no project here: everything is {'added' if self.label == 'base' else 'removed'}"
+        if not self.compiled:
+            return (
+                f"{self.label} does not compile ({self.errors} error{'s' if self.errors != 1 else ''}): "
+                "its artifacts are the files committed under its output folder"
+            )
+        return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "commit": self.commit.sha if self.commit else None,
+            "subject": self.commit.subject if self.commit else None,
+            "exists": self.exists,
+            "compiled": self.compiled,
+            "environments": list(self.environments),
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+        }
+
+
+@dataclass(frozen=True)
+class ArtifactChange:
+    path: str
+    target: str
+    environment: str
+    model: str | None
+    change: str  # added | changed | removed
+    diff: tuple[str, ...]  # unified diff lines, without line ends
+    added_lines: int
+    removed_lines: int
+    binary: bool = False
+    renamed_from: str | None = None  # an identical removed artifact of the same model and target
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "target": self.target,
+            "environment": self.environment,
+            "model": self.model,
+            "change": self.change,
+            "added_lines": self.added_lines,
+            "removed_lines": self.removed_lines,
+            "binary": self.binary,
+            "renamed_from": self.renamed_from,
+            "diff": "\n".join(self.diff),
+        }
+
+
+@dataclass
+class Row:
+    """One model in one environment (model None: the environment's shared artifacts)."""
+
+    model: str | None
+    environment: str
+    status: str
+    before: Footprint | None
+    after: Footprint | None
+    changes: list[ArtifactChange]
+    policy_before: list[Diagnostic]
+    policy_after: list[Diagnostic]
+
+    def targets(self) -> dict[str, dict[str, int]]:
+        """Per target, how many artifacts were added / changed / removed."""
+        counts: dict[str, dict[str, int]] = {}
+        for c in self.changes:
+            counts.setdefault(c.target, {ADDED: 0, CHANGED: 0, REMOVED: 0})[c.change] += 1
+        return dict(sorted(counts.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "environment": self.environment,
+            "status": self.status,
+            "before": self.before.to_dict() if self.before else None,
+            "after": self.after.to_dict() if self.after else None,
+            "targets": self.targets(),
+            "artifacts": [c.to_dict() for c in self.changes],
+            "policy_before": [d.to_dict() for d in self.policy_before],
+            "policy_after": [d.to_dict() for d in self.policy_after],
+        }
+
+
+@dataclass(frozen=True)
+class Total:
+    """GPUs and cost per hour of one environment (or all: environment None) in both revisions."""
+
+    environment: str | None
+    models_before: int
+    models_after: int
+    gpus_before: int
+    gpus_after: int
+    cost_before: float
+    cost_after: float
+    cost_unknown_before: int  # models whose price the catalog lacks (not in cost_before)
+    cost_unknown_after: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "models": {"before": self.models_before, "after": self.models_after},
+            "gpus": {"before": self.gpus_before, "after": self.gpus_after, "delta": self.gpus_after - self.gpus_before},
+            "cost_per_hour": {
+                "before": round(self.cost_before, 4),
+                "after": round(self.cost_after, 4),
+                "delta": round(self.cost_after - self.cost_before, 4),
+                "unknown_before": self.cost_unknown_before,
+                "unknown_after": self.cost_unknown_after,
+            },
+        }
+
+
+@dataclass
+class Plan:
+    project: str  # the project's folder in the repository ("." at the top)
+    name: str  # metadata.name of the project (head's, else base's)
+    base: Snapshot
+    head: Snapshot
+    rows: list[Row]
+    totals: list[Total]  # per environment, then the sum (environment None)
+
+    @property
+    def changed(self) -> list[Row]:
+        return [r for r in self.rows if r.status != UNCHANGED]
+
+    @property
+    def ok(self) -> bool:
+        return self.head.errors == 0
+
+    @property
+    def total(self) -> Total:
+        return self.totals[-1]
+
+    def counts(self) -> dict[str, int]:
+        counts = {ADDED: 0, CHANGED: 0, REMOVED: 0, UNCHANGED: 0}
+        for r in self.rows:
+            if r.model is not None:
+                counts[r.status] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "mlops/v1",
+            "kind": "Plan",
+            "project": self.project,
+            "name": self.name,
+            "ok": self.ok,
+            "base": self.base.to_dict(),
+            "head": self.head.to_dict(),
+            "counts": self.counts(),
+            "totals": [t.to_dict() for t in self.totals],
+            "rows": [r.to_dict() for r in self.changed],
+        }
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def snapshot(label: str, ref: str, commit: gitrev.Commit | None, root: Path | None) -> Snapshot:
+    """Compile the project at `root` (None: the revision has no project)."""
+    snap = Snapshot(label, ref, commit)
+    if root is None or not (root / "mlops.yaml").is_file():
+        return snap
+    snap.exists = True
+    result = validate(root)
+    snap.diagnostics = result.diagnostics
+    snap.project_name = result.sources.name if result.sources.project is not None else None
+    snap.environments = tuple(result.environments)
+    snap.footprints = {(m.name, m.environment.name): Footprint.of(m) for m in result.models}
+    if result.ok:
+        snap.compiled = True
+        snap.artifacts = {a.path: a for a in render(result)}
+    else:
+        snap.artifacts = committed(result.sources.output)
+    return snap
+
+
+def committed(out: Path) -> dict[str, Artifact]:
+    """The rendered files a revision holds, as recorded in its mlops.lock."""
+    from mlops.writer import locked_artifacts
+
+    artifacts: dict[str, Artifact] = {}
+    base = out.resolve()
+    for rel, entry in locked_artifacts(out).items():
+        if not isinstance(entry, dict) or not isinstance(rel, str):
+            continue
+        path = (out / rel).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            continue
+        target, env, model = entry.get("target"), entry.get("environment"), entry.get("model")
+        if not isinstance(target, str) or not isinstance(env, str) or not isinstance(model, str | None):
+            continue
+        artifacts[rel] = Artifact(rel, path.read_bytes(), target, env, model)
+    return artifacts
+
+
+def _text(content: bytes) -> list[str] | None:
+    try:
+        return content.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        return None
+
+
+def diff(
+    path: str, before: bytes | None, after: bytes | None, before_path: str | None = None
+) -> tuple[list[str], bool]:
+    """A unified diff (`a/...`, `b/...`, /dev/null for an added or removed file) and whether it is binary."""
+    old = [] if before is None else _text(before)
+    new = [] if after is None else _text(after)
+    if old is None or new is None:
+        return [], True
+    fromfile = "/dev/null" if before is None else f"a/{before_path or path}"
+    tofile = "/dev/null" if after is None else f"b/{path}"
+    if before is not None and after is not None and len(old) + len(new) > DIFFLIB_MAX_LINES:
+        return [f"--- {fromfile}", f"+++ {tofile}", *gitrev.diff_hunks(before, after)], False
+    return list(difflib.unified_diff(old, new, fromfile=fromfile, tofile=tofile, n=3, lineterm="")), False
+
+
+def _change(path: str, a: Artifact | None, b: Artifact | None, renamed: Artifact | None = None) -> ArtifactChange:
+    ref = b or a
+    assert ref is not None
+    status = ADDED if a is None else REMOVED if b is None else CHANGED
+    old = renamed if renamed is not None else a
+    lines, binary = diff(path, old.content if old else None, b.content if b else None, old.path if old else None)
+    body = [line for line in lines if not line.startswith(("---", "+++"))]
+    return ArtifactChange(
+        path=path,
+        target=ref.target,
+        environment=ref.environment,
+        model=ref.model,
+        change=status,
+        diff=tuple(lines),
+        added_lines=sum(line.startswith("+") for line in body),
+        removed_lines=sum(line.startswith("-") for line in body),
+        binary=binary,
+        renamed_from=renamed.path if renamed is not None else None,
+    )
+
+
+def artifact_changes(base: dict[str, Artifact], head: dict[str, Artifact]) -> list[ArtifactChange]:
+    """Added, changed and removed artifacts; an added one identical to a removed one of the same model
+    and target (a renamed environment) says so instead of repeating its whole content."""
+    removed = {p: a for p, a in base.items() if p not in head}
+    by_content: dict[tuple[str, str | None, str], Artifact] = {}
+    for a in removed.values():
+        by_content.setdefault((a.target, a.model, a.sha256), a)
+    changes = []
+    for path in sorted(base.keys() | head.keys()):
+        a, b = base.get(path), head.get(path)
+        if a is not None and b is not None and a.content == b.content:
+            continue
+        renamed = by_content.get((b.target, b.model, b.sha256)) if a is None and b is not None else None
+        changes.append(_change(path, a, b, renamed))
+    return changes
+
+
+def _policy_index(snap: Snapshot) -> dict[Key, list[Diagnostic]]:
+    """G6xx results of each model x environment: rules place them on the model's spec file with an
+    `[env] ` prefix (rules.context.Context.at)."""
+    by_place: dict[tuple[str, str], list[Diagnostic]] = defaultdict(list)
+    for d in snap.diagnostics:
+        if d.code.startswith("G6") and d.message.startswith("["):
+            env = d.message[1 : d.message.find("]")]
+            by_place[(d.file, env)].append(d)
+    return {key: by_place.get((fp.source, key[1]), []) for key, fp in snap.footprints.items()}
+
+
+def _outcome(diagnostics: list[Diagnostic]) -> list[tuple[str, str, str]]:
+    """A policy result without its position: a line moved by an unrelated edit is no change."""
+    return sorted((d.code, str(d.severity), d.message) for d in diagnostics)
+
+
+def _rows(base: Snapshot, head: Snapshot, changes: list[ArtifactChange]) -> list[Row]:
+    per_key: dict[Key, list[ArtifactChange]] = defaultdict(list)
+    for c in changes:
+        per_key[(c.model, c.environment)].append(c)
+    pol_base, pol_head = _policy_index(base), _policy_index(head)
+
+    present_base = set(base.footprints) | {(a.model, a.environment) for a in base.artifacts.values()}
+    present_head = set(head.footprints) | {(a.model, a.environment) for a in head.artifacts.values()}
+    rows = []
+    for key in sorted(present_base | present_head, key=lambda k: (k[0] is None, k[0] or "", k[1])):
+        before, after = base.footprints.get(key), head.footprints.get(key)
+        in_base, in_head = key in present_base, key in present_head
+        if not in_base:
+            status = ADDED
+        elif not in_head:
+            status = REMOVED
+        elif per_key[key] or before != after or _outcome(pol_base.get(key, [])) != _outcome(pol_head.get(key, [])):
+            status = CHANGED
+        else:
+            status = UNCHANGED
+        rows.append(
+            Row(key[0], key[1], status, before, after, per_key[key], pol_base.get(key, []), pol_head.get(key, []))
+        )
+    return rows
+
+
+def _totals(base: Snapshot, head: Snapshot) -> list[Total]:
+    envs = sorted({k[1] for k in base.footprints} | {k[1] for k in head.footprints})
+
+    def sums(snap: Snapshot, env: str | None) -> tuple[int, int, float, int]:
+        fps = [fp for (m, e), fp in snap.footprints.items() if env is None or e == env]
+        known = [fp.cost_per_hour for fp in fps if fp.cost_per_hour is not None]
+        return len(fps), sum(fp.gpus for fp in fps), round(sum(known), 4), len(fps) - len(known)
+
+    totals = []
+    for env in [*envs, None]:
+        mb, gb, cb, ub = sums(base, env)
+        mh, gh, ch, uh = sums(head, env)
+        totals.append(Total(env, mb, mh, gb, gh, cb, ch, ub, uh))
+    return totals
+
+
+def compare(base: Snapshot, head: Snapshot, project: str = ".", name: str = "") -> Plan:
+    rows = _rows(base, head, artifact_changes(base.artifacts, head.artifacts))
+    return Plan(project, name or project, base, head, rows, _totals(base, head))
+
+
+def build(path: Path, base_ref: str, head_ref: str | None = None) -> Plan:
+    """Plan `path` (a project folder in a git work tree) from `base_ref` to `head_ref`; with no
+    `head_ref`, the head is the working tree as it is on disk, uncommitted changes included.
+    Raises gitrev.GitError for usage and environment errors."""
+    repo = gitrev.locate(path)
+    base_commit = gitrev.resolve(repo, base_ref)
+    head_commit = gitrev.resolve(repo, head_ref) if head_ref is not None else None
+    with gitrev.materialize(repo, base_commit) as root:
+        base = snapshot("base", base_ref, base_commit, root)
+    if head_commit is None:
+        head = snapshot("head", WORKING_TREE, None, path.resolve())
+    else:
+        with gitrev.materialize(repo, head_commit) as root:
+            head = snapshot("head", head_ref or "", head_commit, root)
+    return compare(base, head, repo.project, head.project_name or base.project_name or repo.project)

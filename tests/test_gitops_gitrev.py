@@ -1,0 +1,96 @@
+"""Reading a revision from git objects: exactly the committed bytes, only what the project needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops.gitops import gitrev
+from tests.gitops_repo import commit, git, init
+
+
+def test_a_revision_is_read_from_git_objects_not_from_the_working_tree(tmp_path: Path) -> None:
+    top = tmp_path / "repo"
+    project = top / "ml" / "proj"
+    (project / "models").mkdir(parents=True)
+    (project / "mlops.yaml").write_text("committed: 1\n")
+    (project / "models" / "a.yaml").write_text("$Format:%H$\n")
+    (project / "run.sh").write_text("#!/bin/sh\n")
+    (project / "run.sh").chmod(0o755)
+    (project / "link.yaml").symlink_to("models/a.yaml")
+    (top / ".dvc").mkdir()
+    (top / ".dvc" / "config").write_text("[core]\n")
+    (top / "dvc.yaml").write_text("stages: {}\n")
+    (top / "ml" / "proj.dvc").write_text("outs: []\n")
+    (top / "other").mkdir()
+    (top / "other" / "big.bin").write_bytes(b"\0" * 10)
+    # attributes that `git archive` would apply: raw blobs must ignore them
+    (top / ".gitattributes").write_text("*.yaml export-subst\nrun.sh export-ignore\n")
+    init(top)
+    (project / "mlops.yaml").write_text("uncommitted: 2\n")
+
+    repo = gitrev.locate(project)
+    assert repo.prefix == "ml/proj/" and repo.project == "ml/proj"
+    head = gitrev.resolve(repo, "main")
+    assert head.sha == git(top, "rev-parse", "HEAD").strip() and head.subject == "base"
+    with gitrev.materialize(repo, head) as root:
+        assert root is not None and root.name == "proj"
+        tree = root.parents[1]
+        files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file() or p.is_symlink())
+        assert (root / "mlops.yaml").read_text() == "committed: 1\n"
+        assert (root / "models" / "a.yaml").read_text() == "$Format:%H$\n"
+        assert (root / "run.sh").stat().st_mode & 0o111
+        assert (root / "link.yaml").is_symlink() and (root / "link.yaml").read_text() == "$Format:%H$\n"
+    assert files == [
+        ".dvc/config",
+        "dvc.yaml",
+        "ml/proj.dvc",
+        "ml/proj/link.yaml",
+        "ml/proj/mlops.yaml",
+        "ml/proj/models/a.yaml",
+        "ml/proj/run.sh",
+    ]
+    assert not tree.exists()  # removed afterwards
+    assert (project / "mlops.yaml").read_text() == "uncommitted: 2\n"
+
+
+def test_a_revision_without_the_project_materializes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "README").write_text("x\n")
+    init(tmp_path)
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "mlops.yaml").write_text("a: 1\n")
+    commit(tmp_path, "project")
+    repo = gitrev.locate(tmp_path / "proj")
+    with gitrev.materialize(repo, gitrev.resolve(repo, "HEAD~1")) as root:
+        assert root is None
+    with gitrev.materialize(repo, gitrev.resolve(repo, "HEAD")) as root:
+        assert root is not None and (root / "mlops.yaml").read_text() == "a: 1\n"
+
+
+def test_bad_revisions_and_folders_are_git_errors(tmp_path: Path) -> None:
+    with pytest.raises(gitrev.GitError, match="not inside a git work tree"):
+        gitrev.locate(tmp_path)
+    init(tmp_path)
+    repo = gitrev.locate(tmp_path)
+    for ref in ("nope", "-x", "", "HEAD~5"):
+        with pytest.raises(gitrev.GitError):
+            gitrev.resolve(repo, ref)
+
+
+def test_long_files_are_diffed_by_git_with_the_same_hunks_as_difflib() -> None:
+    import difflib
+
+    from mlops.gitops.plan import DIFFLIB_MAX_LINES, diff
+
+    before = "".join(f"  - name: model-{i:05d}\n    gpus: 1\n" for i in range(DIFFLIB_MAX_LINES)).encode()
+    after = before.replace(b"model-00100\n    gpus: 1", b"model-00100\n    gpus: 2").replace(
+        b"  - name: model-01500\n    gpus: 1\n", b""
+    )
+    lines, binary = diff("prod/pulumi/Pulumi.prod.yaml", before, after)
+    assert not binary and lines[:2] == ["--- a/prod/pulumi/Pulumi.prod.yaml", "+++ b/prod/pulumi/Pulumi.prod.yaml"]
+    expected = difflib.unified_diff(before.decode().splitlines(), after.decode().splitlines(), lineterm="", n=3)
+    strip = lambda hunks: [h.split(" @@")[0] if h.startswith("@@") else h for h in hunks]  # noqa: E731 - git adds a heading
+    assert strip(lines[2:]) == strip(list(expected)[2:])
+    changed = [line for line in lines[2:] if line[:1] in "+-"]
+    assert sorted(changed) == ["+    gpus: 2", "-    gpus: 1", "-    gpus: 1", "-  - name: model-01500"]
