@@ -2,12 +2,12 @@
 #                                  make test  (set up + pass the tests)
 PYTHON ?= python3
 VENV ?= .venv
-BIN := $(VENV)/bin
+BIN := $(abspath $(VENV))/bin
 export WHYLOGS_NO_ANALYTICS := 1
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup demo test lint bench
+.PHONY: setup data demo test lint bench
 
 setup: $(VENV)/.installed
 
@@ -17,13 +17,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $@
 
-demo: setup
+# the examples keep their data in DVC with a remote folder inside each example: this is offline
+data: setup
+	cd examples/tabular-fraud && $(BIN)/dvc pull --quiet
+	cd examples/llm-support && $(BIN)/dvc pull --quiet
+
+demo: data
 	$(BIN)/mlops validate examples/tabular-fraud
 	$(BIN)/mlops compile --check examples/tabular-fraud
-	$(BIN)/mlops explain fraud-detector --path examples/tabular-fraud --env local
+	$(BIN)/mlops materialize examples/tabular-fraud --env local
+	$(BIN)/mlops status examples/tabular-fraud --env local
 
-test: setup
-	$(BIN)/python -m pytest -q
+test: data
+	$(BIN)/python -m pytest -q -n 2
 
 lint: setup
 	$(BIN)/ruff check compiler tests benchmarks infra examples

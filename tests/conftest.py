@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +26,16 @@ for _key, _value in {
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 EXAMPLE_NAMES = ("tabular-fraud", "llm-support")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def example_data() -> None:
+    """The examples keep their data in DVC (a local remote inside each example): a fresh clone has
+    only the .dvc pins, so fetch the files once, offline, as a user would with `dvc pull`."""
+    for name in EXAMPLE_NAMES:
+        root = EXAMPLES / name
+        if any(not p.with_suffix("").exists() for p in root.rglob("*.dvc") if "dvc-remote" not in p.parts):
+            subprocess.run([sys.executable, "-m", "dvc", "pull", "--quiet"], cwd=root, check=True)
 
 
 @pytest.fixture

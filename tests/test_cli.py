@@ -140,7 +140,8 @@ def test_compile_one_environment_keeps_the_others(project: Path) -> None:
     assert mlops("compile", "--env", "dev", project).exit_code == 0
     after = snapshot(project / "rendered")
     changed = {p for p in after if after[p] != before.get(p)}
-    assert changed == {"dev/deepspeed/churn-classifier.json", "mlops.lock"}
+    assert {"dev/deepspeed/churn-classifier.json", "mlops.lock"} <= changed
+    assert all(p.startswith("dev/") or p == "mlops.lock" for p in changed), changed
     # the other environments are now stale, and --check says so
     check = mlops("compile", "--check", project)
     assert check.exit_code == 1

@@ -169,3 +169,112 @@ def init(directory: Path, name: str | None) -> None:
     for p in written:
         click.echo(f"created {p}")
     click.echo(f"next: cd {directory} && mlops validate && mlops compile")
+
+
+@main.command()
+@click.argument("path", type=PATH, default=".")
+@click.option("--base", required=True, help="Git revision to compare with: a branch, tag, sha, origin/main, HEAD~1.")
+@click.option(
+    "--head",
+    default=None,
+    help="Git revision to plan (default: the working tree as it is on disk, uncommitted changes included).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
+@click.option(
+    "--max-chars", type=click.IntRange(min=2000), default=65_536, help="Markdown size limit (one GitHub comment)."
+)
+def plan(path: Path, base: str, head: str | None, fmt: str, max_chars: int) -> None:
+    """What would change between two git revisions, per model, environment and target.
+
+    Both revisions are compiled from git objects in a temporary folder: nothing in the working
+    tree or the index changes. Exit 0 when head is clean, 1 when head has errors, 2 when PATH is
+    not in a git work tree or a revision is unknown. With $GITHUB_STEP_SUMMARY set, the Markdown
+    plan is appended to it as well.
+    """
+    from mlops.gitops import gitrev, render_json, render_markdown, render_text
+    from mlops.gitops.plan import build
+
+    if not path.exists():
+        _fail_usage(f"{path} does not exist")
+    try:
+        result = build(path, base, head)
+    except gitrev.GitError as exc:
+        _fail_usage(str(exc))
+    if fmt == "markdown":
+        click.echo(render_markdown.render(result, limit=max_chars), nl=False)
+    else:
+        click.echo(render_json.render(result) if fmt == "json" else render_text.render(result))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        measure = lambda text: len(text.encode())  # noqa: E731 - the job summary's limit is in bytes
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(
+                render_markdown.render(result, render_markdown.STEP_SUMMARY_LIMIT - 1024, measure, "the job summary")
+                + "\n"
+            )
+    sys.exit(0 if result.ok else 1)
+
+
+@main.command()
+@click.argument("path", type=PATH, default=".")
+@click.option("--env", "env", required=True, help="The environment whose Pulumi stack to preview.")
+@click.option("--program", type=PATH, default=None, help="The Pulumi program (default: infra/).")
+def preview(path: Path, env: str, program: Path | None) -> None:
+    """Preview an environment's Pulumi stack with the Automation API on a local file backend.
+
+    The stack config is rendered from the specs; the program in infra/ turns it into GPU node
+    pools and model workloads. Needs the `pulumi` CLI on PATH (exit 2 with install steps if absent);
+    exit 1 on spec errors or a failed preview.
+    """
+    from mlops.formats import text
+    from mlops.preview import PreviewUsageError
+    from mlops.preview import preview as run_preview
+
+    result = _validate(path, (env,))
+    if not result.ok:
+        click.echo(text.render(result.diagnostics), err=True)
+        sys.exit(1)
+    try:
+        code = run_preview(result, env, path, program, click.echo)
+    except PreviewUsageError as exc:
+        _fail_usage(str(exc))
+    sys.exit(code)
+
+
+HOME_OPTION = click.option(
+    "--dagster-home",
+    "dagster_home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Dagster instance folder (default: $DAGSTER_HOME, else <project>/.dagster_home).",
+)
+
+
+@main.command()
+@click.argument("path", type=PATH, default=".")
+@click.option("--env", "env", default="local", show_default=True, help="Environment whose definitions to run.")
+@click.option("--model", "models", multiple=True, help="Only these models' assets (repeatable).")
+@HOME_OPTION
+def materialize(path: Path, env: str, models: tuple[str, ...], dagster_home: Path | None) -> None:
+    """Run every asset and check of an environment into a Dagster instance.
+
+    Executes rendered/<env>/dagster/definitions.py in this process: dataset -> train (torchrun)
+    -> evaluate -> deploy -> monitor with every asset check. Exit 1 when a step or a blocking
+    check fails, or when the rendered files are not current.
+    """
+    from mlops.runtime.dagster_cli import materialize_command
+
+    sys.exit(materialize_command(_validate(path, (env,)), env, models, dagster_home, click.echo))
+
+
+@main.command()
+@click.argument("path", type=PATH, default=".")
+@click.option("--env", "env", default="local", show_default=True, help="Environment to report on.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@HOME_OPTION
+def status(path: Path, env: str, fmt: str, dagster_home: Path | None) -> None:
+    """Each asset in the Dagster instance: in sync, out of sync (its code version differs from
+    the specs in git) or never materialized. Exit 1 when anything is out of sync."""
+    from mlops.runtime.dagster_cli import status_command
+
+    sys.exit(status_command(_validate(path, (env,)), env, dagster_home, fmt, click.echo))

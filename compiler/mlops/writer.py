@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlops import __version__
@@ -44,6 +44,12 @@ def read_lock(out: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def locked_artifacts(out: Path) -> dict[str, Any]:
+    """The lock's artifact entries; {} when the lock is missing or not in mlops' shape (edited by hand)."""
+    entries = read_lock(out).get("artifacts")
+    return entries if isinstance(entries, dict) else {}
+
+
 def lock_entries(artifacts: list[Artifact]) -> dict[str, dict[str, Any]]:
     return {
         a.path: {"sha256": a.sha256, "target": a.target, "environment": a.environment, "model": a.model}
@@ -69,12 +75,21 @@ def plan_tree(
     files = {a.path: a.content for a in artifacts}
     entries = lock_entries(artifacts)
     if environments is not None:
-        old = read_lock(out).get("artifacts", {})
+        old = locked_artifacts(out)
         for path, entry in old.items():
-            if isinstance(entry, dict) and entry.get("environment") not in environments and (out / path).is_file():
+            if not _relative(path) or not isinstance(entry, dict):
+                continue  # a lock edited by hand never makes compile read or write outside the output
+            if entry.get("environment") not in environments and (out / path).is_file():
                 files[path] = (out / path).read_bytes()
                 entries[path] = entry
     return files, build_lock(entries, spec_hashes)
+
+
+def _relative(path: object) -> bool:
+    """A plain relative path below the output folder."""
+    if not isinstance(path, str) or not path or "\\" in path:
+        return False
+    return not PurePosixPath(path).is_absolute() and ".." not in PurePosixPath(path).parts
 
 
 def write(out: Path, files: dict[str, bytes], lock: bytes) -> None:
@@ -116,7 +131,7 @@ def _swap(tmp: Path, out: Path) -> None:
 
 def check(out: Path, files: dict[str, bytes], lock: bytes, environments: list[str] | None) -> list[Finding]:
     """What differs between the tree on disk and what a compile would write."""
-    recorded = read_lock(out).get("artifacts", {})
+    recorded = locked_artifacts(out)
     findings: list[Finding] = []
     for rel, content in sorted(files.items()):
         path = out / rel
@@ -130,7 +145,8 @@ def check(out: Path, files: dict[str, bytes], lock: bytes, environments: list[st
         edited = locked is not None and locked != hashlib.sha256(on_disk).hexdigest()
         findings.append(Finding(rel, "edited" if edited else "stale"))
     if out.is_dir():
-        for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        # Python caches appear when a rendered definitions.py is imported; git ignores them, so does the check
+        for path in sorted(p for p in out.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
             rel = path.relative_to(out).as_posix()
             if rel == LOCK or rel in files:
                 continue

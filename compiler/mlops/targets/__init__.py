@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mlops.model import ResolvedModel
-from mlops.targets import deepspeed
+from mlops.targets import dagster, deepspeed
+from mlops.targets import pulumi as pulumi_target
+from mlops.targets import whylogs as whylogs_target
 from mlops.targets.base import Artifact
 
 Render = Callable[[ResolvedModel], list[Artifact]]
@@ -13,8 +15,12 @@ Render = Callable[[ResolvedModel], list[Artifact]]
 # Per-model targets. Per-environment targets (one file for all models) take the list instead.
 TARGETS: dict[str, Render] = {
     deepspeed.TARGET: deepspeed.render,
+    whylogs_target.TARGET: whylogs_target.render,
 }
-ENVIRONMENT_TARGETS: dict[str, Callable[[list[ResolvedModel]], list[Artifact]]] = {}
+ENVIRONMENT_TARGETS: dict[str, Callable[[list[ResolvedModel]], list[Artifact]]] = {
+    dagster.TARGET: dagster.render,
+    pulumi_target.TARGET: pulumi_target.render,
+}
 
 
 def render_all(models: list[ResolvedModel]) -> list[Artifact]:

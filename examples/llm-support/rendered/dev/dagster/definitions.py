@@ -1,0 +1,84 @@
+"""Dagster definitions for one environment, rendered by `mlops compile`: do not edit.
+
+Change the specs and recompile. `dagster dev -f definitions.py` loads this module as is.
+Each model gets a group of assets (dataset -> train -> evaluate -> deploy -> monitor) with
+asset checks; an asset's code_version is the hash of the part of the spec it reads, so
+Dagster re-materializes exactly what a spec change touches. mlops.runtime builds the
+Dagster objects from the data below.
+"""
+
+from mlops.runtime.dagster_defs import build_definitions
+
+ENVIRONMENT = {
+    "name": "dev",
+    "cloud": "aws",
+    "region": "us-east-1",
+    "cluster": "ml-dev",
+    "launcher": "k8s",
+    "namespace": "ml-dev",
+}
+
+MODELS = [
+    {
+        "name": "support-assistant",
+        "description": "Support LLM fine-tuned on ticket history",
+        "owner": "nlp-team",
+        "source": "models/support-assistant.yaml",
+        "spec_hash": "59b732029ddfe549e98639204d5109eb898146f1f7bbed22fba57d3a1188543a",
+        "code_versions": {
+            "dataset": "682f42bef7606014",
+            "train": "eade70d9120e2c28",
+            "evaluate": "fd89ada20f8e2fe2",
+            "deploy": "a551445d798dee76",
+            "monitor": "c5d355ef31c407aa",
+        },
+        "task": "llm-finetune",
+        "data": {
+            "train": {
+                "path": "data/tickets/train.jsonl",
+                "rev": "ee58fc8018dffd13650b4ae6a9b1f6401b444d4d",
+                "format": "jsonl",
+            },
+            "eval": {
+                "path": "data/tickets/eval.jsonl",
+                "rev": "ee58fc8018dffd13650b4ae6a9b1f6401b444d4d",
+                "format": "jsonl",
+            },
+            "label": None,
+        },
+        "training": {
+            "command": ["python", "trainer/train.py"],
+            "image": "ghcr.io/acme/train:1.4.0",
+            "nodes": 1,
+            "gpus_per_node": 1,
+            "gpu": "A10G",
+            "gpu_is_host": False,
+            "instance_type": "g5.xlarge",
+            "spot": False,
+            "max_hours": 4,
+            "schedule": {"cron": "0 3 * * 0", "timezone": "UTC"},
+            "retrain_on": ["drift", "data_change"],
+        },
+        "gates": {
+            "eval_loss": {"min": None, "max": 1.2},
+            "rouge_l": {"min": 0.35, "max": None},
+        },
+        "serving": {
+            "engine": "vllm",
+            "image": None,
+            "quantization": "awq",
+            "tensor_parallel": 1,
+            "gpu": "L4",
+            "replicas": {"min": 1, "max": 1},
+            "port": 8000,
+        },
+        "monitoring": {
+            "schedule": "*/30 * * * *",
+            "source": "data/production/responses.jsonl",
+            "reference": "train",
+            "checks": {"constraints": False, "drift": False, "compliance": True},
+        },
+    },
+]
+
+defs = build_definitions(__file__, ENVIRONMENT, MODELS)

@@ -1,0 +1,84 @@
+"""Dagster definitions for one environment, rendered by `mlops compile`: do not edit.
+
+Change the specs and recompile. `dagster dev -f definitions.py` loads this module as is.
+Each model gets a group of assets (dataset -> train -> evaluate -> deploy -> monitor) with
+asset checks; an asset's code_version is the hash of the part of the spec it reads, so
+Dagster re-materializes exactly what a spec change touches. mlops.runtime builds the
+Dagster objects from the data below.
+"""
+
+from mlops.runtime.dagster_defs import build_definitions
+
+ENVIRONMENT = {
+    "name": "local",
+    "cloud": "local",
+    "region": None,
+    "cluster": None,
+    "launcher": "subprocess",
+    "namespace": None,
+}
+
+MODELS = [
+    {
+        "name": "support-assistant",
+        "description": "Support LLM fine-tuned on ticket history",
+        "owner": "nlp-team",
+        "source": "models/support-assistant.yaml",
+        "spec_hash": "858de45d128fdfe4f256cd3a9556dc65243376abc5ca6d3d71598c3b7903a572",
+        "code_versions": {
+            "dataset": "682f42bef7606014",
+            "train": "2acf99a02820cf71",
+            "evaluate": "fd89ada20f8e2fe2",
+            "deploy": "a25ff35cf6d60494",
+            "monitor": "c5d355ef31c407aa",
+        },
+        "task": "llm-finetune",
+        "data": {
+            "train": {
+                "path": "data/tickets/train.jsonl",
+                "rev": "ee58fc8018dffd13650b4ae6a9b1f6401b444d4d",
+                "format": "jsonl",
+            },
+            "eval": {
+                "path": "data/tickets/eval.jsonl",
+                "rev": "ee58fc8018dffd13650b4ae6a9b1f6401b444d4d",
+                "format": "jsonl",
+            },
+            "label": None,
+        },
+        "training": {
+            "command": ["python", "trainer/train.py"],
+            "image": "ghcr.io/acme/train:1.4.0",
+            "nodes": 1,
+            "gpus_per_node": 2,
+            "gpu": "cpu",
+            "gpu_is_host": True,
+            "instance_type": None,
+            "spot": False,
+            "max_hours": 1,
+            "schedule": {"cron": "0 3 * * 0", "timezone": "UTC"},
+            "retrain_on": ["drift", "data_change"],
+        },
+        "gates": {
+            "eval_loss": {"min": None, "max": 1.2},
+            "rouge_l": {"min": 0.35, "max": None},
+        },
+        "serving": {
+            "engine": "vllm",
+            "image": None,
+            "quantization": "none",
+            "tensor_parallel": 1,
+            "gpu": "cpu",
+            "replicas": {"min": 1, "max": 1},
+            "port": 8000,
+        },
+        "monitoring": {
+            "schedule": "*/30 * * * *",
+            "source": "data/production/responses.jsonl",
+            "reference": "train",
+            "checks": {"constraints": False, "drift": False, "compliance": True},
+        },
+    },
+]
+
+defs = build_definitions(__file__, ENVIRONMENT, MODELS)

@@ -1,0 +1,84 @@
+"""Dagster definitions for one environment, rendered by `mlops compile`: do not edit.
+
+Change the specs and recompile. `dagster dev -f definitions.py` loads this module as is.
+Each model gets a group of assets (dataset -> train -> evaluate -> deploy -> monitor) with
+asset checks; an asset's code_version is the hash of the part of the spec it reads, so
+Dagster re-materializes exactly what a spec change touches. mlops.runtime builds the
+Dagster objects from the data below.
+"""
+
+from mlops.runtime.dagster_defs import build_definitions
+
+ENVIRONMENT = {
+    "name": "prod",
+    "cloud": "aws",
+    "region": "us-east-1",
+    "cluster": "ml-prod",
+    "launcher": "k8s",
+    "namespace": "ml",
+}
+
+MODELS = [
+    {
+        "name": "support-assistant",
+        "description": "Support LLM fine-tuned on ticket history",
+        "owner": "nlp-team",
+        "source": "models/support-assistant.yaml",
+        "spec_hash": "b2d8feee1c8d4104113747004a9e0187718922da8a353d7948476190ea1003fd",
+        "code_versions": {
+            "dataset": "682f42bef7606014",
+            "train": "d6d80153a9ff3e69",
+            "evaluate": "fd89ada20f8e2fe2",
+            "deploy": "3c79b315384c8a06",
+            "monitor": "c5d355ef31c407aa",
+        },
+        "task": "llm-finetune",
+        "data": {
+            "train": {
+                "path": "data/tickets/train.jsonl",
+                "rev": "ee58fc8018dffd13650b4ae6a9b1f6401b444d4d",
+                "format": "jsonl",
+            },
+            "eval": {
+                "path": "data/tickets/eval.jsonl",
+                "rev": "ee58fc8018dffd13650b4ae6a9b1f6401b444d4d",
+                "format": "jsonl",
+            },
+            "label": None,
+        },
+        "training": {
+            "command": ["python", "trainer/train.py"],
+            "image": "ghcr.io/acme/train:1.4.0",
+            "nodes": 2,
+            "gpus_per_node": 8,
+            "gpu": "H100-80GB",
+            "gpu_is_host": False,
+            "instance_type": "p5.48xlarge",
+            "spot": False,
+            "max_hours": 12,
+            "schedule": {"cron": "0 3 * * 0", "timezone": "UTC"},
+            "retrain_on": ["drift", "data_change"],
+        },
+        "gates": {
+            "eval_loss": {"min": None, "max": 1.2},
+            "rouge_l": {"min": 0.35, "max": None},
+        },
+        "serving": {
+            "engine": "vllm",
+            "image": None,
+            "quantization": "awq",
+            "tensor_parallel": 1,
+            "gpu": "L4",
+            "replicas": {"min": 1, "max": 6},
+            "port": 8000,
+        },
+        "monitoring": {
+            "schedule": "*/30 * * * *",
+            "source": "data/production/responses.jsonl",
+            "reference": "train",
+            "checks": {"constraints": False, "drift": False, "compliance": True},
+        },
+    },
+]
+
+defs = build_definitions(__file__, ENVIRONMENT, MODELS)

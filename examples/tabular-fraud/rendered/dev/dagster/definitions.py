@@ -1,0 +1,84 @@
+"""Dagster definitions for one environment, rendered by `mlops compile`: do not edit.
+
+Change the specs and recompile. `dagster dev -f definitions.py` loads this module as is.
+Each model gets a group of assets (dataset -> train -> evaluate -> deploy -> monitor) with
+asset checks; an asset's code_version is the hash of the part of the spec it reads, so
+Dagster re-materializes exactly what a spec change touches. mlops.runtime builds the
+Dagster objects from the data below.
+"""
+
+from mlops.runtime.dagster_defs import build_definitions
+
+ENVIRONMENT = {
+    "name": "dev",
+    "cloud": "aws",
+    "region": "us-east-1",
+    "cluster": "ml-dev",
+    "launcher": "k8s",
+    "namespace": "ml-dev",
+}
+
+MODELS = [
+    {
+        "name": "fraud-detector",
+        "description": "Card-transaction fraud classifier (an MLP over six features)",
+        "owner": "risk-team",
+        "source": "models/fraud-detector.yaml",
+        "spec_hash": "2d2d2d88cb353f58d998a261a712b1ab51865906e380d5e58d139fb86fa45c67",
+        "code_versions": {
+            "dataset": "f6e5f9c707c1e5b0",
+            "train": "27607085c1291153",
+            "evaluate": "34a9bc1ee3fe0c7c",
+            "deploy": "84c39fdbbb0ae7e6",
+            "monitor": "ceda8cef14b9dd6f",
+        },
+        "task": "tabular-classification",
+        "data": {
+            "train": {
+                "path": "data/transactions.csv",
+                "rev": "ee58fc8018dffd13650b4ae6a9b1f6401b444d4d",
+                "format": "csv",
+            },
+            "eval": {
+                "path": "data/transactions_eval.csv",
+                "rev": "ee58fc8018dffd13650b4ae6a9b1f6401b444d4d",
+                "format": "csv",
+            },
+            "label": "is_fraud",
+        },
+        "training": {
+            "command": ["python", "trainer/train.py"],
+            "image": "ghcr.io/acme/tabular-train:2.0.1",
+            "nodes": 2,
+            "gpus_per_node": 1,
+            "gpu": "T4",
+            "gpu_is_host": False,
+            "instance_type": "g4dn.xlarge",
+            "spot": False,
+            "max_hours": 1,
+            "schedule": {"cron": "0 4 * * *", "timezone": "UTC"},
+            "retrain_on": ["drift", "data_change", "schedule"],
+        },
+        "gates": {
+            "accuracy": {"min": 0.7, "max": None},
+            "roc_auc": {"min": 0.75, "max": None},
+        },
+        "serving": {
+            "engine": "rest",
+            "image": "ghcr.io/acme/fraud-serve:2.0.1",
+            "quantization": "none",
+            "tensor_parallel": 1,
+            "gpu": "cpu",
+            "replicas": {"min": 2, "max": 8},
+            "port": 8080,
+        },
+        "monitoring": {
+            "schedule": "0 * * * *",
+            "source": "data/production/batch.csv",
+            "reference": "train",
+            "checks": {"constraints": False, "drift": False},
+        },
+    },
+]
+
+defs = build_definitions(__file__, ENVIRONMENT, MODELS)
