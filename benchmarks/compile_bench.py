@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from benchmarks import synthetic
 
 ENVIRONMENTS = {
     "local": {"cloud": "local"},
@@ -66,23 +67,8 @@ def model(i: int) -> dict:
 
 
 def generate(root: Path, n: int) -> None:
-    (root / "mlops.yaml").write_text(
-        yaml.safe_dump({"apiVersion": "mlops/v1", "kind": "Project", "metadata": {"name": "bench"}})
-    )
-    for folder in ("models", "environments", "policies"):
-        (root / folder).mkdir()
-    for name, spec in ENVIRONMENTS.items():
-        doc = {"apiVersion": "mlops/v1", "kind": "Environment", "metadata": {"name": name}, "spec": spec}
-        (root / "environments" / f"{name}.yaml").write_text(yaml.safe_dump(doc))
-    policy = {
-        "apiVersion": "mlops/v1",
-        "kind": "Policy",
-        "metadata": {"name": "p"},
-        "spec": {"environments": ["prod"], "rules": [{"max": {"training.resources.total_gpus": 64}}]},
-    }
-    (root / "policies" / "p.yaml").write_text(yaml.safe_dump(policy))
-    for i in range(n):
-        (root / "models" / f"model-{i:05d}.yaml").write_text(yaml.safe_dump(model(i), sort_keys=False))
+    rules = [{"max": {"training.resources.total_gpus": 64}}]
+    synthetic.write_project(root, "bench", ENVIRONMENTS, rules, (model(i) for i in range(n)))
 
 
 CHILD = """

@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from benchmarks import synthetic
 
 ENVIRONMENTS = {
     "local": {"cloud": "local"},
@@ -57,25 +58,8 @@ def model(i: int, prod_nodes: int = 1) -> dict:
 
 def write_project(root: Path, n: int, prod_nodes: int = 1) -> None:
     """A project of `n` models in `root` (replacing the models already there)."""
-    for folder in ("models", "environments", "policies"):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    (root / "mlops.yaml").write_text(
-        yaml.safe_dump({"apiVersion": "mlops/v1", "kind": "Project", "metadata": {"name": "scale"}})
-    )
-    for name, spec in ENVIRONMENTS.items():
-        doc = {"apiVersion": "mlops/v1", "kind": "Environment", "metadata": {"name": name}, "spec": spec}
-        (root / "environments" / f"{name}.yaml").write_text(yaml.safe_dump(doc))
-    policy = {
-        "apiVersion": "mlops/v1",
-        "kind": "Policy",
-        "metadata": {"name": "limits"},
-        "spec": {"environments": ["prod"], "rules": [{"max": {"training.resources.total_gpus": 8}}]},
-    }
-    (root / "policies" / "limits.yaml").write_text(yaml.safe_dump(policy))
-    for old in (root / "models").glob("*.yaml"):
-        old.unlink()
-    for i in range(n):
-        (root / "models" / f"model-{i:04d}.yaml").write_text(yaml.safe_dump(model(i, prod_nodes), sort_keys=False))
+    rules = [{"max": {"training.resources.total_gpus": 8}}]
+    synthetic.write_project(root, "scale", ENVIRONMENTS, rules, (model(i, prod_nodes) for i in range(n)))
 
 
 def git(root: Path, *args: str) -> str:

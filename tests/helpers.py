@@ -8,6 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from mlops.cli import main
+from mlops.diagnostics import Diagnostic
+from mlops.pipeline import validate
 
 
 def mlops(*args: str | Path) -> Result:
@@ -26,3 +28,21 @@ def snapshot(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+def edit(root: Path, rel: str, old: str, new: str) -> None:
+    """Replace the first `old` in a project file; the test fails if it is not there."""
+    path = root / rel
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def found(root: Path, code: str) -> list[Diagnostic]:
+    """The diagnostics of one code that validating the project gives."""
+    return [d for d in validate(root).diagnostics if d.code == code]
+
+
+def line_of(root: Path, rel: str, needle: str) -> int:
+    """1-based number of the first line of a project file that contains `needle`."""
+    return next(i for i, line in enumerate((root / rel).read_text().splitlines(), 1) if needle in line)

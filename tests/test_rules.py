@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops.diagnostics import Diagnostic, Severity
+from mlops.diagnostics import Severity
 from mlops.pipeline import validate
-from tests.helpers import mlops
+from tests.helpers import edit, found, line_of, mlops
 
 MODEL = "models/churn-classifier.yaml"
 
@@ -18,21 +18,6 @@ def project(tmp_path: Path) -> Path:
     root = tmp_path / "proj"
     assert mlops("init", root).exit_code == 0
     return root
-
-
-def edit(root: Path, rel: str, old: str, new: str) -> None:
-    path = root / rel
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
-
-
-def found(root: Path, code: str) -> list[Diagnostic]:
-    return [d for d in validate(root).diagnostics if d.code == code]
-
-
-def line_of(root: Path, rel: str, needle: str) -> int:
-    return next(i for i, line in enumerate((root / rel).read_text().splitlines(), 1) if needle in line)
 
 
 def test_clean_project_has_no_findings(project: Path) -> None:

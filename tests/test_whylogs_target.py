@@ -10,29 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from mlops.diagnostics import Diagnostic, Severity
+from mlops.diagnostics import Severity
 from mlops.pipeline import render, validate
 from mlops.targets import whylogs as target
 from tests.conftest import EXAMPLES, REPO
-from tests.helpers import mlops
+from tests.helpers import edit, found, line_of, mlops
 
 LLM = "models/support-assistant.yaml"
 TABULAR = "models/fraud-detector.yaml"
-
-
-def edit(root: Path, rel: str, old: str, new: str) -> None:
-    path = root / rel
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
-
-
-def found(root: Path, code: str) -> list[Diagnostic]:
-    return [d for d in validate(root).diagnostics if d.code == code]
-
-
-def line_of(root: Path, rel: str, needle: str) -> int:
-    return next(i for i, line in enumerate((root / rel).read_text().splitlines(), 1) if needle in line)
 
 
 @pytest.mark.parametrize("name", ["tabular-fraud", "llm-support"])
