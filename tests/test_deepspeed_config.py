@@ -11,9 +11,9 @@ from unittest import mock
 
 import pytest
 
+from mlops import deepspeed_config
 from mlops.model import ResolvedModel
 from mlops.pipeline import validate
-from mlops.targets import deepspeed as target
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES
 
 ds = pytest.importorskip("deepspeed")
@@ -116,7 +116,7 @@ def test_every_rendered_config_parses_at_its_world_size(name: str, m: ResolvedMo
 def test_world_size_patch_is_what_makes_the_check_real() -> None:
     """Without the patch DeepSpeed checks the prod config against world size 1 and rejects it."""
     m = next(m for n, m in EXAMPLE_MODELS if n == "llm-support" and m.environment.name == "prod")
-    cfg = target.config(m.training)
+    cfg = deepspeed_config.config(m.training)
     with pytest.raises(AssertionError, match=r"256 != 4 \* 4 \* 1"):
         DeepSpeedConfig(cfg)
     assert parse(cfg, m).world_size == 16
@@ -161,11 +161,11 @@ def test_prod_llm_config_is_the_one_written_by_hand() -> None:
 
 def test_local_cpu_config_avoids_ops_that_need_a_compiler() -> None:
     m = next(m for n, m in EXAMPLE_MODELS if n == "tabular-fraud" and m.environment.name == "local")
-    cfg = target.config(m.training)
+    cfg = deepspeed_config.config(m.training)
     assert cfg["optimizer"]["params"]["torch_adam"] is True
     assert cfg["zero_optimization"]["overlap_comm"] is False
     gpu = next(m for n, m in EXAMPLE_MODELS if n == "tabular-fraud" and m.environment.name == "prod")
-    assert "torch_adam" not in target.config(gpu.training)["optimizer"]["params"]
+    assert "torch_adam" not in deepspeed_config.config(gpu.training)["optimizer"]["params"]
 
 
 VARIANTS = {
@@ -203,7 +203,7 @@ def test_zero_and_precision_variants_parse(variant: str, copy_example: Callable[
     result = validate(root, ["prod"])
     assert result.ok, [d.format() for d in result.diagnostics]
     [m] = result.models
-    cfg = target.config(m.training)
+    cfg = deepspeed_config.config(m.training)
     parsed = parse(cfg, m)
     t = m.training
     assert parsed.world_size == t.data_parallel

@@ -17,10 +17,10 @@ from types import ModuleType
 
 import pytest
 
+from mlops import deepspeed_config
 from mlops.model import ResolvedModel
 from mlops.pipeline import validate
 from mlops.runtime import training
-from mlops.targets import deepspeed as target
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES
 
 
@@ -79,7 +79,7 @@ def test_zero3_config_trains_and_saves_gathered_weights(copy_example: Callable[[
     [m] = validate(root, ["local"]).models
     assert m.training.zero.stage == 3
     config = tmp_path / "ds.json"
-    config.write_text(json.dumps(target.config(m.training)))
+    config.write_text(json.dumps(deepspeed_config.config(m.training)))
     run_trainer(m, root, config, tmp_path / "out")
 
 

@@ -13,7 +13,6 @@ importing this module (for `MonitorResult`, `load_table`) stays cheap.
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import math
 import re
@@ -23,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
+
+from mlops.runtime import monitor_report
 
 if TYPE_CHECKING:
     import pandas
@@ -103,10 +104,10 @@ class MonitorResult:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
     def to_markdown(self) -> str:
-        return "\n".join(_markdown(self)) + "\n"
+        return monitor_report.markdown(self)
 
     def to_html(self) -> str:
-        return _html(self)
+        return monitor_report.html_page(self)
 
 
 # ---------------------------------------------------------------- public API
@@ -239,17 +240,17 @@ def _label(check: dict[str, Any]) -> str:
     if kind in labels:
         return labels[kind]
     if kind == "null_ratio_max":
-        return f"null ratio <= {_fmt(check['value'])}"
+        return f"null ratio <= {monitor_report.fmt(check['value'])}"
     if kind in ("min", "max"):
-        return f"{'>=' if kind == 'min' else '<='} {_fmt(check['value'])}"
+        return f"{'>=' if kind == 'min' else '<='} {monitor_report.fmt(check['value'])}"
     if kind in ("min_length", "max_length"):
-        return f"length {'>=' if kind == 'min_length' else '<='} {_fmt(check['value'])}"
+        return f"length {'>=' if kind == 'min_length' else '<='} {monitor_report.fmt(check['value'])}"
     if kind in ("mean", "quantile"):
-        what = "mean" if kind == "mean" else f"q{_fmt(check['q'])}"
+        what = "mean" if kind == "mean" else f"q{monitor_report.fmt(check['q'])}"
         lo, hi = check.get("min"), check.get("max")
         if lo is not None and hi is not None:
-            return f"{what} in [{_fmt(lo)}, {_fmt(hi)}]"
-        return f"{what} >= {_fmt(lo)}" if lo is not None else f"{what} <= {_fmt(hi)}"
+            return f"{what} in [{monitor_report.fmt(lo)}, {monitor_report.fmt(hi)}]"
+        return f"{what} >= {monitor_report.fmt(lo)}" if lo is not None else f"{what} <= {monitor_report.fmt(hi)}"
     if kind == "allowed":
         return f"in the allowed set ({len(check['values'])} values)"
     return kind
@@ -264,24 +265,24 @@ def _observed(check: dict[str, Any], s: dict[str, Any], view: Any, column: str, 
     if kind == "not_null":
         return f"{null} null of {n}"
     if kind == "null_ratio_max":
-        return f"null ratio {_fmt(null / n if n else 0.0)} ({null} of {n})"
+        return f"null ratio {monitor_report.fmt(null / n if n else 0.0)} ({null} of {n})"
     if kind in ("allowed", "regex"):
         cond = s["conditions"]
         total = cond.get("total", 0)
         word = "outside the set" if kind == "allowed" else "not matching"
         return f"{total - cond.get(kind, 0)} of {total} values {word}"
     if kind == "unique":
-        return f"~{_fmt(s.get('cardinality') or 0)} distinct of {n - null} values"
+        return f"~{monitor_report.fmt(s.get('cardinality') or 0)} distinct of {n - null} values"
     if "min" not in s:
         return "no values"
     if kind in ("min", "min_length"):
-        return f"{'shortest' if kind == 'min_length' else 'min'} {_fmt(s['min'])}"
+        return f"{'shortest' if kind == 'min_length' else 'min'} {monitor_report.fmt(s['min'])}"
     if kind in ("max", "max_length"):
-        return f"{'longest' if kind == 'max_length' else 'max'} {_fmt(s['max'])}"
+        return f"{'longest' if kind == 'max_length' else 'max'} {monitor_report.fmt(s['max'])}"
     if kind == "mean":
-        return f"mean {_fmt(s['mean'])}"
+        return f"mean {monitor_report.fmt(s['mean'])}"
     if kind == "quantile":
-        return f"q{_fmt(check['q'])} {_fmt(adapter.quantile(view, column, check['q']))}"
+        return f"q{monitor_report.fmt(check['q'])} {monitor_report.fmt(adapter.quantile(view, column, check['q']))}"
     return ""
 
 
@@ -340,11 +341,12 @@ def _drift(monitor: dict[str, Any], adapter: ModuleType, view: Any, ref: Any, bl
     meta["columns"] = len(details)
     if bad:
         parts = [f"{r['column']} ({_score_text(r, score_kind)})" for r in bad]
-        summary = f"{len(bad)} of {len(details)} columns failed ({d['algorithm']}, threshold {_fmt(threshold)}): " + (
-            ", ".join(parts)
+        summary = (
+            f"{len(bad)} of {len(details)} columns failed ({d['algorithm']}, threshold {monitor_report.fmt(threshold)}): "
+            + (", ".join(parts))
         )
     else:
-        summary = f"no drift in {len(details)} columns ({d['algorithm']}, threshold {_fmt(threshold)})"
+        summary = f"no drift in {len(details)} columns ({d['algorithm']}, threshold {monitor_report.fmt(threshold)})"
     return CheckResult("drift", "drift", not bad, blocking, _plain(meta), details, summary)
 
 
@@ -406,8 +408,8 @@ def _score_text(row: dict[str, Any], score_kind: str) -> str:
     if row["status"] == "not computed":
         return row["reason"]
     if score_kind == "p-value" and row.get("pvalue") is not None:
-        return f"p={_fmt(row['pvalue'])}"
-    return f"distance {_fmt(row.get('statistic'))}"
+        return f"p={monitor_report.fmt(row['pvalue'])}"
+    return f"distance {monitor_report.fmt(row.get('statistic'))}"
 
 
 def _compliance(
@@ -501,141 +503,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _cell(value: Any) -> str:
-    return _fmt(value).replace("|", "\\|").replace("\n", " ")
-
-
-# ---------------------------------------------------------------- reports
-
-
-Block = tuple[str, Any]  # ("h1" | "h2" | "p", text) or ("table", (header, rows))
-
-
-def _blocks(r: MonitorResult) -> list[Block]:
-    """The report as neutral blocks; Markdown and HTML render the same blocks."""
-    verdict = "PASSED" if r.passed else ("FAILED (blocking)" if r.blocking_failed else "FAILED")
-    out: list[Block] = [
-        ("h1", f"Monitor {r.model} ({r.environment}): {verdict}"),
-        ("p", f"Batch of {r.rows} rows; reference {r.reference or 'none'}; spec {r.spec_hash[:12]}; {r.library}."),
-        (
-            "table",
-            (
-                ("check", "result", "blocking", "summary"),
-                [(c.name, "pass" if c.passed else "FAIL", c.blocking, c.summary) for c in r.checks],
-            ),
-        ),
-    ]
-    for c in r.checks:
-        out.append(("h2", c.name.capitalize()))
-        if not c.details:
-            out.append(("p", c.summary))
-        elif c.kind == "constraints":
-            header = ("column", "constraint", "observed", "result")
-            rows = [(d["column"], d["constraint"], d["observed"], "pass" if d["passed"] else "FAIL") for d in c.details]
-            out.append(("table", (header, rows)))
-        elif c.kind == "drift":
-            header = (
-                "column",
-                "measure",
-                "algorithm",
-                "statistic",
-                "p-value",
-                "batch mean",
-                "reference mean",
-                "result",
-            )
-            rows = [
-                (
-                    _column_label(d),
-                    d["measure"],
-                    d["algorithm"],
-                    d.get("statistic"),
-                    d.get("pvalue"),
-                    d.get("batch_mean"),
-                    d.get("reference_mean"),
-                    d["status"] if d["status"] != "not computed" else f"not computed: {d['reason']}",
-                )
-                for d in c.details
-            ]
-            out.append(("table", (header, rows)))
-        else:
-            header = ("column", "pattern", "matches", "rows (0-based)")
-            rows = [
-                (
-                    d["column"],
-                    d["pattern"],
-                    d["matches"] if d["matches"] is not None else d["reason"],
-                    ", ".join(map(str, d.get("rows", []))),
-                )
-                for d in c.details
-            ]
-            out.append(("table", (header, rows)))
-    if r.columns:
-        keys = ("n", "null", "min", "mean", "median", "q_99", "max")
-        header = ("column", "rows", "null", "min", "mean", "median", "p99", "max")
-        rows = [(name, *(s.get(k) for k in keys)) for name, s in r.columns.items()]
-        out += [("h2", "Columns"), ("table", (header, rows))]
-    return out
-
-
-def _column_label(row: dict[str, Any]) -> str:
-    other = row.get("reference_column")
-    return row["column"] if not other else f"{row['column']} (prediction) vs {other} (label)"
-
-
-def _markdown(r: MonitorResult) -> list[str]:
-    lines: list[str] = []
-    for kind, value in _blocks(r):
-        if lines:
-            lines.append("")
-        if kind == "h1":
-            lines.append(f"# {value}")
-        elif kind == "h2":
-            lines.append(f"## {value}")
-        elif kind == "p":
-            lines.append(value)
-        else:
-            header, rows = value
-            lines.append("| " + " | ".join(header) + " |")
-            lines.append("|" + "---|" * len(header))
-            lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return lines
-
-
-def _html(r: MonitorResult) -> str:
-    """A standalone HTML page with the same blocks; every value is escaped."""
-    body = []
-    for kind, value in _blocks(r):
-        if kind in ("h1", "h2", "p"):
-            body.append(f"<{kind}>{html.escape(value)}</{kind}>")
-        else:
-            header, rows = value
-            body.append("<table>")
-            body.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-            body += ["<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows]
-            body.append("</table>")
-    style = "body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
-    title = html.escape(f"Monitor {r.model} ({r.environment})")
-    return (
-        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{title}</title><style>{style}</style></head>\n'
-        "<body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
 
 
 # ---------------------------------------------------------------- command line

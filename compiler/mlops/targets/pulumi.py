@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from mlops.deepspeed_config import config as deepspeed_config
 from mlops.model import Environment, GpuType, Instance, ResolvedModel
-from mlops.targets import deepspeed
 from mlops.targets.base import Artifact, to_json
 
 TARGET = "pulumi"
@@ -170,7 +170,7 @@ def _placement(gpu: GpuType, gpus: int, spot: bool, env: Environment) -> dict[st
 def _model(m: ResolvedModel, pools: dict[str, dict[str, Any]]) -> dict[str, Any]:
     env = m.environment
     t = m.training
-    ds_json = to_json(deepspeed.config(t, local=env.local))
+    ds_json = to_json(deepspeed_config(t))
     training_gpus = 0 if t.gpu.local else t.world_size
     serving = _serving(m) if m.serving is not None and m.serving.engine != "batch" else None
     serving_min = serving["min_replicas"] * serving["gpus_per_replica"] if serving else 0
