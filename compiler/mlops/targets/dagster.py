@@ -200,6 +200,8 @@ def _literal(value: Any, indent: int, prefix: int, suffix: int) -> str:
 
 def _width(text: str) -> int:
     """Columns as formatters count them: wide East Asian characters and emoji take two."""
+    if text.isascii():
+        return len(text)
     return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
@@ -231,6 +233,8 @@ def _string(s: str) -> str:
     """A string literal: escapes for anything unprintable (bidi controls included), the quote
     ruff prefers (double, unless the text holds more double quotes than single ones)."""
     quote = "'" if s.count('"') > s.count("'") else '"'
+    if s.isascii() and s.isprintable() and quote not in s and "\\" not in s:
+        return quote + s + quote  # the common case: nothing to escape
     out = []
     for ch in s:
         if ch in _ESCAPES:
