@@ -155,3 +155,12 @@ def test_spec_folder_outside_project_is_refused(project: Path) -> None:
     result = mlops("validate", project)
     assert result.exit_code == 1
     assert "mlops.yaml:" in result.output and " S204 " in result.output
+
+
+def test_symlink_out_of_the_project_is_refused(project: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text((project / MODEL).read_text())
+    os.symlink(outside, project / "models" / "linked.yaml")
+    result = mlops("validate", project)
+    assert result.exit_code == 1
+    assert "models/linked.yaml:1:1: error L110 file resolves outside the project folder" in result.output
