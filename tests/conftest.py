@@ -48,3 +48,13 @@ def copy_example(tmp_path: Path) -> Callable[[str], Path]:
         return target
 
     return copy
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A fresh project made by `mlops init` (valid, not yet compiled)."""
+    from tests.helpers import mlops
+
+    root = tmp_path / "proj"
+    assert mlops("init", root).exit_code == 0
+    return root

@@ -19,13 +19,6 @@ MODEL = "models/churn-classifier.yaml"
 HEAVY = ("dagster", "deepspeed", "torch", "whylogs", "pulumi", "pandas", "dvc")
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    assert mlops("init", root).exit_code == 0
-    return root
-
-
 def break_batch(root: Path) -> None:
     path = root / MODEL
     path.write_text(path.read_text().replace("global: 256", "global: 250"))

@@ -13,13 +13,6 @@ from tests.helpers import edit, found, line_of, mlops
 MODEL = "models/churn-classifier.yaml"
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    assert mlops("init", root).exit_code == 0
-    return root
-
-
 def test_clean_project_has_no_findings(project: Path) -> None:
     assert validate(project).diagnostics == []
 
