@@ -158,3 +158,16 @@ def test_secrets_are_refused(project: Path, old: str, new: str) -> None:
     edit(project, MODEL, old, new)
     diags = found(project, "X701")
     assert diags and diags[0].file == MODEL
+
+
+def test_a_blocked_pattern_named_like_a_secret_is_not_one(project: Path) -> None:
+    edit(
+        project,
+        MODEL,
+        "  serving:\n",
+        "  monitoring:\n    columns: {response: {type: text}}\n    compliance:\n      columns: [response]\n"
+        "      blocked_patterns: {api_key: 'sk-[A-Za-z0-9]{20,}', password: 'password\\s*='}\n  serving:\n",
+    )
+    assert found(project, "X701") == []
+    edit(project, MODEL, "owner: ml-team\n", "owner: ml-team\n  labels: {api_key: abc}\n")
+    assert [d.pointer for d in found(project, "X701")] == ["/metadata/labels/api_key"]
