@@ -171,3 +171,32 @@ def test_a_blocked_pattern_named_like_a_secret_is_not_one(project: Path) -> None
     assert found(project, "X701") == []
     edit(project, MODEL, "owner: ml-team\n", "owner: ml-team\n  labels: {api_key: abc}\n")
     assert [d.pointer for d in found(project, "X701")] == ["/metadata/labels/api_key"]
+
+
+@pytest.mark.parametrize(
+    ("cron", "problem"),
+    [
+        ("61 2 * * *", "minute field '61': 61 is outside 0-59"),
+        ("0 2 * 13 *", "month field '13': 13 is outside 1-12"),
+        ("0 2 * * funday", "day of week field 'funday': 'funday' is not a number"),
+        ("*/0 2 * * *", "minute field '*/0' has a step of 0"),
+        ("0 2 1-40 * *", "day of month field '1-40': 40 is outside 1-31"),
+    ],
+)
+def test_invalid_cron_is_caught_at_review(project: Path, cron: str, problem: str) -> None:
+    edit(project, MODEL, 'cron: "0 2 * * *"', f'cron: "{cron}"')
+    diags = found(project, "S206")
+    assert diags and diags[0].message.endswith(f"invalid cron: {problem}")
+    assert diags[0].line == line_of(project, MODEL, "schedule:")
+
+
+def test_valid_cron_forms_pass(project: Path) -> None:
+    edit(project, MODEL, 'cron: "0 2 * * *"', 'cron: "0,30 9-17/2 1 jan-jun mon-fri"')
+    assert found(project, "S206") == []
+
+
+def test_unknown_timezone(project: Path) -> None:
+    edit(project, MODEL, 'cron: "0 2 * * *"}', 'cron: "0 2 * * *", timezone: Mars/Olympus_Mons}')
+    diags = found(project, "S206")
+    assert len(diags) == 3  # local, dev, prod
+    assert all(d.message.endswith("unknown timezone 'Mars/Olympus_Mons'") for d in diags)

@@ -37,6 +37,10 @@ CODES: dict[str, Code] = {
     "S205": Code(
         "wrong-kind", "apiVersion or kind is missing or not one mlops knows, or the document sits in the wrong folder."
     ),
+    "S206": Code(
+        "invalid-schedule",
+        "A cron field is out of range or malformed, or a schedule's timezone is not an IANA name.",
+    ),
     # P: project structure
     "P301": Code("duplicate-name", "Two documents of the same kind share metadata.name."),
     "P302": Code("unknown-environment", "A model overlay or policy names an environment that has no Environment spec."),

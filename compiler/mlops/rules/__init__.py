@@ -24,6 +24,7 @@ from mlops.rules import (
     policies,
     precision,
     qlora_zero3,
+    schedules,
     secrets,
     unique_names,
 )
@@ -35,6 +36,7 @@ RULES: list[Rule] = [
     unique_names.check,
     environments_exist.check,
     secrets.check,
+    schedules.check,
     parallel_degree.check,
     batch_arithmetic.check,
     precision.check,
