@@ -218,3 +218,16 @@ def test_only_the_adapter_imports_whylogs() -> None:
         if any(line.lstrip().startswith(("import whylogs", "from whylogs")) for line in p.read_text().splitlines())
     )
     assert importers == ["compiler/mlops/runtime/whylogs_adapter.py"]
+
+
+def test_drift_against_a_missing_eval_set(copy_example: Callable[[str], Path]) -> None:
+    root = copy_example("tabular-fraud")
+    edit(root, TABULAR, "drift: {reference: train,", "drift: {reference: eval,")
+    assert found(root, "M903") == []
+    text = (root / TABULAR).read_text()
+    (root / TABULAR).write_text(
+        "\n".join(line for line in text.splitlines() if not line.startswith("    eval: {")) + "\n"
+    )
+    diags = found(root, "M903")
+    assert len(diags) == 3 and all("drift.reference is eval, but data.eval is not set" in d.message for d in diags)
+    assert diags[0].line == line_of(root, TABULAR, "drift: {reference: eval")

@@ -89,7 +89,11 @@ CODES: dict[str, Code] = {
     # M: monitoring
     "M901": Code("impossible-constraint", "A column constraint cannot hold (min > max, min_length > max_length)."),
     "M902": Code("bad-pattern", "A regular expression does not compile or is too large."),
-    "M903": Code("unknown-column", "Drift, compliance or prediction names a column the monitor does not define."),
+    "M903": Code(
+        "unknown-column",
+        "Drift, compliance or prediction names a column the monitor does not define or of the wrong type, "
+        "or drift compares with an eval set the model does not have.",
+    ),
     # C: compile / output
     "C001": Code("stale-output", "compile --check: a rendered file is missing, stale, edited by hand or orphaned."),
     "C002": Code("write-failed", "The output could not be written; the previous output is intact."),

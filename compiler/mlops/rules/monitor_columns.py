@@ -1,4 +1,5 @@
-"""M903: drift, compliance and prediction may only name columns that monitoring.columns defines, of a fitting type."""
+"""M903: drift, compliance and prediction may only name columns that monitoring.columns defines, of a fitting
+type, and drift may only compare with a dataset the model has."""
 
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
         seen.add(key)
         for pointer, message, hint in _problems(mon):
             yield ctx.at(m, pointer, "M903", message, hint=hint)
+    for m in ctx.models:  # the eval set may exist in one environment and not in another
+        drift = (m.monitoring or {}).get("drift") or {}
+        if drift.get("reference") == "eval" and m.eval_data is None:
+            yield ctx.at(
+                m,
+                "/spec/monitoring/drift/reference",
+                "M903",
+                "drift.reference is eval, but data.eval is not set: there is no reference to compare with",
+                hint="set data.eval, or compare with reference: train",
+            )
 
 
 def _problems(mon: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
