@@ -65,7 +65,7 @@ def test_materialize_the_whole_graph_into_a_real_instance(copy_example, tmp_path
     assert data["train_rev"] == "working tree" and data["train_source"] in ("working tree", "dvc cache")
     assert data["train_rows"] == 2000
     trained = metadata(instance, "train")
-    # the real trainer's numbers (contract 1), reported through Pipes and metrics.json
+    # the real trainer's numbers (the trainer contract), reported through Pipes and metrics.json
     for metric in ("accuracy", "roc_auc", "eval_loss", "train_loss_first", "train_loss_last", "steps"):
         assert isinstance(trained[metric], float), metric
     assert trained["train_loss_last"] < trained["train_loss_first"]

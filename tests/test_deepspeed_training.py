@@ -1,5 +1,5 @@
 """Training for real: the local environment's rendered config and the example's entrypoint under torchrun,
-plus the trainer helper library (contract 1) it is built on."""
+plus the trainer helper library (the trainer contract) it is built on."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def test_zero3_config_trains_and_saves_gathered_weights(copy_example: Callable[[
 
 
 def run_trainer(m: ResolvedModel, project: Path, config: Path, out: Path) -> dict[str, float]:
-    """Run the model's entrypoint under torchrun as contract 1 says; check what every run must give."""
+    """Run the model's entrypoint under torchrun as the trainer contract says; check what every run must give."""
     t = m.training
     env = {
         **os.environ,
@@ -96,7 +96,7 @@ def run_trainer(m: ResolvedModel, project: Path, config: Path, out: Path) -> dic
         training.ENVIRONMENT: "local",
     }
     env.pop(training.PIPES_CONTEXT, None)
-    # contract 1: the command's `python` becomes torchrun, cwd is the project
+    # the trainer contract: the command's `python` becomes torchrun, cwd is the project
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", str(t.nodes)]
     command += ["--nproc_per_node", str(t.gpus_per_node), *t.command[1:]]
     start = time.monotonic()

@@ -195,7 +195,7 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
 
 
 def _metrics(path: Path) -> dict[str, Any]:
-    """metrics.json of contract 1 (a flat object of numbers), when the trainer's folder is readable here."""
+    """metrics.json of the trainer contract (a flat object of numbers), when the trainer's folder is readable here."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

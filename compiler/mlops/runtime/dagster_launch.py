@@ -24,7 +24,7 @@ PYTHONS = ("python", "python3", sys.executable)
 def torchrun(
     training: TrainingSpec, *, standalone: bool = False, node_rank: int | None = None, master: str | None = None
 ) -> list[str]:
-    """The spec's command with `python` replaced by torchrun (contract 1).
+    """The spec's command with `python` replaced by torchrun (the trainer contract).
 
     A command that does not start with python runs with `--no-python`. Locally, `--standalone`
     picks a free rendezvous port, so two trainings on one machine do not collide.

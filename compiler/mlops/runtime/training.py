@@ -1,4 +1,4 @@
-"""Helpers for training entrypoints (contract 1): the environment contract, data, the DeepSpeed loop, metrics.
+"""Helpers for training entrypoints (the trainer contract): the environment contract, data, the DeepSpeed loop, metrics.
 
 A trainer is started as `torchrun --nnodes N --nproc_per_node G trainer/train.py` with the
 project folder as working directory and reads everything from environment variables:
@@ -41,7 +41,7 @@ REQUIRED = (CONFIG, TRAIN_DATA, OUTPUT_DIR)
 
 
 class ContractError(Exception):
-    """The process was started without what contract 1 promises (a variable, a file)."""
+    """The process was started without what the trainer contract promises (a variable, a file)."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def save_model(engine: Any, env: TrainEnv, description: Mapping[str, Any]) -> Pa
 
 
 def write_metrics(output_dir: Path, metrics: Mapping[str, float]) -> Path:
-    """metrics.json: a flat object of floats (contract 1)."""
+    """metrics.json: a flat object of floats (the trainer contract)."""
     flat = {k: float(v) for k, v in metrics.items()}
     bad = [k for k, v in flat.items() if not math.isfinite(v)]
     if bad:
