@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Severity(enum.StrEnum):
@@ -24,7 +24,6 @@ class Diagnostic:
     severity: Severity = Severity.ERROR
     hint: str = ""
     pointer: str = ""
-    rule: str = field(default="", compare=False)
 
     def format(self) -> str:
         text = f"{self.file}:{self.line}:{self.col}: {self.severity} {self.code} {self.message}"

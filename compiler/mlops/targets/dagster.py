@@ -8,7 +8,6 @@ and is byte-identical across runs. The Dagster objects are built by `mlops.runti
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import unicodedata
@@ -20,6 +19,7 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from mlops.model import Dataset, ResolvedModel
+from mlops.resolve import digest
 from mlops.resources import data_dir
 from mlops.targets.base import Artifact
 
@@ -71,7 +71,7 @@ def assets_of(model: ResolvedModel) -> tuple[str, ...]:
 def code_versions(model: ResolvedModel) -> dict[str, str]:
     """Asset name -> hash of the part of the merged spec that asset reads."""
     spec = _without(model.spec, AUTOMATION_ONLY)
-    return {name: _digest({p: _at(spec, p) for p in READS[name]})[:CODE_VERSION_LENGTH] for name in assets_of(model)}
+    return {name: digest({p: _at(spec, p) for p in READS[name]})[:CODE_VERSION_LENGTH] for name in assets_of(model)}
 
 
 def model_data(m: ResolvedModel) -> dict[str, Any]:
@@ -136,10 +136,6 @@ def model_data(m: ResolvedModel) -> dict[str, Any]:
 
 def _dataset(d: Dataset) -> dict[str, Any]:
     return {"path": d.path, "rev": d.rev, "format": d.format}
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _at(data: Any, pointer: str) -> Any:
