@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export WHYLOGS_NO_ANALYTICS := 1
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
@@ -14,6 +15,9 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# the CPU build of torch, chosen explicitly: from PyPI a Linux machine gets the CUDA build (GBs of GPU wheels).
+	# With a GPU, drop this line (or set TORCH_INDEX=https://download.pytorch.org/whl/cu128).
+	$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $@
 

@@ -16,8 +16,8 @@ import yaml
 
 from mlops.rules.dvc_tracked import is_tracked
 from mlops.runtime import data
-from mlops.runtime.dagster_automation import ALL_JOB
-from mlops.runtime.dagster_instance import load_module
+from mlops.runtime.dagster.automation import ALL_JOB
+from mlops.runtime.dagster.instance import load_module
 from tests.conftest import EXAMPLES
 from tests.helpers import mlops
 

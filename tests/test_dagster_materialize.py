@@ -12,8 +12,8 @@ import pytest
 import yaml
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from mlops.runtime.dagster_automation import ALL_JOB
-from mlops.runtime.dagster_instance import load_module
+from mlops.runtime.dagster.automation import ALL_JOB
+from mlops.runtime.dagster.instance import load_module
 from tests.helpers import mlops
 from tests.test_dagster_target import module_path, rendered_models
 

@@ -12,10 +12,10 @@ import dagster as dg
 import pytest
 from dagster_k8s.pipes import build_pod_body
 
-from mlops.runtime import dagster_launch
-from mlops.runtime.dagster_automation import DRIFT_SENSOR, RETRAIN_STAGES
-from mlops.runtime.dagster_defs import build_definitions
-from mlops.runtime.dagster_spec import EnvironmentSpec, ModelSpec
+from mlops.runtime.dagster import launch as dagster_launch
+from mlops.runtime.dagster.automation import DRIFT_SENSOR, RETRAIN_STAGES
+from mlops.runtime.dagster.defs import build_definitions
+from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec
 from tests.conftest import EXAMPLES
 from tests.test_dagster_target import module_path
 

@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 import yaml
 
-from mlops.runtime.dagster_automation import ALL_JOB, AUTOMATION_SENSOR, MONITOR_JOB, RETRAIN_JOB
-from mlops.runtime.dagster_instance import load_module
+from mlops.runtime.dagster.automation import ALL_JOB, AUTOMATION_SENSOR, MONITOR_JOB, RETRAIN_JOB
+from mlops.runtime.dagster.instance import load_module
 from mlops.targets.dagster import py
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES
 from tests.helpers import mlops

@@ -20,7 +20,7 @@ import pytest
 from mlops import deepspeed_config
 from mlops.model import ResolvedModel
 from mlops.pipeline import validate
-from mlops.runtime import training
+from mlops.runtime.training import trainer as training
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES
 
 
@@ -194,7 +194,7 @@ def test_metrics_reach_dagster_through_pipes(tmp_path: Path) -> None:
 
     script = tmp_path / "report.py"
     script.write_text(
-        "from mlops.runtime.training import report_to_dagster\n"
+        "from mlops.runtime.training.trainer import report_to_dagster\n"
         "assert report_to_dagster({'eval_loss': 0.5, 'steps': 3})\n"
     )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops import preview
+from mlops.commands import preview
 from mlops.pipeline import validate
 from tests.conftest import EXAMPLES, REPO
 from tests.helpers import mlops, snapshot

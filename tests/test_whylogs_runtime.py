@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from mlops.pipeline import validate
-from mlops.runtime import monitoring
-from mlops.runtime.monitoring import MonitorError, MonitorResult, load_table, profile_reference, run_monitor
+from mlops.runtime.monitoring import monitor as monitoring
+from mlops.runtime.monitoring.monitor import MonitorError, MonitorResult, load_table, profile_reference, run_monitor
 from mlops.targets import whylogs as target
 from tests.conftest import EXAMPLES, REPO
 
@@ -333,7 +333,7 @@ def test_command_line_profiles_runs_and_writes_reports(tmp_path: Path, capsys: p
 def test_runtime_turns_whylogs_telemetry_off_before_importing_it() -> None:
     env = {k: v for k, v in os.environ.items() if k != "WHYLOGS_NO_ANALYTICS"}
     code = (
-        "import os; import mlops.runtime.whylogs_adapter; from whylogs.api import usage_stats; "
+        "import os; import mlops.runtime.monitoring.whylogs_adapter; from whylogs.api import usage_stats; "
         "assert os.environ['WHYLOGS_NO_ANALYTICS'] == '1' and usage_stats._TELEMETRY_DISABLED"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO, timeout=120)

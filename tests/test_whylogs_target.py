@@ -205,7 +205,7 @@ def test_compliance_on_a_number_column_and_unknown_prediction(copy_example: Call
 def test_validate_and_render_do_not_import_whylogs() -> None:
     code = (
         "import sys; from pathlib import Path; from mlops.pipeline import validate, render; "
-        f"render(validate(Path({str(EXAMPLES / 'llm-support')!r}))); import mlops.runtime.monitoring; "
+        f"render(validate(Path({str(EXAMPLES / 'llm-support')!r}))); import mlops.runtime.monitoring.monitor; "
         "assert 'whylogs' not in sys.modules and 'pandas' not in sys.modules, 'heavy import'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
@@ -217,7 +217,7 @@ def test_only_the_adapter_imports_whylogs() -> None:
         for p in (REPO / "compiler" / "mlops").rglob("*.py")
         if any(line.lstrip().startswith(("import whylogs", "from whylogs")) for line in p.read_text().splitlines())
     )
-    assert importers == ["compiler/mlops/runtime/whylogs_adapter.py"]
+    assert importers == ["compiler/mlops/runtime/monitoring/whylogs_adapter.py"]
 
 
 def test_drift_against_a_missing_eval_set(copy_example: Callable[[str], Path]) -> None:

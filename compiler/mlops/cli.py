@@ -115,7 +115,7 @@ def _display(root: Path, rel: str) -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def explain(model: str, path: Path, env: str | None, fmt: str) -> None:
     """Show one model as resolved for an environment, with every derived number."""
-    from mlops.explain import explain_models
+    from mlops.commands.explain import explain_models
 
     result = _validate(path, (env,) if env else ())
     chosen = [m for m in result.models if m.name == model]
@@ -160,7 +160,7 @@ def rules(code: str | None) -> None:
 @click.option("--name", default=None, help="Project name (default: the folder's name).")
 def init(directory: Path, name: str | None) -> None:
     """Scaffold a project: mlops.yaml, local/dev/prod environments, one model, one policy."""
-    from mlops.scaffold import ScaffoldError, scaffold
+    from mlops.commands.scaffold import ScaffoldError, scaffold
 
     try:
         written = scaffold(directory, name)
@@ -226,9 +226,9 @@ def preview(path: Path, env: str, program: Path | None) -> None:
     pools and model workloads. Needs the `pulumi` CLI on PATH (exit 2 with install steps if absent);
     exit 1 on spec errors or a failed preview.
     """
+    from mlops.commands.preview import PreviewUsageError
+    from mlops.commands.preview import preview as run_preview
     from mlops.formats import text
-    from mlops.preview import PreviewUsageError
-    from mlops.preview import preview as run_preview
 
     result = _validate(path, (env,))
     if not result.ok:
@@ -262,7 +262,7 @@ def materialize(path: Path, env: str, models: tuple[str, ...], dagster_home: Pat
     -> evaluate -> deploy -> monitor with every asset check. Exit 1 when a step or a blocking
     check fails, or when the rendered files are not current.
     """
-    from mlops.runtime.dagster_cli import materialize_command
+    from mlops.commands.dagster_cli import materialize_command
 
     sys.exit(materialize_command(_validate(path, (env,)), env, models, dagster_home, click.echo))
 
@@ -275,6 +275,6 @@ def materialize(path: Path, env: str, models: tuple[str, ...], dagster_home: Pat
 def status(path: Path, env: str, fmt: str, dagster_home: Path | None) -> None:
     """Each asset in the Dagster instance: in sync, out of sync (its code version differs from
     the specs in git) or never materialized. Exit 1 when anything is out of sync."""
-    from mlops.runtime.dagster_cli import status_command
+    from mlops.commands.dagster_cli import status_command
 
     sys.exit(status_command(_validate(path, (env,)), env, dagster_home, fmt, click.echo))

@@ -3,7 +3,7 @@
 The module is data plus one call: every spec value reaches it as a Python literal (the `py`
 filter below), rendered through a sandboxed Jinja2 environment with StrictUndefined, already
 formatted the way `ruff format` / black would leave it, so it reads well in a pull-request diff
-and is byte-identical across runs. The Dagster objects are built by `mlops.runtime.dagster_defs`.
+and is byte-identical across runs. The Dagster objects are built by `mlops.runtime.dagster.defs`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """whylogs target: rendered/<env>/whylogs/<model>.json, the monitor definition as data.
 
-The definition says everything the monitor runtime (`mlops.runtime.monitoring`) does, decided
+The definition says everything the monitor runtime (`mlops.runtime.monitoring.monitor`) does, decided
 here at compile time: which profile column each check reads, which drift measure and algorithm
 each column gets, which patterns are counted. It names no whylogs API, so the runtime library
 behind it can be swapped without changing a rendered file.

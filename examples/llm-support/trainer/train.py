@@ -2,7 +2,7 @@
 trained from scratch with the rendered DeepSpeed config on the ticket jsonl (prompt -> response).
 
 It stands in for the LoRA fine-tune of Llama-3.1-8B that the dev and prod images run: same
-contract (mlops.runtime.training), same data, same metrics, a model small enough for a CPU.
+contract (mlops.runtime.training.trainer), same data, same metrics, a model small enough for a CPU.
 
     MLOPS_DEEPSPEED_CONFIG=rendered/local/deepspeed/support-assistant.json \
     MLOPS_TRAIN_DATA=data/tickets/train.jsonl MLOPS_EVAL_DATA=data/tickets/eval.jsonl \
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlops.runtime import training
+from mlops.runtime.training import trainer as training
 
 # The architecture the spec's local base_model describes (hidden_size, num_layers, params).
 VOCAB = 128  # ASCII; the control characters below mark the structure

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mlops.runtime import training
+from mlops.runtime.training import trainer as training
 
 LABEL = "is_fraud"
 CATEGORIES = ("grocery", "travel", "online", "fuel", "restaurant", "electronics")

@@ -7,7 +7,7 @@ Dagster re-materializes exactly what a spec change touches. mlops.runtime builds
 Dagster objects from the data below.
 """
 
-from mlops.runtime.dagster_defs import build_definitions
+from mlops.runtime.dagster.defs import build_definitions
 
 ENVIRONMENT = {
     "name": "prod",

@@ -15,7 +15,7 @@ from functools import cache
 
 import dagster as dg
 
-from mlops.runtime.dagster_spec import EnvironmentSpec, ModelSpec
+from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec
 
 ALL_JOB = "mlops_all"
 RETRAIN_JOB = "mlops_retrain"

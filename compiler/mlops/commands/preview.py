@@ -53,8 +53,8 @@ def stack_config(result: Result, env: str) -> bytes:
 
 def find_program(project: Path, given: Path | None = None) -> Path:
     """The Pulumi program: --program, else the project's infra/, else the infra/ next to this package."""
-    here = Path(__file__).resolve().parent
-    candidates = [given] if given else [project / PROGRAM, here.parents[1] / PROGRAM, here / "_data" / PROGRAM]
+    package = Path(__file__).resolve().parents[1]  # compiler/mlops
+    candidates = [given] if given else [project / PROGRAM, package.parents[1] / PROGRAM, package / "_data" / PROGRAM]
     for c in candidates:
         if c is not None and (c / "Pulumi.yaml").is_file() and (c / "__main__.py").is_file():
             return c

@@ -28,7 +28,7 @@ def stale_files(result: Result, env: str) -> list[str]:
 
 def materialize_command(result: Result, env: str, models: Sequence[str], home: Path | None, echo: Echo) -> int:
     from mlops.formats import text
-    from mlops.runtime import dagster_instance
+    from mlops.runtime.dagster import instance as dagster_instance
 
     if not result.ok:
         echo(text.render(result.diagnostics), err=True)
@@ -58,7 +58,7 @@ def materialize_command(result: Result, env: str, models: Sequence[str], home: P
 
 def status_command(result: Result, env: str, home: Path | None, fmt: str, echo: Echo) -> int:
     from mlops.formats import text
-    from mlops.runtime import dagster_instance
+    from mlops.runtime.dagster import instance as dagster_instance
     from mlops.targets.dagster import model_data
 
     if not result.ok:

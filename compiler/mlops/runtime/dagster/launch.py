@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlops.runtime.dagster_spec import EnvironmentSpec, ModelSpec, TrainingSpec
+from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec, TrainingSpec
 
 MASTER_PORT = 29500
 GPU_RESOURCE = "nvidia.com/gpu"

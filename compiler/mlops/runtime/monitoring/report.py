@@ -6,7 +6,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlops.runtime.monitoring import MonitorResult
+    from mlops.runtime.monitoring.monitor import MonitorResult
 
 
 def fmt(value: Any) -> str:

@@ -1,7 +1,7 @@
 """The one module that imports whylogs: profiles, constraints and drift scores behind plain-data functions.
 
 whylogs 1.6.4 is the last release (Dec 2024) and breaks on NumPy 2, so everything it does for the
-monitor sits here. `mlops.runtime.monitoring` calls only these functions and reads only their plain
+monitor sits here. `mlops.runtime.monitoring.monitor` calls only these functions and reads only their plain
 return values (dicts of numbers, `ConstraintOutcome`, `DriftScore`); a replacement library needs to
 provide the same functions and nothing else changes. The profile object itself stays opaque.
 """

@@ -8,10 +8,10 @@ from typing import Any
 
 import dagster as dg
 
-from mlops.runtime import dagster_automation
-from mlops.runtime.dagster_assets import model_assets
-from mlops.runtime.dagster_location import Location
-from mlops.runtime.dagster_spec import EnvironmentSpec, ModelSpec
+from mlops.runtime.dagster import automation as dagster_automation
+from mlops.runtime.dagster.assets import model_assets
+from mlops.runtime.dagster.location import Location
+from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec
 
 
 def build_definitions(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from mlops.runtime.dagster_spec import EnvironmentSpec
+from mlops.runtime.dagster.spec import EnvironmentSpec
 
 PROJECT_FILE = "mlops.yaml"
 # Overrides for deployments where the module does not sit inside a checkout of the project,

@@ -17,11 +17,11 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from mlops.runtime import dagster_launch
 from mlops.runtime import data as data_runtime
-from mlops.runtime.dagster_automation import condition
-from mlops.runtime.dagster_location import Location
-from mlops.runtime.dagster_spec import ModelSpec, gate_check, monitor_check
+from mlops.runtime.dagster import launch as dagster_launch
+from mlops.runtime.dagster.automation import condition
+from mlops.runtime.dagster.location import Location
+from mlops.runtime.dagster.spec import ModelSpec, gate_check, monitor_check
 
 KINDS = {"dataset": {"dvc"}, "train": {"deepspeed", "pytorch"}, "evaluate": {"python"}, "monitor": {"whylogs"}}
 ARTIFACTS_PVC_VAR = "MLOPS_ARTIFACTS_PVC"  # off local: a PVC that holds $MLOPS_ARTIFACTS for every pod
@@ -227,7 +227,7 @@ def _profile_reference(model: ModelSpec, loc: Location, data: Mapping[str, Any],
     source = data.get(f"{mon.reference}_path") or data.get("train_path")
     if not source:
         return None
-    from mlops.runtime import monitoring
+    from mlops.runtime.monitoring import monitor as monitoring
 
     monitor = json.loads(definition.read_text())
     return monitoring.profile_reference(monitor, monitoring.load_table(str(source)), work / "reference.bin")
@@ -359,7 +359,7 @@ def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
 
     @dg.asset(**common, check_specs=checks)
     def monitor(context: AssetExecutionContext) -> dg.MaterializeResult:
-        from mlops.runtime import monitoring
+        from mlops.runtime.monitoring import monitor as monitoring
 
         definition_path = loc.monitor_definition(model.name)
         if not definition_path.is_file():
@@ -426,7 +426,7 @@ def _reference(
     source = data.get(f"{mon.reference}_path") or data.get("train_path")
     if not source:
         return None
-    from mlops.runtime import monitoring
+    from mlops.runtime.monitoring import monitor as monitoring
 
     out = _workdir(context, loc, model, "monitor") / "reference.bin"
     return monitoring.profile_reference(dict(definition), monitoring.load_table(str(source)), out)

@@ -58,7 +58,9 @@ class TrainEnv:
         env = os.environ if environ is None else environ
         missing = [name for name in REQUIRED if not env.get(name)]
         if missing:
-            raise ContractError(f"set {', '.join(missing)} (see mlops.runtime.training for the training contract)")
+            raise ContractError(
+                f"set {', '.join(missing)} (see mlops.runtime.training.trainer for the training contract)"
+            )
         paths = {name: Path(env[name]) for name in (CONFIG, TRAIN_DATA)}
         if env.get(EVAL_DATA):
             paths[EVAL_DATA] = Path(env[EVAL_DATA])

@@ -3,11 +3,11 @@
 The monitor definition decides what is checked; this module turns the numbers the profiling
 library reports into checks a person and Dagster can read: constraints per column, drift per
 column against a reference profile with an overall verdict, and compliance pattern counts.
-Only `mlops.runtime.whylogs_adapter` touches whylogs, and it is imported on first use, so
+Only `mlops.runtime.monitoring.whylogs_adapter` touches whylogs, and it is imported on first use, so
 importing this module (for `MonitorResult`, `load_table`) stays cheap.
 
-    python -m mlops.runtime.monitoring profile rendered/local/whylogs/fraud-detector.json --out ref.bin
-    python -m mlops.runtime.monitoring run rendered/local/whylogs/fraud-detector.json --reference ref.bin
+    python -m mlops.runtime.monitoring.monitor profile rendered/local/whylogs/fraud-detector.json --out ref.bin
+    python -m mlops.runtime.monitoring.monitor run rendered/local/whylogs/fraud-detector.json --reference ref.bin
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlops.runtime import monitor_report
+from mlops.runtime.monitoring import report as monitor_report
 
 if TYPE_CHECKING:
     import pandas
@@ -484,7 +484,7 @@ def _check_definition(monitor: Any, where: str = "monitor") -> None:
 
 
 def _adapter() -> ModuleType:
-    from mlops.runtime import whylogs_adapter
+    from mlops.runtime.monitoring import whylogs_adapter
 
     return whylogs_adapter
 
@@ -509,7 +509,9 @@ def _plain(value: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlops.runtime.monitoring", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mlops.runtime.monitoring.monitor", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     prof = sub.add_parser("profile", help="profile the reference data into a .bin profile")
     prof.add_argument("monitor", type=Path, help="rendered/<env>/whylogs/<model>.json")

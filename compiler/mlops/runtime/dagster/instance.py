@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mlops.runtime.dagster_spec import STAGES, ModelSpec
+from mlops.runtime.dagster.spec import STAGES, ModelSpec
 
 HOME = ".dagster_home"
 
@@ -74,7 +74,7 @@ def materialize(module_path: Path, home: Path, models: Sequence[str] = ()) -> tu
     """
     import dagster as dg
 
-    from mlops.runtime.dagster_automation import ALL_JOB
+    from mlops.runtime.dagster.automation import ALL_JOB
 
     defs: dg.Definitions = load_module(module_path).defs
     job = defs.resolve_job_def(ALL_JOB)
