@@ -224,7 +224,11 @@ class _Builder:
                 self.key_positions[f"{pointer}/{escape(key)}"] = pos
                 return
             self.positions[parent_pointer] = pos
-            self._attach(self._scalar(event), parent_pointer)
+            try:
+                value = self._scalar(event)
+            except ValueError:  # Python refuses int() of more than 4,300 digits
+                raise self.error(event, "L101", f"the number {event.value[:20]}... is too long to read") from None
+            self._attach(value, parent_pointer)
             return
         if is_key:
             raise self.error(event, "L101", "mapping keys must be plain strings")

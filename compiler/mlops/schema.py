@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from mlops.diagnostics import Diagnostic
@@ -17,6 +18,18 @@ from mlops.resources import schema_path
 from mlops.suggest import closest, did_you_mean
 
 KINDS = ("Project", "Model", "Environment", "Policy")
+# The largest integer every JSON reader keeps exactly (I-JSON, RFC 7493); the schemas set tighter
+# maximums where a field has a natural one, this bounds every other integer before any arithmetic.
+MAX_INT = 2**53 - 1
+
+# JSON Schema counts 64.0 as an integer; a spec's integers are written as integers (what the
+# rendered JSON and the arithmetic rules need), so the type checker here does not.
+_Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
 
 
 @cache
@@ -26,7 +39,7 @@ def schema(kind: str) -> dict[str, Any]:
 
 @cache
 def _validator(kind: str) -> Draft202012Validator:
-    return Draft202012Validator(schema(kind))
+    return _Validator(schema(kind))
 
 
 def dotted(path: Iterable[Any]) -> str:
@@ -69,10 +82,35 @@ def check_header(doc: Document, expected: str | None) -> list[Diagnostic]:
 def check(doc: Document, kind: str, data: Any = None) -> list[Diagnostic]:
     """Validate `data` (default: the document's) against the schema of `kind`."""
     instance = doc.data if data is None else data
-    out: list[Diagnostic] = []
+    out = list(_unsafe_numbers(doc, instance, []))
+    flagged = {d.pointer for d in out}
     for error in _validator(kind).iter_errors(instance):
-        out.extend(_to_diagnostics(doc, error))
+        if pointer_of(error.absolute_path) not in flagged:  # .inf is also "above the maximum": say it once
+            out.extend(_to_diagnostics(doc, error))
     return out
+
+
+def _unsafe_numbers(doc: Document, value: Any, path: list[Any]) -> Iterator[Diagnostic]:
+    """NaN and infinities (YAML's .nan, .inf) pass every minimum and maximum, since each comparison
+    with NaN is false; integers past MAX_INT lose digits in JSON. Both are refused wherever they are."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _unsafe_numbers(doc, v, [*path, k])
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _unsafe_numbers(doc, v, [*path, i])
+    elif isinstance(value, float) and not math.isfinite(value):
+        written = ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+        yield doc.diagnostic(
+            pointer_of(path), "S204", f"{dotted(path)}: {written} is not a finite number", hint="write a plain number"
+        )
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        yield doc.diagnostic(
+            pointer_of(path),
+            "S204",
+            f"{dotted(path)}: an integer of {value.bit_length()} bits is out of range",
+            hint=f"integers in a spec lie within +/-{MAX_INT:,}",
+        )
 
 
 def _to_diagnostics(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:

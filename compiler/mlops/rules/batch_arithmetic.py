@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from mlops.diagnostics import Diagnostic
 from mlops.rules.context import Context
+from mlops.rules.fixes import micro_batches
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
@@ -21,7 +22,7 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
         below = (t.global_batch // step) * step
         above = below + step
         options = [str(v) for v in (below, above) if v > 0]
-        micros = [d for d in range(1, t.micro_batch * 2 + 1) if t.global_batch % (d * t.data_parallel) == 0]
+        micros = [d for d in micro_batches(t) if d <= t.micro_batch * 2]
         hint = f"set batch.global to {' or '.join(options)}"
         if micros:
             hint += f", or micro_per_gpu to one of {', '.join(map(str, micros[-3:]))}"

@@ -7,6 +7,7 @@ same formulas as the check itself (mlops.memory) and priced from the GPU catalog
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from mlops import memory
@@ -33,6 +34,25 @@ class Option:
         price = f"{money(self.cost)}, as now" if same else money(self.cost)
         note = f", {self.note}" if self.note else ""
         return f"{self.change} ({gib(self.per_gpu)} of {gib(self.usable)} GiB per GPU, {price}{note})"
+
+
+MAX_MICRO = 1 << 16  # the schema's maximum micro_per_gpu
+
+
+def divisors(n: int, up_to: int) -> list[int]:
+    """The divisors of n >= 1 that are at most `up_to`, ascending, in O(min(sqrt n, up_to)) steps:
+    every fix search that tries batch sizes enumerates these, never a range taken from a spec."""
+    if n > up_to * up_to:
+        return [d for d in range(1, up_to + 1) if n % d == 0]
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return [d for d in small + [n // d for d in reversed(small) if d * d != n] if d <= up_to]
+
+
+def micro_batches(t: Training) -> list[int]:
+    """Micro-batches that make batch.global whole accumulations on the data-parallel size, ascending."""
+    if not t.data_parallel or t.global_batch % t.data_parallel:
+        return []
+    return divisors(t.global_batch // t.data_parallel, MAX_MICRO)
 
 
 def gib(n: float) -> str:
@@ -192,9 +212,7 @@ def micro_option(m: ResolvedModel) -> list[Option]:
     if usable is None or not t.data_parallel or not t.memory.activations:
         return []
     s = memory.setup_of(t)
-    for micro in range(t.micro_batch - 1, 0, -1):
-        if t.global_batch % (micro * t.data_parallel):
-            continue
+    for micro in reversed([d for d in micro_batches(t) if d < t.micro_batch]):
         need = memory.per_gpu(t, s, micro)
         if need <= usable:
             accum = t.global_batch // (micro * t.data_parallel)

@@ -24,13 +24,18 @@ FIELDS = (
     ("month", 1, 12, _MONTHS),
     ("day of week", 0, 7, _DAYS),
 )
-_TERM = re.compile(r"^(\*|(?P<lo>\w+)(-(?P<hi>\w+))?)(/(?P<step>\d+))?$")
+_TERM = re.compile(r"^(\*|(?P<lo>\w+)(-(?P<hi>\w+))?)(/(?P<step>\d+))?$", re.ASCII)
 
 
 def cron_problem(expression: str) -> str | None:
     """Why a cron expression is invalid, or None when it is valid."""
     if expression.startswith("@"):
         return None  # the schema allows only the @hourly ... @yearly macros
+    if not expression.isascii():
+        # str.isdigit() and \w accept digits of every script ('٣' is 3), and split() any Unicode space;
+        # cron parsers read ASCII only
+        odd = next(c for c in expression if not c.isascii())
+        return f"'{expression}' holds the non-ASCII character U+{ord(odd):04X}; cron fields are ASCII digits and names"
     parts = expression.split()
     if len(parts) != len(FIELDS):
         return f"a cron has 5 fields, '{expression}' has {len(parts)}"
@@ -71,7 +76,7 @@ def _one(ctx: Context, m: ResolvedModel) -> Iterator[Diagnostic]:
     if m.training.cron:
         try:
             zoneinfo.ZoneInfo(m.training.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of the tz database
             yield ctx.at(
                 m,
                 "/spec/training/schedule/timezone",

@@ -1,0 +1,100 @@
+"""Hostile inputs found by fuzzing: each is a positioned diagnostic, in bounded time, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlops.rules.fixes import divisors
+from tests.helpers import edit, line_of, mlops
+
+MODEL = "models/fraud-detector.yaml"
+ENV = "environments/prod.yaml"
+
+
+def _validate(root: Path) -> tuple[int, str, float]:
+    """`mlops validate` as a user runs it: a real process, its exit code, output and seconds."""
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlops", "validate", str(root)], capture_output=True, text=True, timeout=60
+    )
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expect", "needle"),
+    [
+        # the R402 hint once counted up to 2 x micro_per_gpu: 10^13 steps
+        (
+            "batch: {global: 128, micro_per_gpu: 64}",
+            "batch: {global: 129, micro_per_gpu: 10000000000000}",
+            "S204 spec.training.batch.micro_per_gpu: 10000000000000 is above the maximum 65536",
+            "micro_per_gpu",
+        ),
+        # NaN passes every minimum and maximum (each comparison is false)
+        ("max_hours: 1", "max_hours: .nan", "S204 spec.training.max_hours: .nan is not a finite number", "max_hours"),
+        (
+            "warmup_ratio: 0.05",
+            "warmup_ratio: .nan",
+            "S204 spec.training.hyperparameters.warmup_ratio: .nan is not a finite number",
+            "warmup_ratio",
+        ),
+        ("max_hours: 1", "max_hours: -.inf", "S204 spec.training.max_hours: -.inf is not a finite number", "max_hours"),
+        # JSON Schema counts 64.0 as an integer
+        (
+            "micro_per_gpu: 64}",
+            "micro_per_gpu: 64.0}",
+            "S201 spec.training.batch.micro_per_gpu: expected integer, got number 64.0",
+            "micro_per_gpu",
+        ),
+        ("global: 128", "global: 1" + "0" * 4400, "L101 the number 10000000000000000000... is too long", "global"),
+        ("examples: 2000", "examples: 1" + "0" * 30, "S204 spec.data.train.examples: an integer of 100 bits", "2000"),
+        # '٣' is a digit to str.isdigit() and \w, not to a cron parser
+        ('cron: "0 4 * * *"', 'cron: "\u0663 4 * * *"', "S206 [prod] invalid cron: '", "cron"),
+        ('cron: "0 4 * * *"', 'cron: "0 4 * * *", timezone: America', "S206 [prod] unknown timezone 'America'", "cron"),
+    ],
+    ids=["huge-micro", "nan-hours", "nan-warmup", "minus-inf", "float-int", "4401-digits", "2^100", "arabic", "tz-dir"],
+)
+def test_numbers_and_schedules_are_checked_before_any_arithmetic(
+    copy_example, old: str, new: str, expect: str, needle: str
+) -> None:
+    root = copy_example("tabular-fraud")
+    line = line_of(root, MODEL, needle if needle != "2000" else "examples: 2000")
+    edit(root, MODEL, old, new)
+    rc, out, seconds = _validate(root)
+    assert rc == 1 and "Traceback" not in out, out
+    assert seconds < 30
+    hit = next(x for x in out.splitlines() if expect in x)
+    assert hit.startswith(f"{MODEL}:{line}:"), hit
+
+
+def test_a_nan_budget_is_refused_instead_of_disabling_the_budget_rule(copy_example) -> None:
+    root = copy_example("llm-support")
+    edit(root, ENV, "budget_per_hour: 600", "budget_per_hour: .nan")
+    line = line_of(root, ENV, "budget_per_hour")
+    col = (root / ENV).read_text().splitlines()[line - 1].index(".nan") + 1
+    result = mlops("validate", root)
+    assert result.exit_code == 1
+    assert f"{ENV}:{line}:{col}: error S204 spec.budget_per_hour: .nan is not a finite number" in result.output
+
+
+def test_the_batch_hint_of_a_large_valid_batch_is_computed_from_divisors(copy_example) -> None:
+    root = copy_example("tabular-fraud")
+    # prod trains on 2 GPUs: 2^24 - 2 = 2 x 8,388,607 = 2 x 47 x 178,481, so micro-batches 1 and 47 divide
+    edit(root, MODEL, "batch: {global: 128, micro_per_gpu: 64}", "batch: {global: 16777214, micro_per_gpu: 65536}")
+    rc, out, seconds = _validate(root)
+    assert rc == 1 and seconds < 30
+    assert "hint: set batch.global to 16646144 or 16777216, or micro_per_gpu to one of 1, 47" in out, out
+
+
+def test_divisors_are_exact_and_bounded() -> None:
+    assert divisors(720, 1000) == [d for d in range(1, 721) if 720 % d == 0]
+    assert divisors(720, 10) == [1, 2, 3, 4, 5, 6, 8, 9, 10]
+    assert divisors(1, 5) == [1]
+    start = time.monotonic()
+    assert divisors(2**53 - 1, 1 << 16) == [1, 6361]  # 2^53 - 1 = 6361 x 69431 x 20394401
+    assert time.monotonic() - start < 1.0
