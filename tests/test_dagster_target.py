@@ -192,9 +192,12 @@ EDITS = {
     "learning rate": (("training", "hyperparameters", "learning_rate"), 0.02, {"train"}),
     "drift threshold": (("monitoring", "drift", "threshold"), 0.01, {"monitor"}),
     "replicas": (("serving", "replicas", "max"), 6, {"deploy"}),
-    "data path": (("data", "train", "path"), "data/transactions_eval.csv", {"dataset"}),
-    "label": (("data", "label"), "is_fraud_v2", {"dataset", "train"}),
+    # the monitor compares with the training data (drift.reference: train) and reads the label
+    "data path": (("data", "train", "path"), "data/transactions_eval.csv", {"dataset", "monitor"}),
+    "label": (("data", "label"), "is_fraud_v2", {"dataset", "train", "monitor"}),
     "train cron (automation only)": (("training", "schedule", "cron"), "0 5 * * *", set()),
+    "monitor cron (automation only)": (("monitoring", "schedule", "cron"), "30 * * * *", set()),
+    "max hours (automation only)": (("training", "max_hours"), 2, set()),
 }
 
 

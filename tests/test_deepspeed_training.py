@@ -64,7 +64,7 @@ def test_local_config_trains_for_real(name: str, tmp_path: Path) -> None:
     config = EXAMPLES / name / "rendered" / "local" / "deepspeed" / f"{m.name}.json"
     metrics = run_trainer(m, EXAMPLES / name, config, tmp_path / "out")
     assert metrics["steps"] == m.training.total_steps  # the scheduler's plan, step for step
-    for gate, lo, hi in m.gates:
+    for gate, lo, hi in ((g.metric, g.min, g.max) for g in m.evaluation.gates):
         assert lo is None or metrics[gate] >= lo, (gate, metrics)
         assert hi is None or metrics[gate] <= hi, (gate, metrics)
 

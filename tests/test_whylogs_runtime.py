@@ -65,7 +65,7 @@ def test_production_batch_passes(tabular: tuple[dict[str, Any], Path]) -> None:
     result = run_monitor(monitor, batch(TABULAR, monitor), ref)
     assert result.passed and not result.blocking_failed, result.to_markdown()
     assert [c.name for c in result.checks] == ["constraints", "drift"]
-    assert result.rows == 400 and result.spec_hash == monitor["spec_hash"]
+    assert result.rows == 400 and result.monitoring_hash == monitor["monitoring_hash"]
     constraints, drift = result.checks
     assert constraints.metadata["failed"] == 0 and constraints.metadata["constraints"] == 17
     assert [(d["column"], d["status"]) for d in drift.details] == [

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mlops.model import Training
+from mlops.model import BaseModel, Training, Zero
 
 GIB = 1024**3
 NF4_BYTES = 0.516  # 4-bit NF4 + double-quantized constants per parameter (bitsandbytes)
@@ -64,21 +64,26 @@ class Setup:
         return self.params if self.adapters else 0
 
 
+def setup(
+    base: BaseModel, trainable: int, method: str, precision: str, zero: Zero, gpus_per_node: int, nodes: int
+) -> Setup:
+    return Setup(
+        params=base.params,
+        largest_layer=base.largest_layer_params,
+        trainable=trainable,
+        method=method,
+        precision=precision,
+        stage=zero.stage,
+        offload_optimizer=zero.offload_optimizer,
+        offload_param=zero.offload_param,
+        gpus_per_node=gpus_per_node,
+        nodes=nodes,
+    )
+
+
 def setup_of(t: Training, **changes: Any) -> Setup:
     """The Setup of a resolved training, optionally with some fields changed (what-if for fixes)."""
-    z = t.zero
-    s = Setup(
-        params=t.base_model.params,
-        largest_layer=t.base_model.largest_layer_params,
-        trainable=t.trainable_params,
-        method=t.method,
-        precision=t.precision,
-        stage=z.stage,
-        offload_optimizer=z.offload_optimizer,
-        offload_param=z.offload_param,
-        gpus_per_node=t.gpus_per_node,
-        nodes=t.nodes,
-    )
+    s = setup(t.base_model, t.trainable_params, t.method, t.precision, t.zero, t.gpus_per_node, t.nodes)
     return replace(s, **changes)
 
 

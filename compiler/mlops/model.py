@@ -5,8 +5,10 @@ Targets read only these objects; they never see YAML.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from mlops.defaults import CONSTRAINTS_BLOCKING, LOCAL_CLOUD
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,143 @@ class Serving:
 
 
 @dataclass(frozen=True, slots=True)
+class Gate:
+    metric: str
+    min: float | None
+    max: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    gates: tuple[Gate, ...] = ()  # sorted by metric
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One monitored column: its type and every constraint the spec gives (None: not constrained)."""
+
+    name: str
+    type: str
+    not_null: bool | None = None
+    null_ratio_max: float | None = None
+    min: float | None = None
+    max: float | None = None
+    mean: Bounds | None = None
+    quantiles: tuple[tuple[str, Bounds], ...] = ()  # (quantile as the spec spells it, bounds), as given
+    allowed: tuple[Any, ...] | None = None
+    regex: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    unique: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    reference: str  # train | eval
+    algorithm: str
+    threshold: float
+    columns: tuple[str, ...]
+    blocking: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Compliance:
+    columns: tuple[str, ...]
+    blocked_patterns: tuple[tuple[str, str], ...]  # (name, regular expression), as given
+    max_violations: int
+    blocking: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Monitoring:
+    cron: str | None
+    source: str | None
+    prediction: str | None
+    columns: tuple[Column, ...]  # in spec order
+    drift: Drift | None
+    compliance: Compliance | None
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def checks(self) -> dict[str, bool]:
+        """Check kind (constraints | drift | compliance) -> blocking, for the kinds this section configures."""
+        out: dict[str, bool] = {}
+        if self.columns:
+            out["constraints"] = CONSTRAINTS_BLOCKING
+        if self.drift is not None:
+            out["drift"] = self.drift.blocking
+        if self.compliance is not None:
+            out["compliance"] = self.compliance.blocking
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class GpuUse:
+    """GPUs one workload of a model holds at full scale, and what they cost.
+
+    The single count every consumer reads: the quota and budget rules, the fix search, `mlops plan`,
+    `mlops explain` and the Pulumi node pools.
+    """
+
+    role: str  # training | serving
+    gpu: str  # GPU type name
+    pool: str | None  # the node pool it lands on; None: CPU work, or a cluster mlops does not provision
+    gpus_per_node: int  # 0 for CPU work
+    spot: bool
+    min_nodes: int
+    max_nodes: int
+    instance: Instance | None
+    usd_per_hour_min: float | None  # None: the catalog has no price
+    usd_per_hour_max: float | None
+
+    @property
+    def gpus(self) -> int:
+        """GPUs at full scale."""
+        return self.gpus_per_node * self.max_nodes
+
+    @property
+    def key(self) -> tuple[str, str, str | None]:
+        return (self.gpu, self.role, self.pool)
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    uses: tuple[GpuUse, ...]
+
+    @property
+    def gpus(self) -> int:
+        return sum(u.gpus for u in self.uses)
+
+    def gpus_by_type(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for u in self.uses:
+            if u.gpus:
+                out[u.gpu] = out.get(u.gpu, 0) + u.gpus
+        return dict(sorted(out.items()))
+
+    @property
+    def gpu_types(self) -> tuple[str, ...]:
+        return tuple(sorted({u.gpu for u in self.uses}))
+
+    @property
+    def cost_per_hour(self) -> float | None:
+        """USD per hour at full scale; None when a price is unknown."""
+        costs = [u.usd_per_hour_max for u in self.uses]
+        return None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 4)
+
+    def role(self, role: str) -> GpuUse | None:
+        return next((u for u in self.uses if u.role == role), None)
+
+
+@dataclass(frozen=True, slots=True)
 class Environment:
     name: str
     cloud: str
@@ -176,7 +315,7 @@ class Environment:
 
     @property
     def local(self) -> bool:
-        return self.cloud == "local"
+        return self.cloud == LOCAL_CLOUD
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +333,12 @@ class ResolvedModel:
     eval_data: Dataset | None
     label: str | None
     training: Training
-    gates: tuple[tuple[str, float | None, float | None], ...]
+    evaluation: Evaluation
     serving: Serving | None
-    monitoring: dict[str, Any] | None = field(default=None, hash=False, compare=False)
-    spec: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    monitoring: Monitoring | None
+    footprint: Footprint
+    deepspeed_json: bytes  # the rendered DeepSpeed config, built once from the derived numbers
+    entrypoint_files: tuple[tuple[str, str], ...] = ()  # (project path, sha256) of files the command names
 
     def section_hash(self, section: str) -> str:
         return dict(self.section_hashes).get(section, "")
@@ -205,7 +346,8 @@ class ResolvedModel:
     def facts(self) -> dict[str, Any]:
         """The model as nested plain data with derived numbers: what policies and `explain` read."""
         data = asdict(self)
-        data.pop("spec")
+        for key in ("deepspeed_json", "entrypoint_files", "footprint"):
+            data.pop(key)
         t = self.training
         data["training"]["resources"] = {
             "gpu": t.gpu.name,
@@ -220,6 +362,17 @@ class ResolvedModel:
         if self.serving is not None:
             data["serving"]["replicas"] = {"min": self.serving.min_replicas, "max": self.serving.max_replicas}
             data["serving"]["max_gpus"] = self.serving.max_gpus
-        data["evaluation"] = {"gates": {n: {"min": lo, "max": hi} for n, lo, hi in self.gates}}
-        data["monitoring"] = self.monitoring
+        data["evaluation"] = {"gates": {g.metric: {"min": g.min, "max": g.max} for g in self.evaluation.gates}}
+        if self.monitoring is not None:
+            mon = data["monitoring"]
+            mon["columns"] = {c.pop("name"): c | {"quantiles": dict(c["quantiles"])} for c in mon["columns"]}
+            mon["schedule"] = {"cron": mon.pop("cron")} if self.monitoring.cron else None
+            if self.monitoring.compliance is not None:
+                mon["compliance"]["blocked_patterns"] = dict(self.monitoring.compliance.blocked_patterns)
+        data["footprint"] = {
+            "gpus": self.footprint.gpus,
+            "gpus_by_type": self.footprint.gpus_by_type(),
+            "cost_per_hour": self.footprint.cost_per_hour,
+            "uses": [asdict(u) | {"gpus": u.gpus} for u in self.footprint.uses],
+        }
         return data

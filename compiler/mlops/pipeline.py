@@ -52,9 +52,11 @@ def validate(root: Path, envs: Sequence[str] = ()) -> Result:
     chosen = {name: doc for name, doc in sorted(env_docs.items()) if not envs or name in envs}
     result.environments = {name: environment(doc) for name, doc in chosen.items()}
     catalogs = Catalogs(gpu_types(sources.catalogs.get("gpus")), base_models(sources.catalogs.get("base_models")))
-    resolution = resolve(sources.documents["Model"], list(result.environments.values()), catalogs)
+    resolution = resolve(sources.documents["Model"], list(result.environments.values()), catalogs, sources.root)
     result.models = resolution.models
-    ctx = Context(sources, result.environments, chosen, resolution.models, resolution.documents, frozenset(env_docs))
+    ctx = Context(
+        sources, result.environments, chosen, resolution.models, resolution.documents, frozenset(env_docs), catalogs
+    )
     result.diagnostics = sort_unique(result.diagnostics + resolution.diagnostics + rules.run(ctx))
     return result
 

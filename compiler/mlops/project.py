@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from mlops import schema
+from mlops.defaults import PROJECT_FOLDERS
 from mlops.diagnostics import Diagnostic
 from mlops.loader import Document, LoadError, load_file
 
 PROJECT_FILE = "mlops.yaml"
 FOLDERS = {"models": "Model", "environments": "Environment", "policies": "Policy"}
-DEFAULTS = {"models": "models", "environments": "environments", "policies": "policies", "output": "rendered"}
+DEFAULTS = PROJECT_FOLDERS
 
 
 @dataclass

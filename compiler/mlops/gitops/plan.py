@@ -55,16 +55,16 @@ class Footprint:
 
     @classmethod
     def of(cls, m: ResolvedModel) -> Footprint:
-        t, s = m.training, m.serving
-        types = [t.gpu.name] + ([s.gpu.name] if s else [])
+        """Read off the model's footprint (mlops.resolve.footprint): the quota and budget rules' numbers."""
+        train, serve = m.footprint.role("training"), m.footprint.role("serving")
         return cls(
             source=m.source,
             spec_hash=m.spec_hash,
-            training_gpus=0 if t.gpu.local else t.total_gpus,
-            serving_gpus=0 if s is None or s.gpu.local else s.max_gpus,
-            gpu_types=tuple(sorted(set(types))),
-            training_cost=t.cost_per_hour,
-            serving_cost=0.0 if s is None else s.cost_per_hour_max,
+            training_gpus=train.gpus if train else 0,
+            serving_gpus=serve.gpus if serve else 0,
+            gpu_types=m.footprint.gpu_types,
+            training_cost=train.usd_per_hour_max if train else 0.0,
+            serving_cost=serve.usd_per_hour_max if serve else 0.0,
         )
 
     def to_dict(self) -> dict[str, Any]:

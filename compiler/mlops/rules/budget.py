@@ -1,4 +1,4 @@
-"""R404: per environment, training plus serving at full scale must fit budget_per_hour."""
+"""R404: per environment, training plus serving at full scale (the models' footprints) must fit budget_per_hour."""
 
 from __future__ import annotations
 
@@ -16,13 +16,10 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
         parts: list[str] = []
         total = 0.0
         for m in models:
-            for what, cost in (
-                ("training", m.training.cost_per_hour),
-                ("serving", m.serving.cost_per_hour_max if m.serving else None),
-            ):
-                if cost:
-                    total += cost
-                    parts.append(f"{m.name} {what} ${cost:,.2f}")
+            for use in m.footprint.uses:
+                if use.usd_per_hour_max:  # unpriced work is R408's warning, not a cost
+                    total += use.usd_per_hour_max
+                    parts.append(f"{m.name} {use.role} ${use.usd_per_hour_max:,.2f}")
         if total > budget:
             yield ctx.at_env(
                 env_name,

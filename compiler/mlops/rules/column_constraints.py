@@ -8,6 +8,7 @@ from typing import Any
 
 from mlops.diagnostics import Diagnostic
 from mlops.loader import escape
+from mlops.model import Bounds, Column
 from mlops.rules.context import Context
 
 NUMERIC = ("number", "integer")
@@ -17,44 +18,48 @@ STRING_ONLY = ("min_length", "max_length", "regex")
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
-    seen: set[str] = set()
+    seen: set[tuple[str, tuple[Column, ...]]] = set()
     for m in ctx.models:
-        columns = (m.monitoring or {}).get("columns") or {}
-        key = m.name + json.dumps(columns, sort_keys=True, default=str)
-        if not columns or key in seen:  # the same section in every environment is reported once
+        columns = m.monitoring.columns if m.monitoring else ()
+        if not columns or (m.name, columns) in seen:  # the same section in every environment is reported once
             continue
-        seen.add(key)
-        for name, col in columns.items():
-            base = f"/spec/monitoring/columns/{escape(name)}"
-            for pointer, message, hint in _problems(name, col):
+        seen.add((m.name, columns))
+        for col in columns:
+            base = f"/spec/monitoring/columns/{escape(col.name)}"
+            for pointer, message, hint in _problems(col):
                 yield ctx.at(m, base + pointer, "M901", message, hint=hint)
 
 
-def _problems(name: str, col: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
-    kind = col.get("type")
+def _given(col: Column, key: str) -> bool:
+    value = getattr(col, key)
+    return value is not None and value != ()
+
+
+def _problems(col: Column) -> Iterator[tuple[str, str, str]]:
+    name, kind = col.name, col.type
     for key in NUMERIC_ONLY:
-        if key in col and kind not in NUMERIC:
+        if _given(col, key) and kind not in NUMERIC:
             yield f"/{key}", f"column '{name}' is {kind}: '{key}' applies to number and integer columns", ""
     for key in STRING_ONLY:
-        if key in col and kind not in STRINGS:
+        if _given(col, key) and kind not in STRINGS:
             yield f"/{key}", f"column '{name}' is {kind}: '{key}' applies to string, text and category columns", ""
     if kind in NUMERIC:
-        yield from _numeric(name, col)
-    lo, hi = col.get("min_length"), col.get("max_length")
+        yield from _numeric(col)
+    lo, hi = col.min_length, col.max_length
     if lo is not None and hi is not None and lo > hi:
         yield "/min_length", f"column '{name}': min_length {lo} > max_length {hi}", "swap the two lengths"
-    yield from _allowed(name, col)
+    yield from _allowed(col)
 
 
-def _numeric(name: str, col: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
-    lo, hi = col.get("min"), col.get("max")
+def _numeric(col: Column) -> Iterator[tuple[str, str, str]]:
+    name, lo, hi = col.name, col.min, col.max
     if lo is not None and hi is not None and lo > hi:
         yield "/min", f"column '{name}': min {lo} > max {hi}; no value can satisfy both", "swap min and max"
-    bounded = [("/mean", "mean", col.get("mean") or {})]
-    quantiles = sorted(((float(q), q, b) for q, b in (col.get("quantiles") or {}).items()), key=lambda t: t[0])
+    bounded = [("/mean", "mean", col.mean or Bounds())]
+    quantiles = sorted(((float(q), q, b) for q, b in col.quantiles), key=lambda t: t[0])
     bounded += [(f"/quantiles/{escape(q)}", f"quantile {q}", b) for _, q, b in quantiles]
     for pointer, what, b in bounded:
-        blo, bhi = b.get("min"), b.get("max")
+        blo, bhi = b.min, b.max
         if blo is not None and bhi is not None and blo > bhi:
             yield pointer + "/min", f"column '{name}': {what} min {blo} > max {bhi}", "swap min and max"
         # a mean or a quantile always lies within the column's own [min, max]
@@ -65,19 +70,18 @@ def _numeric(name: str, col: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     # quantiles never decrease: a lower quantile's floor above a higher quantile's ceiling cannot hold
     for i, (q1, k1, b1) in enumerate(quantiles):
         for q2, k2, b2 in quantiles[i + 1 :]:
-            if q2 > q1 and b1.get("min") is not None and b2.get("max") is not None and b1["min"] > b2["max"]:
+            if q2 > q1 and b1.min is not None and b2.max is not None and b1.min > b2.max:
                 yield (
                     f"/quantiles/{escape(k1)}/min",
-                    f"column '{name}': quantile {k1} >= {b1['min']} but the higher quantile {k2} <= {b2['max']}",
+                    f"column '{name}': quantile {k1} >= {b1.min} but the higher quantile {k2} <= {b2.max}",
                     "quantiles cannot decrease; the bounds look swapped",
                 )
 
 
-def _allowed(name: str, col: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
-    allowed = col.get("allowed")
+def _allowed(col: Column) -> Iterator[tuple[str, str, str]]:
+    name, allowed, kind = col.name, col.allowed, col.type
     if not allowed:
         return
-    kind = col.get("type")
 
     def numeric(v: Any) -> bool:
         return isinstance(v, int | float) and not isinstance(v, bool)
@@ -88,12 +92,12 @@ def _allowed(name: str, col: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
         if wrong:
             yield "/allowed", f"column '{name}' is {kind}: allowed values {_show(wrong)} can never occur", ""
             return
-    lo, hi = col.get("min"), col.get("max")
+    lo, hi = col.min, col.max
     if kind in NUMERIC and (lo is not None or hi is not None):
         inside = [v for v in allowed if (lo is None or v >= lo) and (hi is None or v <= hi)]
         if not inside:
             yield "/allowed", f"column '{name}': no allowed value lies within [{lo}, {hi}]", ""
 
 
-def _show(values: list[Any]) -> str:
+def _show(values: list[Any] | tuple[Any, ...]) -> str:
     return ", ".join(json.dumps(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")

@@ -9,6 +9,7 @@ from mlops.diagnostics import Diagnostic, Severity
 from mlops.loader import Document
 from mlops.model import Environment, ResolvedModel
 from mlops.project import Sources
+from mlops.resolve import Catalogs
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Context:
     models: list[ResolvedModel]
     documents: dict[tuple[str, str], Document]
     environment_names: frozenset[str]  # every environment of the project, also those not compiled now
+    catalogs: Catalogs  # what the models resolved with: built-in plus the project's catalog files
 
     def at(self, model: ResolvedModel, pointer: str, code: str, message: str, **kw: Any) -> Diagnostic:
         """A diagnostic about one model in one environment, placed on the line that set the value."""

@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass, replace
 
 from mlops import memory
-from mlops.catalog import gpu_types
 from mlops.memory import GIB, Setup
 from mlops.model import GpuType, Instance, ResolvedModel, Training
+from mlops.resolve import cost, memory_setup, parallelism
 from mlops.rules.context import Context
 
 MAX_NODES = 64  # how far "more GPUs" looks
@@ -81,7 +81,7 @@ def hint(options: list[Option], now: float | None, *, others: int = 3) -> str:
 
 def catalog(ctx: Context) -> dict[str, GpuType]:
     """The GPU catalog the project resolved with (built-in plus spec.catalogs.gpus)."""
-    return gpu_types(ctx.sources.catalogs.get("gpus"))
+    return ctx.catalogs.gpus
 
 
 def host_fits(s: Setup, instance: Instance | None) -> bool:
@@ -91,12 +91,11 @@ def host_fits(s: Setup, instance: Instance | None) -> bool:
     return memory.host_offload(s) <= instance.ram_gib * GIB
 
 
-def batch_divides(t: Training, gpus_per_node: int, world: int) -> bool:
+def batch_divides(t: Training, gpus_per_node: int, nodes: int) -> bool:
     """Tensor/pipeline parallel divide the GPUs and batch.global stays whole micro-batches on the data-parallel size."""
-    degree = t.tensor_parallel * t.pipeline_parallel
-    if world % degree or gpus_per_node % t.tensor_parallel:
-        return False
-    return t.global_batch % (t.micro_batch * (world // degree)) == 0
+    return parallelism.divides(
+        nodes, gpus_per_node, t.tensor_parallel, t.pipeline_parallel, t.global_batch, t.micro_batch
+    )
 
 
 def zero_variants(s: Setup) -> list[tuple[int, Setup]]:
@@ -146,7 +145,7 @@ def shapes(m: ResolvedModel, gpu: GpuType) -> list[tuple[float | None, int, int,
     out: list[tuple[float | None, int, int, Instance | None]] = []
     for nodes in range(1, MAX_NODES + 1):
         for i in instances:
-            out.append((None if i.usd_per_hour is None else round(nodes * i.usd_per_hour, 4), i.gpus, nodes, i))
+            out.append((cost.hourly(m.environment, gpu, i, nodes), i.gpus, nodes, i))
         if not instances and cloud not in ("aws", "gcp"):  # a cluster without catalog instances: unpriced nodes
             out.append((None, m.training.gpus_per_node, nodes, None))
     return sorted(out, key=lambda x: (x[0] is None, x[0] or 0.0, x[1] * x[2]))
@@ -183,14 +182,14 @@ def hardware_option(m: ResolvedModel, gpu: GpuType, *, exactly: int | None = Non
     t = m.training
     if gpu.usable_mib is None:
         return None
-    usable = gpu.usable_mib * 1024 * 1024
+    usable = memory_setup.usable_bytes(gpu)
     s = memory.setup_of(t)
     same = gpu.name == t.gpu.name
-    for cost, gpn, nodes, instance in shapes(m, gpu):
+    for price, gpn, nodes, instance in shapes(m, gpu):
         world = gpn * nodes
         if (exactly and world != exactly) or (same and world <= t.world_size):
             continue
-        if not batch_divides(t, gpn, world):
+        if not batch_divides(t, gpn, nodes):
             continue
         hit = first_fit(t, s, usable, instance, gpus_per_node=gpn, nodes=nodes)
         if hit is None:
@@ -201,7 +200,7 @@ def hardware_option(m: ResolvedModel, gpu: GpuType, *, exactly: int | None = Non
         change = f"resources: {{{head}gpus_per_node: {gpn}, nodes: {nodes}}} ({world} GPUs{where})"
         if pref:
             change += " with " + zero_change(s, c)
-        return Option(change, need, usable, cost, world, pref + (3 if same else 4))
+        return Option(change, need, usable, price, world, pref + (3 if same else 4))
     return None
 
 
@@ -213,9 +212,12 @@ def micro_option(m: ResolvedModel) -> list[Option]:
         return []
     s = memory.setup_of(t)
     for micro in reversed([d for d in micro_batches(t) if d < t.micro_batch]):
+        shape = parallelism.derive(
+            t.nodes, t.gpus_per_node, t.tensor_parallel, t.pipeline_parallel, t.global_batch, micro
+        )
         need = memory.per_gpu(t, s, micro)
         if need <= usable:
-            accum = t.global_batch // (micro * t.data_parallel)
+            accum = shape.grad_accum
             change = f"batch: {{micro_per_gpu: {micro}}} (gradient accumulation {accum})"
             return [Option(change, need, usable, t.cost_per_hour, t.world_size, 1)]
     return []

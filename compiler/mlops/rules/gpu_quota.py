@@ -1,4 +1,4 @@
-"""R403: per environment and GPU type, training plus serving at full scale must fit the quota."""
+"""R403: per environment and GPU type, training plus serving at full scale (the models' footprints) must fit the quota."""
 
 from __future__ import annotations
 
@@ -17,12 +17,10 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
             continue
         need: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for m in models:
-            need[m.training.gpu.name].append((f"{m.name} training", m.training.total_gpus))
-            if m.serving is not None:
-                need[m.serving.gpu.name].append((f"{m.name} serving", m.serving.max_gpus))
+            for use in m.footprint.uses:
+                if use.gpus:  # CPU work holds no GPU
+                    need[use.gpu].append((f"{m.name} {use.role}", use.gpus))
         for gpu, users in sorted(need.items()):
-            if gpu == "cpu":
-                continue
             total = sum(n for _, n in users)
             limit = quota.get(gpu, 0)
             if total > limit:

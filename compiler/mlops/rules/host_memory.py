@@ -14,6 +14,7 @@ from mlops import memory
 from mlops.diagnostics import Diagnostic
 from mlops.memory import GIB
 from mlops.model import ResolvedModel
+from mlops.resolve.cost import hourly
 from mlops.rules import fixes
 from mlops.rules.context import Context
 from mlops.rules.fixes import gib, money
@@ -67,15 +68,10 @@ def _hint(m: ResolvedModel) -> str:
             f"({gib(memory.per_gpu(t, off))} of {gib(usable or 0)} GiB per GPU)"
         )
     if s.stage == 3 and t.instance is not None:  # host need per node falls with the node count
-        price = t.instance.usd_per_hour
         for nodes in range(t.nodes + 1, fixes.MAX_NODES + 1):
             c = replace(s, nodes=nodes)
-            if (
-                fixes.batch_divides(t, t.gpus_per_node, nodes * t.gpus_per_node)
-                and memory.host_offload(c) <= ram
-                and gpu_ok(c)
-            ):
-                cost = None if price is None else round(nodes * price, 4)
+            if fixes.batch_divides(t, t.gpus_per_node, nodes) and memory.host_offload(c) <= ram and gpu_ok(c):
+                cost = hourly(m.environment, t.gpu, t.instance, nodes)
                 fits.append(
                     f"resources: {{nodes: {nodes}}} ({gib(memory.host_offload(c))} GiB host RAM per node, "
                     f"{money(cost)})"

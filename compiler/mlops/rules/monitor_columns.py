@@ -3,11 +3,10 @@ type, and drift may only compare with a dataset the model has."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from typing import Any
 
 from mlops.diagnostics import Diagnostic
+from mlops.model import Monitoring
 from mlops.rules.context import Context
 from mlops.suggest import did_you_mean
 
@@ -16,18 +15,17 @@ NUMERIC = ("number", "integer")
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
-    seen: set[str] = set()
+    seen: set[tuple[str, Monitoring]] = set()
     for m in ctx.models:
-        mon = m.monitoring or {}
-        key = m.name + json.dumps(mon, sort_keys=True, default=str)
-        if not mon or key in seen:  # the same section in every environment is reported once
+        mon = m.monitoring
+        if mon is None or (m.name, mon) in seen:  # the same section in every environment is reported once
             continue
-        seen.add(key)
+        seen.add((m.name, mon))
         for pointer, message, hint in _problems(mon):
             yield ctx.at(m, pointer, "M903", message, hint=hint)
     for m in ctx.models:  # the eval set may exist in one environment and not in another
-        drift = (m.monitoring or {}).get("drift") or {}
-        if drift.get("reference") == "eval" and m.eval_data is None:
+        drift = m.monitoring.drift if m.monitoring else None
+        if drift is not None and drift.reference == "eval" and m.eval_data is None:
             yield ctx.at(
                 m,
                 "/spec/monitoring/drift/reference",
@@ -37,8 +35,8 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
             )
 
 
-def _problems(mon: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
-    columns: dict[str, Any] = mon.get("columns") or {}
+def _problems(mon: Monitoring) -> Iterator[tuple[str, str, str]]:
+    columns = {c.name: c for c in mon.columns}
     defined = sorted(columns)
     fallback = f"define it under monitoring.columns (defined: {', '.join(defined) or 'none'})"
 
@@ -47,26 +45,26 @@ def _problems(mon: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
             name, defined, fallback
         )
 
-    for i, name in enumerate((mon.get("drift") or {}).get("columns") or []):
+    for i, name in enumerate(mon.drift.columns if mon.drift else ()):
         if name not in columns:
             yield (f"/spec/monitoring/drift/columns/{i}", *unknown(name, "drift"))
-    for i, name in enumerate((mon.get("compliance") or {}).get("columns") or []):
+    for i, name in enumerate(mon.compliance.columns if mon.compliance else ()):
         if name not in columns:
             yield (f"/spec/monitoring/compliance/columns/{i}", *unknown(name, "compliance"))
-        elif columns[name].get("type") not in TEXT:
+        elif columns[name].type not in TEXT:
             yield (
                 f"/spec/monitoring/compliance/columns/{i}",
-                f"compliance scans text, but column '{name}' is {columns[name].get('type')}",
+                f"compliance scans text, but column '{name}' is {columns[name].type}",
                 "blocked patterns apply to string, text and category columns",
             )
-    prediction = mon.get("prediction")
+    prediction = mon.prediction
     if prediction is not None:
         if prediction not in columns:
             yield ("/spec/monitoring/prediction", *unknown(prediction, "prediction"))
-        elif columns[prediction].get("type") not in NUMERIC:
+        elif columns[prediction].type not in NUMERIC:
             yield (
                 "/spec/monitoring/prediction",
-                f"prediction column '{prediction}' is {columns[prediction].get('type')}; "
+                f"prediction column '{prediction}' is {columns[prediction].type}; "
                 "its distribution is compared as numbers",
                 "declare the score or value column as number",
             )

@@ -7,13 +7,13 @@ in an unbounded quantifier (catastrophic backtracking on a long response).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from mlops.diagnostics import Diagnostic, Severity
 from mlops.loader import escape
+from mlops.model import Monitoring
 from mlops.rules.context import Context
 
 try:  # the parser behind re.compile: public as sre_parse until 3.11, re._parser since
@@ -29,19 +29,20 @@ REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, getattr(sre_const
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
-    seen: set[str] = set()
+    seen: set[tuple[str, Monitoring]] = set()
     for m in ctx.models:
-        mon = m.monitoring or {}
-        key = m.name + json.dumps(mon, sort_keys=True, default=str)
-        if key in seen:  # the same section in every environment is reported once
+        mon = m.monitoring
+        if mon is None or (m.name, mon) in seen:  # the same section in every environment is reported once
             continue
-        seen.add(key)
-        for name, col in (mon.get("columns") or {}).items():
-            if isinstance(col.get("regex"), str):
-                pointer = f"/spec/monitoring/columns/{escape(name)}/regex"
-                for message, hint, severity in _problems(col["regex"], blocked=False):
-                    yield ctx.at(m, pointer, "M902", f"column '{name}' regex: {message}", hint=hint, severity=severity)
-        for name, pattern in ((mon.get("compliance") or {}).get("blocked_patterns") or {}).items():
+        seen.add((m.name, mon))
+        for col in mon.columns:
+            if col.regex is not None:
+                pointer = f"/spec/monitoring/columns/{escape(col.name)}/regex"
+                for message, hint, severity in _problems(col.regex, blocked=False):
+                    yield ctx.at(
+                        m, pointer, "M902", f"column '{col.name}' regex: {message}", hint=hint, severity=severity
+                    )
+        for name, pattern in mon.compliance.blocked_patterns if mon.compliance else ():
             pointer = f"/spec/monitoring/compliance/blocked_patterns/{escape(name)}"
             for message, hint, severity in _problems(pattern, blocked=True):
                 yield ctx.at(m, pointer, "M902", f"blocked pattern '{name}': {message}", hint=hint, severity=severity)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from mlops.defaults import POLICY_SEVERITY
 from mlops.diagnostics import Diagnostic, Severity
 from mlops.loader import Document
 from mlops.model import ResolvedModel
@@ -75,7 +76,7 @@ def _apply(
         "min": f"must be at least {expected}",
     }[op]
     message = rule.get("message") or f"{path} {shown}"
-    severity = Severity(rule.get("severity", "error"))
+    severity = Severity(rule.get("severity", POLICY_SEVERITY))
     pointer = "/spec/" + path.replace(".", "/")
     yield ctx.at(
         m,

@@ -65,8 +65,7 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
 
 def _one(ctx: Context, m: ResolvedModel) -> Iterator[Diagnostic]:
     schedules = [("/spec/training/schedule", m.training.cron)]
-    monitor = (m.monitoring or {}).get("schedule") or {}
-    schedules.append(("/spec/monitoring/schedule", monitor.get("cron")))
+    schedules.append(("/spec/monitoring/schedule", m.monitoring.cron if m.monitoring else None))
     for pointer, cron in schedules:
         problem = cron and cron_problem(cron)
         if problem:

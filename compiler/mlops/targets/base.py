@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
-from typing import Any
+
+from mlops.canonical import to_json
+
+__all__ = ["Artifact", "to_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +21,3 @@ class Artifact:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.content).hexdigest()
-
-
-def to_json(data: Any) -> bytes:
-    """Deterministic JSON: sorted keys, two-space indent, trailing newline."""
-    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()

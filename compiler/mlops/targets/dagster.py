@@ -8,35 +8,30 @@ and is byte-identical across runs. The Dagster objects are built by `mlops.runti
 
 from __future__ import annotations
 
-import json
+import hashlib
 import math
 import unicodedata
-from collections.abc import Iterable
+from dataclasses import asdict
 from functools import cache
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from mlops import __version__
+from mlops.canonical import digest
+from mlops.defaults import DRIFT_REFERENCE
 from mlops.model import Dataset, ResolvedModel
-from mlops.resolve import digest
 from mlops.resources import data_dir
+from mlops.targets import whylogs as whylogs_target
 from mlops.targets.base import Artifact
 
 TARGET = "dagster"
 LINE_LENGTH = 88  # the default of ruff and black, so a formatter run by the user leaves the file alone
 CODE_VERSION_LENGTH = 16  # hex characters; Dagster records it in a tag, and tags allow 63
 
-# What each asset reads from the merged spec: its code_version is the hash of exactly these parts.
-READS: dict[str, tuple[str, ...]] = {
-    "dataset": ("/data",),
-    "train": ("/task", "/training", "/data/label", "/data/train/examples", "/data/eval/examples"),
-    "evaluate": ("/evaluation",),
-    "deploy": ("/serving",),
-    "monitor": ("/monitoring",),
-}
-# When something runs does not change what it computes: automation-only fields stay out of the hash.
-AUTOMATION_ONLY = ("/training/schedule", "/training/retrain_on", "/training/max_hours", "/monitoring/schedule")
+# Keys of the monitor definition that say when or which spec made it, not what the monitor computes.
+MONITOR_AUTOMATION_ONLY = ("schedule", "monitoring_hash")
 
 
 def render(models: list[ResolvedModel]) -> list[Artifact]:
@@ -63,23 +58,69 @@ def assets_of(model: ResolvedModel) -> tuple[str, ...]:
     names = ["dataset", "train", "evaluate"]
     if model.serving is not None:
         names.append("deploy")
-    if model.monitoring:
+    if model.monitoring is not None:
         names.append("monitor")
     return tuple(names)
 
 
 def code_versions(model: ResolvedModel) -> dict[str, str]:
-    """Asset name -> hash of the part of the merged spec that asset reads."""
-    spec = _without(model.spec, AUTOMATION_ONLY)
-    return {name: digest({p: _at(spec, p) for p in READS[name]})[:CODE_VERSION_LENGTH] for name in assets_of(model)}
+    """Asset name -> hash of exactly what that asset computes from, plus the compiler version.
+
+    The resolved inputs it consumes (never when it runs: schedules, retrain triggers and timeouts
+    stay out), the project files its command names (the trainer script) and the rendered files it
+    reads (the DeepSpeed config for train, the monitor definition for monitor). The whole spec's
+    hash is left out: it sits in the lock file and in metadata.
+    """
+    inputs = asset_inputs(model)
+    return {name: digest({"compiler": __version__, **inputs[name]})[:CODE_VERSION_LENGTH] for name in assets_of(model)}
+
+
+def asset_inputs(m: ResolvedModel) -> dict[str, dict[str, Any]]:
+    t = m.training
+    data = {"train": asdict(m.train_data), "eval": asdict(m.eval_data) if m.eval_data else None, "label": m.label}
+    out: dict[str, dict[str, Any]] = {
+        "dataset": data,
+        "train": {
+            "task": m.task,
+            "label": m.label,
+            "examples": [m.train_data.examples, m.eval_data.examples if m.eval_data else None],
+            "base_model": asdict(t.base_model),
+            "method": t.method,
+            "lora": asdict(t.lora) if t.lora else None,
+            "command": list(t.command),
+            "image": t.entrypoint_image,
+            "gpu": t.gpu.name,
+            "gpus_per_node": t.gpus_per_node,
+            "nodes": t.nodes,
+            "spot": t.spot,
+            "instance_type": t.instance.type if t.instance else None,
+            "deepspeed_json": hashlib.sha256(m.deepspeed_json).hexdigest(),
+            "files": dict(m.entrypoint_files),
+        },
+        "evaluate": {"gates": [asdict(g) for g in m.evaluation.gates]},
+    }
+    if m.serving is not None:
+        s = m.serving
+        out["deploy"] = {
+            "engine": s.engine,
+            "image": s.image,
+            "quantization": s.quantization,
+            "tensor_parallel": s.tensor_parallel,
+            "gpu": s.gpu.name,
+            "replicas": [s.min_replicas, s.max_replicas],
+            "port": s.port,
+            "instance_type": s.instance.type if s.instance else None,
+        }
+    if m.monitoring is not None:
+        definition = whylogs_target.definition(m)
+        out["monitor"] = {"definition": {k: v for k, v in definition.items() if k not in MONITOR_AUTOMATION_ONLY}}
+    return out
 
 
 def model_data(m: ResolvedModel) -> dict[str, Any]:
     """Everything the runtime needs about one model, as plain data."""
     t = m.training
-    monitoring = m.monitoring or {}
-    drift = monitoring.get("drift")
-    compliance = monitoring.get("compliance")
+    mon = m.monitoring
     return {
         "name": m.name,
         "description": m.description,
@@ -106,7 +147,7 @@ def model_data(m: ResolvedModel) -> dict[str, Any]:
             "schedule": {"cron": t.cron, "timezone": t.timezone} if t.cron else None,
             "retrain_on": list(t.retrain_on),
         },
-        "gates": {name: {"min": lo, "max": hi} for name, lo, hi in m.gates},
+        "gates": {g.metric: {"min": g.min, "max": g.max} for g in m.evaluation.gates},
         "serving": None
         if m.serving is None
         else {
@@ -119,41 +160,18 @@ def model_data(m: ResolvedModel) -> dict[str, Any]:
             "port": m.serving.port,
         },
         "monitoring": None
-        if not monitoring
+        if mon is None
         else {
-            "schedule": (monitoring.get("schedule") or {}).get("cron"),
-            "source": monitoring.get("source"),
-            "reference": (drift or {}).get("reference", "train"),
-            # check kind -> blocking, for the kinds this spec configures
-            "checks": {
-                **({"constraints": False} if monitoring.get("columns") else {}),
-                **({"drift": bool(drift.get("blocking", False))} if drift else {}),
-                **({"compliance": bool(compliance.get("blocking", True))} if compliance else {}),
-            },
+            "schedule": mon.cron,
+            "source": mon.source,
+            "reference": mon.drift.reference if mon.drift else DRIFT_REFERENCE,
+            "checks": mon.checks,  # check kind -> blocking, for the kinds this spec configures
         },
     }
 
 
 def _dataset(d: Dataset) -> dict[str, Any]:
     return {"path": d.path, "rev": d.rev, "format": d.format}
-
-
-def _at(data: Any, pointer: str) -> Any:
-    for token in pointer.strip("/").split("/"):
-        if not isinstance(data, dict) or token not in data:
-            return None
-        data = data[token]
-    return data
-
-
-def _without(spec: dict[str, Any], pointers: Iterable[str]) -> dict[str, Any]:
-    out = json.loads(json.dumps(spec))  # a deep copy that is plain JSON data
-    for pointer in pointers:
-        *parents, last = pointer.strip("/").split("/")
-        parent = _at(out, "/".join(parents)) if parents else out
-        if isinstance(parent, dict):
-            parent.pop(last, None)
-    return out
 
 
 @cache

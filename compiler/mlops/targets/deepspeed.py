@@ -1,10 +1,9 @@
-"""DeepSpeed target: rendered/<env>/deepspeed/<model>.json (built by mlops.deepspeed_config)."""
+"""DeepSpeed target: rendered/<env>/deepspeed/<model>.json (built once at resolve, by mlops.deepspeed_config)."""
 
 from __future__ import annotations
 
-from mlops.deepspeed_config import config
 from mlops.model import ResolvedModel
-from mlops.targets.base import Artifact, to_json
+from mlops.targets.base import Artifact
 
 TARGET = "deepspeed"
 
@@ -14,7 +13,7 @@ def render(model: ResolvedModel) -> list[Artifact]:
     return [
         Artifact(
             f"{env}/deepspeed/{model.name}.json",
-            to_json(config(model.training)),
+            model.deepspeed_json,
             TARGET,
             env,
             model.name,

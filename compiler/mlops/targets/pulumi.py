@@ -13,14 +13,13 @@ string arrives byte for byte, so the program can check it against its sha256. No
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 import yaml
 
-from mlops.deepspeed_config import config as deepspeed_config
-from mlops.model import Environment, GpuType, Instance, ResolvedModel
-from mlops.targets.base import Artifact, to_json
+from mlops.model import Environment, GpuUse, Instance, ResolvedModel
+from mlops.resolve.footprint import slug
+from mlops.targets.base import Artifact
 
 TARGET = "pulumi"
 CLOUDS = ("aws", "gcp", "kubernetes")  # local has no infrastructure to provision
@@ -92,62 +91,43 @@ def stack_config(env: Environment, models: list[ResolvedModel]) -> dict[str, Any
     return config
 
 
-def slug(name: str) -> str:
-    """A GPU type as a DNS-label fragment and label value: 'H100-80GB' -> 'h100-80gb'."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:24] or "gpu"
-
-
-def pool_name(gpu: GpuType, gpus: int, spot: bool) -> str:
-    return f"{slug(gpu.name)}-{gpus}x" + ("-spot" if spot else "")
-
-
-def _pool_key(gpu: GpuType, gpus: int, spot: bool, env: Environment) -> str | None:
-    """The pool a workload lands on; None for CPU work and on clusters mlops does not provision."""
-    if gpu.local or env.cloud == "kubernetes":
-        return None
-    return pool_name(gpu, gpus, spot)
-
-
 def node_pools(env: Environment, models: list[ResolvedModel]) -> dict[str, dict[str, Any]]:
     """One pool per GPU type, GPUs per node and capacity type, sized for every workload on it.
 
-    Training scales from zero to its node count; each serving replica is one node of tensor_parallel
-    GPUs, from min to max replicas. So a pool's GPUs at full size are exactly what gpu_quota (R403) counts.
+    The workloads and their node counts are the models' footprints (mlops.resolve.footprint), so a
+    pool's GPUs at full size are exactly what gpu_quota (R403) counts. Batch scoring gets a pool too:
+    it runs on nodes of its GPU type, though no Deployment keeps it running.
     """
     pools: dict[str, dict[str, Any]] = {}
     for m in models:
-        t = m.training
-        uses = [(t.gpu, t.gpus_per_node, t.spot, t.instance, "training", 0, t.nodes)]
-        if m.serving is not None and m.serving.engine != "batch":
-            s = m.serving
-            uses.append((s.gpu, s.tensor_parallel, False, s.instance, "serving", s.min_replicas, s.max_replicas))
-        for gpu, gpus, spot, instance, role, lo, hi in uses:
-            name = _pool_key(gpu, gpus, spot, env)
-            if name is None:
+        for use in m.footprint.uses:
+            if use.pool is None:
                 continue
-            if instance is None:  # rule R406 reports this before anything renders
-                raise ValueError(f"{m.name}: no {env.cloud} instance with {gpus} x {gpu.name}")
-            pool = pools.setdefault(name, _pool(env, name, gpu, gpus, spot, instance))
-            pool["min_nodes"] += lo
-            pool["max_nodes"] += hi
-            pool["workloads"].append({"model": m.name, "role": role, "min_nodes": lo, "max_nodes": hi})
+            if use.instance is None:  # rule R406 reports this before anything renders
+                raise ValueError(f"{m.name}: no {env.cloud} instance with {use.gpus_per_node} x {use.gpu}")
+            pool = pools.setdefault(use.pool, _pool(env, use, use.pool, use.instance))
+            pool["min_nodes"] += use.min_nodes
+            pool["max_nodes"] += use.max_nodes
+            pool["workloads"].append(
+                {"model": m.name, "role": use.role, "min_nodes": use.min_nodes, "max_nodes": use.max_nodes}
+            )
     for pool in pools.values():
         pool["max_gpus"] = pool["max_nodes"] * pool["gpus_per_node"]
     return dict(sorted(pools.items()))
 
 
-def _pool(env: Environment, name: str, gpu: GpuType, gpus: int, spot: bool, instance: Instance) -> dict[str, Any]:
+def _pool(env: Environment, use: GpuUse, name: str, instance: Instance) -> dict[str, Any]:
     pool: dict[str, Any] = {
         "name": name,
-        "gpu": gpu.name,
-        "gpus_per_node": gpus,
+        "gpu": use.gpu,
+        "gpus_per_node": use.gpus_per_node,
         # the catalog writes GCP N1 machines with attached GPUs as "n1-standard-8+nvidia-tesla-t4"
         "instance_type": instance.type.split("+")[0] if env.cloud == "gcp" else instance.type,
-        "spot": spot,
+        "spot": use.spot,
         "disk_gb": DISK_GB,
         "min_nodes": 0,
         "max_nodes": 0,
-        "labels": {f"{LABEL}/environment": env.name, f"{LABEL}/gpu": slug(gpu.name), f"{LABEL}/pool": name},
+        "labels": {f"{LABEL}/environment": env.name, f"{LABEL}/gpu": slug(use.gpu), f"{LABEL}/pool": name},
         "taints": [dict(GPU_TAINT)],
         "workloads": [],
     }
@@ -156,25 +136,32 @@ def _pool(env: Environment, name: str, gpu: GpuType, gpus: int, spot: bool, inst
     return pool
 
 
-def _placement(gpu: GpuType, gpus: int, spot: bool, env: Environment) -> dict[str, Any]:
+def _placement(use: GpuUse) -> dict[str, Any]:
     """Where a GPU pod may run: the pool's labels and the toleration for its taint."""
-    if gpu.local:
+    if not use.gpus_per_node:
         return {"gpus": 0, "node_pool": None, "node_selector": {}, "tolerations": []}
-    name = _pool_key(gpu, gpus, spot, env)
-    selector = {f"{LABEL}/gpu": slug(gpu.name)}
-    if name is not None:
-        selector[f"{LABEL}/pool"] = name
-    return {"gpus": gpus, "node_pool": name, "node_selector": selector, "tolerations": [dict(GPU_TOLERATION)]}
+    selector = {f"{LABEL}/gpu": slug(use.gpu)}
+    if use.pool is not None:
+        selector[f"{LABEL}/pool"] = use.pool
+    return {
+        "gpus": use.gpus_per_node,
+        "node_pool": use.pool,
+        "node_selector": selector,
+        "tolerations": [dict(GPU_TOLERATION)],
+    }
 
 
 def _model(m: ResolvedModel, pools: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    env = m.environment
     t = m.training
-    ds_json = to_json(deepspeed_config(t))
-    training_gpus = 0 if t.gpu.local else t.world_size
-    serving = _serving(m) if m.serving is not None and m.serving.engine != "batch" else None
-    serving_min = serving["min_replicas"] * serving["gpus_per_replica"] if serving else 0
-    serving_max = serving["max_replicas"] * serving["gpus_per_replica"] if serving else 0
+    ds_json = m.deepspeed_json
+    train = m.footprint.role("training")
+    serve = m.footprint.role("serving")
+    assert train is not None
+    serving = (
+        _serving(m, serve) if serve is not None and m.serving is not None and m.serving.engine != "batch" else None
+    )
+    serving_min = serve.gpus_per_node * serve.min_nodes if serve else 0
+    serving_max = serve.gpus if serve else 0
     return {
         "name": m.name,
         "namespace": m.name,
@@ -189,7 +176,7 @@ def _model(m: ResolvedModel, pools: dict[str, dict[str, Any]]) -> dict[str, Any]
             "world_size": t.world_size,
             "spot": t.spot,
             "image": t.entrypoint_image,
-            "node_pool": _pool_key(t.gpu, t.gpus_per_node, t.spot, env),
+            "node_pool": train.pool,
             "service_account": f"{m.name}-training",
             "deepspeed_config_map": f"{m.name}-deepspeed",
             "deepspeed_key": DEEPSPEED_KEY,
@@ -198,10 +185,10 @@ def _model(m: ResolvedModel, pools: dict[str, dict[str, Any]]) -> dict[str, Any]
         },
         "serving": serving,
         "gpus": {
-            "training": training_gpus,
+            "training": train.gpus,
             "serving_min": serving_min,
             "serving_max": serving_max,
-            "total_max": training_gpus + serving_max,
+            "total_max": m.footprint.gpus,
         },
     }
 
@@ -221,11 +208,11 @@ def _labels(m: ResolvedModel) -> dict[str, str]:
     return labels
 
 
-def _serving(m: ResolvedModel) -> dict[str, Any]:
+def _serving(m: ResolvedModel, use: GpuUse) -> dict[str, Any]:
     s = m.serving
     assert s is not None
     env = m.environment
-    place = _placement(s.gpu, s.tensor_parallel, False, env)
+    place = _placement(use)
     if s.engine == "vllm":
         image = s.image or VLLM_IMAGE
         args = [

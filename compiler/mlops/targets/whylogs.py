@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.model import ResolvedModel
+from mlops.model import Bounds, Column, Compliance, Monitoring, ResolvedModel
 from mlops.targets.base import Artifact, to_json
 
 TARGET = "whylogs"
@@ -21,13 +21,9 @@ STRINGS = ("string", "text", "category")
 CATEGORICAL = ("string", "category", "boolean")  # drift compares value frequencies, not a numeric distribution
 TEXT_METRICS = ("length", "tokens")  # derived per text column: characters and whitespace-separated words
 
-DRIFT_DEFAULTS = {"reference": "train", "algorithm": "hellinger", "blocking": False}
-COMPLIANCE_DEFAULTS = {"max_violations": 0, "blocking": True}
-CONSTRAINTS_BLOCKING = False  # a broken data contract in production data warns; drift/compliance say their own
-
 
 def render(model: ResolvedModel) -> list[Artifact]:
-    if not model.monitoring:
+    if model.monitoring is None:
         return []
     env = model.environment.name
     return [Artifact(f"{env}/{TARGET}/{model.name}.json", to_json(definition(model)), TARGET, env, model.name)]
@@ -35,106 +31,111 @@ def render(model: ResolvedModel) -> list[Artifact]:
 
 def definition(model: ResolvedModel) -> dict[str, Any]:
     """The monitor as plain data (the runtime's only input besides the data)."""
-    mon = model.monitoring or {}
-    columns = mon.get("columns") or {}
-    drift = _drift(model, mon, columns)
-    compliance = _compliance(mon)
+    mon = model.monitoring
+    assert mon is not None
+    drift = _drift(model, mon)
+    compliance = _compliance(mon.compliance)
     out: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": "Monitor",
         "model": model.name,
         "environment": model.environment.name,
         "task": model.task,
-        "spec_hash": model.spec_hash,
+        # the monitoring section's hash, not the whole spec's: the monitor's code version hashes this
+        # file, so an edit elsewhere in the spec must leave it byte-identical
         "monitoring_hash": model.section_hash("monitoring"),
-        "schedule": (mon.get("schedule") or {}).get("cron"),
-        "source": mon.get("source"),
-        "columns": {name: _column(name, col) for name, col in sorted(columns.items())},
-        "derived": _derived(columns, compliance),
+        "schedule": mon.cron,
+        "source": mon.source,
+        "columns": {c.name: _column(c) for c in sorted(mon.columns, key=lambda c: c.name)},
+        "derived": _derived(mon.columns, compliance),
         "drift": drift,
         "compliance": compliance,
-        "checks": _checks(columns, drift, compliance),
+        "checks": [{"name": kind, "kind": kind, "blocking": blocking} for kind, blocking in mon.checks.items()],
     }
+    names = [c.name for c in mon.columns]
     if model.task.startswith("tabular"):
-        prediction = mon.get("prediction")
         out["tabular"] = {
-            "features": sorted(c for c in columns if c != prediction),
-            "prediction": prediction,
+            "features": sorted(c for c in names if c != mon.prediction),
+            "prediction": mon.prediction,
             "label": model.label,
         }
     else:
         out["llm"] = {
-            "text_columns": sorted(c for c, spec in columns.items() if spec.get("type") == "text"),
+            "text_columns": sorted(c.name for c in mon.columns if c.type == "text"),
             "metrics": list(TEXT_METRICS),
         }
     return out
 
 
-def _column(name: str, col: dict[str, Any]) -> dict[str, Any]:
+def _bounds(b: Bounds) -> dict[str, float]:
+    return {k: v for k, v in (("min", b.min), ("max", b.max)) if v is not None}
+
+
+def _column(col: Column) -> dict[str, Any]:
     """A column's type and its constraints as a list of single checks, in a fixed order."""
-    kind = col["type"]
+    kind = col.type
     checks: list[dict[str, Any]] = []
     if kind in NUMERIC:
         checks.append({"check": "type", "expect": "numeric"})
-    if col.get("not_null"):
+    if col.not_null:
         checks.append({"check": "not_null"})
-    if "null_ratio_max" in col:
-        checks.append({"check": "null_ratio_max", "value": col["null_ratio_max"]})
-    for bound in ("min", "max"):
-        if bound in col:
-            checks.append({"check": bound, "value": col[bound]})
-    if "mean" in col:
-        checks.append({"check": "mean", **{k: col["mean"][k] for k in ("min", "max") if k in col["mean"]}})
-    for q, bounds in sorted((col.get("quantiles") or {}).items(), key=lambda kv: float(kv[0])):
-        checks.append({"check": "quantile", "q": float(q), **{k: bounds[k] for k in ("min", "max") if k in bounds}})
-    for bound in ("min_length", "max_length"):
-        if bound in col:
-            checks.append({"check": bound, "value": col[bound], "profile_column": f"{name}.length"})
-    if "allowed" in col:
-        checks.append({"check": "allowed", "values": list(col["allowed"])})
-    if "regex" in col:
-        checks.append({"check": "regex", "pattern": col["regex"]})
-    if col.get("unique"):
+    if col.null_ratio_max is not None:
+        checks.append({"check": "null_ratio_max", "value": col.null_ratio_max})
+    for bound, value in (("min", col.min), ("max", col.max)):
+        if value is not None:
+            checks.append({"check": bound, "value": value})
+    if col.mean is not None:
+        checks.append({"check": "mean", **_bounds(col.mean)})
+    for q, bounds in sorted(col.quantiles, key=lambda kv: float(kv[0])):
+        checks.append({"check": "quantile", "q": float(q), **_bounds(bounds)})
+    for bound, value in (("min_length", col.min_length), ("max_length", col.max_length)):
+        if value is not None:
+            checks.append({"check": bound, "value": value, "profile_column": f"{col.name}.length"})
+    if col.allowed is not None:
+        checks.append({"check": "allowed", "values": list(col.allowed)})
+    if col.regex is not None:
+        checks.append({"check": "regex", "pattern": col.regex})
+    if col.unique:
         checks.append({"check": "unique"})
     return {"type": kind, "constraints": checks}
 
 
-def _derived(columns: dict[str, Any], compliance: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+def _derived(columns: tuple[Column, ...], compliance: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """Profile columns computed from a data column before profiling: text metrics and pattern counts."""
     derived: dict[str, dict[str, Any]] = {}
-    for name, col in columns.items():
-        if col["type"] == "text":
+    for col in columns:
+        if col.type == "text":
             for metric in TEXT_METRICS:
-                derived[f"{name}.{metric}"] = {"from": name, "metric": metric}
-        elif col["type"] in STRINGS and ("min_length" in col or "max_length" in col):
-            derived[f"{name}.length"] = {"from": name, "metric": "length"}
+                derived[f"{col.name}.{metric}"] = {"from": col.name, "metric": metric}
+        elif col.type in STRINGS and (col.min_length is not None or col.max_length is not None):
+            derived[f"{col.name}.length"] = {"from": col.name, "metric": "length"}
     for name in (compliance or {}).get("columns", []):
         for pattern in compliance["patterns"]:
             derived[f"{name}.blocked.{pattern}"] = {"from": name, "metric": "matches", "pattern": pattern}
     return dict(sorted(derived.items()))
 
 
-def _drift(model: ResolvedModel, mon: dict[str, Any], columns: dict[str, Any]) -> dict[str, Any] | None:
-    if not mon.get("drift"):
+def _drift(model: ResolvedModel, mon: Monitoring) -> dict[str, Any] | None:
+    drift = mon.drift
+    if drift is None:
         return None
-    drift = {**DRIFT_DEFAULTS, **mon["drift"]}
-    algorithm = drift["algorithm"]
-    reference = model.train_data if drift["reference"] == "train" else model.eval_data
+    algorithm = drift.algorithm
+    reference = model.train_data if drift.reference == "train" else model.eval_data
     out: dict[str, Any] = {
         "reference": {
-            "dataset": drift["reference"],
+            "dataset": drift.reference,
             "path": reference.path if reference else None,
             "rev": reference.rev if reference else None,
             "format": reference.format if reference else None,
         },
         "algorithm": algorithm,
-        "threshold": drift["threshold"],
+        "threshold": drift.threshold,
         # ks and chi-square give a p-value (drift below the threshold); hellinger a distance (drift at or above it)
         "score": "distance" if algorithm == "hellinger" else "p-value",
-        "blocking": drift["blocking"],
-        "columns": [_drift_column(name, (columns.get(name) or {}).get("type"), algorithm) for name in drift["columns"]],
+        "blocking": drift.blocking,
+        "columns": [_drift_column(name, _type(mon, name), algorithm) for name in drift.columns],
     }
-    prediction = mon.get("prediction")
+    prediction = mon.prediction
     if model.task.startswith("tabular") and prediction and model.label:
         classification = model.task == "tabular-classification"
         out["prediction"] = {
@@ -145,6 +146,11 @@ def _drift(model: ResolvedModel, mon: dict[str, Any], columns: dict[str, Any]) -
             "algorithm": algorithm,
         }
     return out
+
+
+def _type(mon: Monitoring, name: str) -> str | None:
+    col = mon.column(name)
+    return col.type if col else None
 
 
 def _drift_column(name: str, kind: str | None, algorithm: str) -> dict[str, Any]:
@@ -161,25 +167,12 @@ def _drift_column(name: str, kind: str | None, algorithm: str) -> dict[str, Any]
     return {"column": name, "profile_column": name, "measure": "values", "algorithm": algorithm}
 
 
-def _compliance(mon: dict[str, Any]) -> dict[str, Any] | None:
-    if not mon.get("compliance"):
+def _compliance(c: Compliance | None) -> dict[str, Any] | None:
+    if c is None:
         return None
-    c = {**COMPLIANCE_DEFAULTS, **mon["compliance"]}
     return {
-        "columns": list(c["columns"]),
-        "patterns": dict(sorted(c["blocked_patterns"].items())),
-        "max_violations": c["max_violations"],
-        "blocking": c["blocking"],
+        "columns": list(c.columns),
+        "patterns": dict(sorted(c.blocked_patterns)),
+        "max_violations": c.max_violations,
+        "blocking": c.blocking,
     }
-
-
-def _checks(columns: dict[str, Any], drift: dict[str, Any] | None, compliance: dict[str, Any] | None) -> list[Any]:
-    """The checks the runtime reports, one per kind: the names the Dagster asset checks use."""
-    checks = []
-    if columns:
-        checks.append({"name": "constraints", "kind": "constraints", "blocking": CONSTRAINTS_BLOCKING})
-    if drift:
-        checks.append({"name": "drift", "kind": "drift", "blocking": drift["blocking"]})
-    if compliance:
-        checks.append({"name": "compliance", "kind": "compliance", "blocking": compliance["blocking"]})
-    return checks

@@ -64,7 +64,7 @@ class CheckResult:
 class MonitorResult:
     model: str
     environment: str
-    spec_hash: str
+    monitoring_hash: str  # of the spec's monitoring section
     rows: int
     reference: str | None
     library: str
@@ -89,7 +89,7 @@ class MonitorResult:
                 "kind": "MonitorResult",
                 "model": self.model,
                 "environment": self.environment,
-                "spec_hash": self.spec_hash,
+                "monitoring_hash": self.monitoring_hash,
                 "rows": self.rows,
                 "reference": self.reference,
                 "library": self.library,
@@ -166,7 +166,7 @@ def run_monitor(monitor: dict[str, Any], batch: pandas.DataFrame, reference: Pat
     result = MonitorResult(
         model=monitor["model"],
         environment=monitor["environment"],
-        spec_hash=monitor["spec_hash"],
+        monitoring_hash=monitor["monitoring_hash"],
         rows=len(batch),
         reference=str(reference) if reference is not None else None,
         library=adapter.LIBRARY,

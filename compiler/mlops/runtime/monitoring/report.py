@@ -35,7 +35,10 @@ def _blocks(r: MonitorResult) -> list[Block]:
     verdict = "PASSED" if r.passed else ("FAILED (blocking)" if r.blocking_failed else "FAILED")
     out: list[Block] = [
         ("h1", f"Monitor {r.model} ({r.environment}): {verdict}"),
-        ("p", f"Batch of {r.rows} rows; reference {r.reference or 'none'}; spec {r.spec_hash[:12]}; {r.library}."),
+        (
+            "p",
+            f"Batch of {r.rows} rows; reference {r.reference or 'none'}; monitoring spec {r.monitoring_hash[:12]}; {r.library}.",
+        ),
         (
             "table",
             (

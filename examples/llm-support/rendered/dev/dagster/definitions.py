@@ -26,11 +26,11 @@ MODELS = [
         "source": "models/support-assistant.yaml",
         "spec_hash": "59b732029ddfe549e98639204d5109eb898146f1f7bbed22fba57d3a1188543a",
         "code_versions": {
-            "dataset": "682f42bef7606014",
-            "train": "eade70d9120e2c28",
-            "evaluate": "fd89ada20f8e2fe2",
-            "deploy": "a551445d798dee76",
-            "monitor": "c5d355ef31c407aa",
+            "dataset": "0aa1832240c635bb",
+            "train": "19b084eb4990b1ba",
+            "evaluate": "4324eed0bf66c7d1",
+            "deploy": "e2ec147e8591c142",
+            "monitor": "9ca0b5f3c6216429",
         },
         "task": "llm-finetune",
         "data": {

@@ -26,11 +26,11 @@ MODELS = [
         "source": "models/support-assistant.yaml",
         "spec_hash": "858de45d128fdfe4f256cd3a9556dc65243376abc5ca6d3d71598c3b7903a572",
         "code_versions": {
-            "dataset": "682f42bef7606014",
-            "train": "2acf99a02820cf71",
-            "evaluate": "fd89ada20f8e2fe2",
-            "deploy": "a25ff35cf6d60494",
-            "monitor": "c5d355ef31c407aa",
+            "dataset": "0aa1832240c635bb",
+            "train": "b83c7bed4b12b102",
+            "evaluate": "4324eed0bf66c7d1",
+            "deploy": "67d035d5325864a4",
+            "monitor": "dcf00ccd4fd165f9",
         },
         "task": "llm-finetune",
         "data": {

@@ -26,11 +26,11 @@ MODELS = [
         "source": "models/support-assistant.yaml",
         "spec_hash": "b2d8feee1c8d4104113747004a9e0187718922da8a353d7948476190ea1003fd",
         "code_versions": {
-            "dataset": "682f42bef7606014",
-            "train": "d6d80153a9ff3e69",
-            "evaluate": "fd89ada20f8e2fe2",
-            "deploy": "3c79b315384c8a06",
-            "monitor": "c5d355ef31c407aa",
+            "dataset": "0aa1832240c635bb",
+            "train": "5b49c1e4c7d39e6b",
+            "evaluate": "4324eed0bf66c7d1",
+            "deploy": "02556a7b9a851a47",
+            "monitor": "112331f0be7aabf6",
         },
         "task": "llm-finetune",
         "data": {

@@ -26,11 +26,11 @@ MODELS = [
         "source": "models/fraud-detector.yaml",
         "spec_hash": "2d2d2d88cb353f58d998a261a712b1ab51865906e380d5e58d139fb86fa45c67",
         "code_versions": {
-            "dataset": "f6e5f9c707c1e5b0",
-            "train": "27607085c1291153",
-            "evaluate": "34a9bc1ee3fe0c7c",
-            "deploy": "84c39fdbbb0ae7e6",
-            "monitor": "ceda8cef14b9dd6f",
+            "dataset": "851fa46190700606",
+            "train": "b3af47e8cb7e320c",
+            "evaluate": "41abcba03ec3a879",
+            "deploy": "1b20fb43d37babb5",
+            "monitor": "4fec6f4ed83d9d8d",
         },
         "task": "tabular-classification",
         "data": {

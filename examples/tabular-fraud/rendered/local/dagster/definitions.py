@@ -26,11 +26,11 @@ MODELS = [
         "source": "models/fraud-detector.yaml",
         "spec_hash": "6b97674d8209a0dc28076f6da2e4f79ebc7df132cc0eddea880eb666811104d2",
         "code_versions": {
-            "dataset": "f6e5f9c707c1e5b0",
-            "train": "a5fc596a6491f500",
-            "evaluate": "34a9bc1ee3fe0c7c",
-            "deploy": "84c39fdbbb0ae7e6",
-            "monitor": "ceda8cef14b9dd6f",
+            "dataset": "851fa46190700606",
+            "train": "a522148bea0bf8d3",
+            "evaluate": "41abcba03ec3a879",
+            "deploy": "1b20fb43d37babb5",
+            "monitor": "3cc15bea6dae23a5",
         },
         "task": "tabular-classification",
         "data": {

@@ -26,11 +26,11 @@ MODELS = [
         "source": "models/fraud-detector.yaml",
         "spec_hash": "809ca103042a2d6dcf396178645079465f32f2feca566d1724942b51a576c280",
         "code_versions": {
-            "dataset": "f6e5f9c707c1e5b0",
-            "train": "a8c38fe14ffeb983",
-            "evaluate": "34a9bc1ee3fe0c7c",
-            "deploy": "84c39fdbbb0ae7e6",
-            "monitor": "ceda8cef14b9dd6f",
+            "dataset": "851fa46190700606",
+            "train": "57fe8b88b26d608e",
+            "evaluate": "41abcba03ec3a879",
+            "deploy": "1b20fb43d37babb5",
+            "monitor": "88dc791d2763c850",
         },
         "task": "tabular-classification",
         "data": {

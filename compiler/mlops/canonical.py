@@ -1,0 +1,17 @@
+"""Canonical JSON: the one byte form every rendered JSON file and every hash uses. Imports nothing heavy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+def to_json(data: Any) -> bytes:
+    """Deterministic JSON: sorted keys, two-space indent, trailing newline."""
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def digest(value: Any) -> str:
+    """sha256 of a value's compact sorted-key JSON."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

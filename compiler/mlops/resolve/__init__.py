@@ -1,0 +1,144 @@
+"""Resolve: overlays, defaults and catalogs turn a Model document into one ResolvedModel per environment.
+
+Each derivation has its module: parallelism (world, data-parallel size, accumulation), schedule
+(steps), memory_setup (what ZeRO shards, per-GPU bytes), cost (instance prices), footprint (GPUs by
+type, role and pool), training, serving and monitoring (the sections as typed objects), entrypoint
+(the project files a command names). Everything downstream reads their results, never the YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops import deepspeed_config, schema
+from mlops.canonical import digest, to_json
+from mlops.catalog import base_model
+from mlops.defaults import dagster_launcher, data_format
+from mlops.diagnostics import Diagnostic
+from mlops.loader import Document
+from mlops.merge import overlay_document
+from mlops.model import BaseModel, Dataset, Environment, GpuType, ResolvedModel
+from mlops.resolve import entrypoint, footprint, monitoring, serving, training
+from mlops.suggest import did_you_mean
+
+__all__ = ["Catalogs", "Resolution", "digest", "environment", "resolve"]
+
+SECTIONS = ("task", "data", "training", "evaluation", "serving", "monitoring")
+
+
+@dataclass
+class Catalogs:
+    gpus: dict[str, GpuType]
+    base_models: dict[str, BaseModel]
+
+
+@dataclass
+class Resolution:
+    models: list[ResolvedModel] = field(default_factory=list)
+    documents: dict[tuple[str, str], Document] = field(default_factory=dict)  # (model, env) -> merged doc
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def environment(doc: Document) -> Environment:
+    spec = doc.data["spec"]
+    dagster = spec.get("dagster") or {}
+    cloud = spec["cloud"]
+    return Environment(
+        name=doc.data["metadata"]["name"],
+        cloud=cloud,
+        region=spec.get("region"),
+        project=spec.get("project"),
+        cluster=spec.get("cluster"),
+        gpu_quota=tuple(sorted((spec.get("gpu_quota") or {}).items())),
+        budget_per_hour=spec.get("budget_per_hour"),
+        dagster_launcher=dagster.get("launcher") or dagster_launcher(cloud),
+        dagster_namespace=dagster.get("namespace"),
+    )
+
+
+def resolve(
+    model_docs: list[Document], envs: list[Environment], catalogs: Catalogs, root: Path | None = None
+) -> Resolution:
+    """One ResolvedModel per model x environment; `root` (the project folder) lets train's
+    code version hash the files its command names."""
+    out = Resolution()
+    for doc in model_docs:
+        for env in envs:
+            merged = overlay_document(doc, env.name)
+            problems = schema.check(merged, "Model")
+            if problems:
+                out.diagnostics.extend(problems)
+                continue
+            out.documents[(doc.data["metadata"]["name"], env.name)] = merged
+            model, problems = _resolve_one(merged, env, catalogs, root)
+            out.diagnostics.extend(problems)
+            if model is not None:
+                out.models.append(model)
+    return out
+
+
+def _lookup(
+    doc: Document, pointer: str, table: dict[str, Any], name: str, code: str, what: str
+) -> tuple[Any, list[Diagnostic]]:
+    if name in table:
+        return table[name], []
+    return None, [doc.diagnostic(pointer, code, f"unknown {what} '{name}'", hint=did_you_mean(name, table, cutoff=0.5))]
+
+
+def _resolve_one(
+    doc: Document, env: Environment, catalogs: Catalogs, root: Path | None
+) -> tuple[ResolvedModel | None, list[Diagnostic]]:
+    meta = doc.data["metadata"]
+    spec = doc.data["spec"]
+    t = spec["training"]
+    problems: list[Diagnostic] = []
+
+    gpu, p = _lookup(doc, "/spec/training/resources/gpu", catalogs.gpus, t["resources"]["gpu"], "R401", "GPU type")
+    problems += p
+    base_spec = t["base_model"]
+    if isinstance(base_spec, str):
+        base, p = _lookup(doc, "/spec/training/base_model", catalogs.base_models, base_spec, "R407", "base model")
+        problems += p
+    else:
+        base = base_model(base_spec["name"], base_spec)
+    serving_spec = spec.get("serving")
+    serving_gpu = None
+    if serving_spec:
+        serving_gpu, p = _lookup(doc, "/spec/serving/gpu", catalogs.gpus, serving_spec["gpu"], "R401", "GPU type")
+        problems += p
+    if gpu is None or base is None or (serving_spec and serving_gpu is None):
+        return None, problems
+
+    data = spec["data"]
+    trained = training.derive(t, data["train"].get("examples"), gpu, base, env)
+    served = serving.derive(serving_spec, serving_gpu, env) if serving_spec and serving_gpu else None
+    identity = {"metadata": meta, "spec": spec, "environment": env.name}
+    return ResolvedModel(
+        name=meta["name"],
+        owner=meta.get("owner"),
+        description=meta.get("description"),
+        labels=tuple(sorted((meta.get("labels") or {}).items())),
+        source=doc.path,
+        spec_hash=digest(identity),
+        section_hashes=tuple((s, digest(spec.get(s))) for s in SECTIONS),
+        task=spec["task"],
+        environment=env,
+        train_data=_dataset(data["train"]),
+        eval_data=_dataset(data["eval"]) if "eval" in data else None,
+        label=data.get("label"),
+        training=trained,
+        evaluation=monitoring.evaluation(spec.get("evaluation")),
+        serving=served,
+        monitoring=monitoring.monitoring(spec.get("monitoring")),
+        footprint=footprint.derive(env, trained, served),
+        deepspeed_json=to_json(deepspeed_config.config(trained)),
+        entrypoint_files=entrypoint.files(trained.command, root),
+    ), problems
+
+
+def _dataset(d: dict[str, Any]) -> Dataset:
+    return Dataset(
+        path=d["path"], rev=d.get("rev"), examples=d.get("examples"), format=data_format(d["path"], d.get("format"))
+    )

@@ -1,0 +1,29 @@
+"""The serving section of one environment: replicas, the instance each runs on, and their cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops import defaults as d
+from mlops.model import Environment, GpuType, Serving
+from mlops.resolve import cost
+
+
+def derive(s: dict[str, Any], gpu: GpuType, env: Environment) -> Serving:
+    tp = s.get("tensor_parallel", d.SERVING_TENSOR_PARALLEL)
+    replicas = s.get("replicas") or {}
+    lo, hi = replicas.get("min", d.MIN_REPLICAS), replicas.get("max", d.MAX_REPLICAS)
+    instance = None if env.local else gpu.instance_for(env.cloud, tp)
+    return Serving(
+        engine=s["engine"],
+        image=s.get("image"),
+        quantization=s.get("quantization", d.QUANTIZATION),
+        tensor_parallel=tp,
+        gpu=gpu,
+        min_replicas=lo,
+        max_replicas=hi,
+        port=s.get("port", d.PORT),
+        instance=instance,
+        cost_per_hour_min=cost.hourly(env, gpu, instance, lo),
+        cost_per_hour_max=cost.hourly(env, gpu, instance, hi),
+    )
