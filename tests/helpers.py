@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -46,3 +47,8 @@ def found(root: Path, code: str) -> list[Diagnostic]:
 def line_of(root: Path, rel: str, needle: str) -> int:
     """1-based number of the first line of a project file that contains `needle`."""
     return next(i for i, line in enumerate((root / rel).read_text().splitlines(), 1) if needle in line)
+
+
+def shown(root: Path, rel: str) -> str:
+    """How every --format names a file of a project outside git: relative to the current folder."""
+    return Path(os.path.relpath(root / rel)).as_posix()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import mlops, snapshot
+from tests.helpers import mlops, shown, snapshot
 
 MODEL = "models/churn-classifier.yaml"
 
@@ -98,7 +98,7 @@ def test_bad_input_is_a_positioned_diagnostic_and_output_stays(project: Path, ca
     assert found, validated.output
     place, _, _ = found[0].partition(": ")
     path, line_no, col_no = place.rsplit(":", 2)
-    assert path == file
+    assert path == shown(project, file)
     assert int(line_no) >= 1 and int(col_no) >= 1
     if line:
         assert int(line_no) == line, found[0]

@@ -13,7 +13,7 @@ import pytest
 
 from mlops import writer
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES, REPO
-from tests.helpers import mlops, snapshot
+from tests.helpers import mlops, shown, snapshot
 
 MODEL = "models/churn-classifier.yaml"
 HEAVY = ("dagster", "deepspeed", "torch", "whylogs", "pulumi", "pandas", "dvc")
@@ -51,14 +51,14 @@ def test_validate_json_format(project: Path) -> None:
     items = json.loads(result.output)
     assert {i["code"] for i in items} == {"R402"}
     first = items[0]
-    assert first["file"] == MODEL and first["line"] > 0 and first["col"] > 0
+    assert first["file"] == shown(project, MODEL) and first["line"] > 0 and first["col"] > 0
     assert first["pointer"] == "/spec/training/batch/global" and first["hint"]
 
 
 def test_validate_github_format(project: Path) -> None:
     break_batch(project)
     lines = mlops("validate", "--format", "github", project).output.splitlines()
-    assert lines and all(line.startswith(f"::error file={MODEL},line=") for line in lines)
+    assert lines and all(line.startswith(f"::error file={shown(project, MODEL)},line=") for line in lines)
     assert ",col=" in lines[0] and "title=R402::" in lines[0] and "%0Ahint%3A" not in lines[0]
 
 
@@ -87,7 +87,7 @@ def test_validate_junit_format(project: Path) -> None:
     break_batch(project)
     suite = ET.fromstring(mlops("validate", "--format", "junit", project).output)
     assert suite.get("failures") == str(len(suite.findall(".//failure"))) != "0"
-    assert suite.find("testcase").get("name") == MODEL
+    assert suite.find("testcase").get("name") == shown(project, MODEL)
     clean = ET.fromstring(mlops("validate", "--format", "junit", EXAMPLES / "llm-support").output)
     assert clean.get("failures") == "0" and clean.find("testcase") is not None
 
@@ -138,9 +138,7 @@ def test_compile_one_environment_keeps_the_others(project: Path) -> None:
     # the other environments are now stale, and --check says so
     check = mlops("compile", "--check", project)
     assert check.exit_code == 1
-    assert "prod/deepspeed/churn-classifier.json: error C001" in check.output.replace(
-        str(project / "rendered") + "/", ""
-    )
+    assert f"{shown(project, 'rendered/prod/deepspeed/churn-classifier.json')}:1:1: error C001" in check.output
 
 
 def test_check_reports_stale_edited_and_orphaned(project: Path) -> None:
@@ -153,10 +151,15 @@ def test_check_reports_stale_edited_and_orphaned(project: Path) -> None:
     result = mlops("compile", "--check", project)
     assert result.exit_code == 1
     text = result.output
-    assert "dev/deepspeed/churn-classifier.json: error C001 was edited by hand" in text
-    assert "prod/deepspeed/churn-classifier.json: error C001 is stale" in text
-    assert "dev/deepspeed/gone.json: error C001 is not produced by any spec" in text
-    assert "mlops.lock: error C001 is out of date" in text
+    assert (
+        f"{shown(out.parent, 'rendered/dev/deepspeed/churn-classifier.json')}:1:1: error C001 was edited by hand"
+        in text
+    )
+    assert f"{shown(out.parent, 'rendered/prod/deepspeed/churn-classifier.json')}:1:1: error C001 is stale" in text
+    assert (
+        f"{shown(out.parent, 'rendered/dev/deepspeed/gone.json')}:1:1: error C001 is not produced by any spec" in text
+    )
+    assert f"{shown(out.parent, 'rendered/mlops.lock')}:1:1: error C001 is out of date" in text
     assert snapshot(out)["dev/deepspeed/gone.json"]  # --check wrote nothing
 
 

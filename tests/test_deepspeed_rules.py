@@ -69,7 +69,8 @@ def test_gpu_memory_shows_the_arithmetic_and_the_cheapest_fix(llm: Path) -> None
     tokens = 1 * 2048
     acts = 2 * tokens * 4096 * 32 + 34 * tokens * 4096 + 6 * tokens * 128_256
     usable = (22888 - 1024) * 2**20
-    assert d.message == (
+    assert d.environments == ("dev",) and d.model
+    assert d.scope + d.message == (
         f"[dev] {gib(states + acts)} GiB per GPU does not fit the {gib(usable)} GiB usable on A10G: model states "
         f"{gib(states)} GiB = 2·P + 18·P/N bytes (P = 8,030,261,248, N = 1 GPU; ZeRO-2, bf16, full) + activations "
         f"{gib(acts)} GiB (micro_per_gpu 1 x sequence_length 2048, checkpointed, with the logits)"
@@ -125,7 +126,7 @@ def test_host_memory_of_cpu_offload(llm: Path) -> None:
     [d] = found(llm, "T502", "dev")
     assert (d.line, d.col) == where(llm, LLM, "zero: {stage: 3, offload_optimizer: cpu", "cpu")
     need = 18 * P_1B * 1.5  # DeepSpeed's zero.Init figure: 18·P/nodes x 1.5
-    assert d.message == (
+    assert d.scope + d.message == (
         f"[dev] CPU offload needs {gib(need)} GiB of host RAM per node = (18·P/nodes) x 1.5 with P = 1,235,814,400, "
         "nodes = 1 (ZeRO-3, optimizer offloaded to cpu, parameters offloaded to cpu, bf16, full), "
         "but g5.xlarge has 16 GiB"
@@ -141,7 +142,9 @@ def test_fp16_on_cpu(tabular: Path) -> None:
     edit(tabular, TAB, ("        precision: fp32\n", ""))  # local inherits the T4's fp16
     [d] = found(tabular, "T503", "local")
     assert (d.file, d.line, d.col) == (TAB, *where(tabular, TAB, "    precision: fp16", "fp16"))
-    assert d.message.startswith("[local] precision fp16 on cpu: DeepSpeed's CPU accelerator has fp16 only on CPUs")
+    assert (d.scope + d.message).startswith(
+        "[local] precision fp16 on cpu: DeepSpeed's CPU accelerator has fp16 only on CPUs"
+    )
     assert "bf16 or fp32" in d.hint
 
 
@@ -149,7 +152,7 @@ def test_bf16_on_a_t4(tabular: Path) -> None:
     edit(tabular, TAB, ("    precision: fp16\n", "    precision: bf16\n"))
     [d] = found(tabular, "T504", "dev")
     assert (d.line, d.col) == where(tabular, TAB, "    precision: bf16", "bf16")
-    assert d.message.startswith("[dev] precision bf16 needs a GPU with bf16 (Ampere or newer); T4 has none")
+    assert (d.scope + d.message).startswith("[dev] precision bf16 needs a GPU with bf16 (Ampere or newer); T4 has none")
     # the same 2 GPUs of the cheapest bf16 type on aws: 2 x g6.xlarge at 2 x $0.8048
     assert "or the cheapest bf16 GPU with 2 GPUs: resources: {gpu: L4, gpus_per_node: 1, nodes: 2}" in d.hint
     assert "$1.61/h" in d.hint and d.hint.startswith("use precision: fp16 (dynamic loss scaling)")
@@ -168,7 +171,7 @@ def test_offload_param_below_stage_3(llm: Path) -> None:
     edit(llm, LLM, ("    zero: {stage: 2}\n", "    zero: {stage: 2, offload_param: cpu}\n"))
     [d] = found(llm, "T505", "prod")
     assert (d.line, d.col) == where(llm, LLM, "offload_param: cpu", "cpu")
-    assert d.message == (
+    assert d.scope + d.message == (
         "[prod] zero.offload_param cpu needs ZeRO stage 3, stage is 2: DeepSpeed ignores it below stage 3 and keeps "
         "the parameters on the GPU"
     )
@@ -180,7 +183,9 @@ def test_offload_optimizer_at_stage_0(llm: Path) -> None:
     edit(llm, LLM, ("    zero: {stage: 2}\n", "    zero: {stage: 0, offload_optimizer: cpu}\n"))
     [d] = found(llm, "T508", "prod")
     assert (d.line, d.col) == where(llm, LLM, "offload_optimizer: cpu", "cpu")
-    assert d.message.startswith("[prod] zero.offload_optimizer cpu needs ZeRO stage 1 or higher, stage is 0")
+    assert (d.scope + d.message).startswith(
+        "[prod] zero.offload_optimizer cpu needs ZeRO stage 1 or higher, stage is 0"
+    )
     assert d.hint == "set zero.stage: 2 (32.90 of 79.00 GiB per GPU), or remove offload_optimizer"
 
 
@@ -188,7 +193,7 @@ def test_qlora_with_zero3(llm: Path) -> None:
     edit(llm, LLM, ("    zero: {stage: 2}\n", "    zero: {stage: 3}\n"), ("    method: lora\n", "    method: qlora\n"))
     [d] = found(llm, "T506", "prod")
     assert (d.line, d.col) == where(llm, LLM, "    zero: {stage: 3}", "3")
-    assert d.message == (
+    assert d.scope + d.message == (
         "[prod] method qlora with ZeRO stage 3: ZeRO-3 cannot partition bitsandbytes 4-bit weights "
         "(a known failure: axolotl #207, #1240, #1717)"
     )
@@ -203,7 +208,10 @@ def test_nvme_without_a_path(llm: Path, key: str) -> None:
     [d] = found(llm, "T507", "prod")
     assert d.pointer == f"/spec/training/zero/{key}"
     assert (d.line, d.col) == where(llm, LLM, f"{key}: nvme", "nvme")
-    assert d.message == f"[prod] zero.{key} nvme needs zero.nvme_path, the local NVMe mount on every training node"
+    assert (
+        d.scope + d.message
+        == f"[prod] zero.{key} nvme needs zero.nvme_path, the local NVMe mount on every training node"
+    )
     edit(llm, LLM, (f"{key}: nvme}}", f"{key}: nvme, nvme_path: /local_nvme}}"))
     assert not found(llm, "T507", "prod")
 

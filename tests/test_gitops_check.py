@@ -29,12 +29,12 @@ def project(copy_example: Callable[[str], Path]) -> Path:
 
 
 def findings(output: str) -> dict[str, str]:
-    """rendered path -> the finding's message, from `path: error C001 message` lines."""
+    """rendered path -> the finding's message, from `path:1:1: error C001 message` lines."""
     found = {}
     for line in output.splitlines():
         path, sep, message = line.partition(": error C001 ")
         if sep:
-            found[path.split("rendered/", 1)[1]] = message
+            found[path.rsplit(":", 2)[0].split("rendered/", 1)[1]] = message
     return found
 
 

@@ -12,7 +12,7 @@ import yaml
 from mlops.commands import preview
 from mlops.pipeline import validate
 from tests.conftest import EXAMPLES, REPO
-from tests.helpers import mlops, snapshot
+from tests.helpers import mlops, shown, snapshot
 
 
 def set_env(root: Path, env: str, drop: tuple[str, ...] = (), **spec: object) -> None:
@@ -57,7 +57,7 @@ def test_compile_fails_when_the_cloud_has_no_such_gpu_at_all(copy_example) -> No
     assert result.exit_code == 1
     assert "error R406 [dev] no gcp instance has 1 x A10G for a training node" in result.output
     assert "gcp has no A10G instance in the catalog" in result.output
-    assert result.output.startswith("models/support-assistant.yaml:")
+    assert result.output.startswith(shown(root, "models/support-assistant.yaml") + ":")
 
 
 def test_compile_fails_when_the_quota_cannot_hold_the_node_pool(copy_example) -> None:

@@ -40,12 +40,12 @@ def test_no_environments(project: Path) -> None:
 def test_batch_arithmetic_gives_numbers_that_work(project: Path) -> None:
     edit(project, MODEL, "batch: {global: 256, micro_per_gpu: 128}", "batch: {global: 300, micro_per_gpu: 64}")
     diags = found(project, "R402")
-    prod = next(d for d in diags if "[prod]" in d.message)
+    prod = next(d for d in diags if d.environments == ("prod",))
     assert prod.line == line_of(project, MODEL, "batch: {global: 300")
     assert "batch.global 300 is not a multiple of micro_per_gpu 64 x data-parallel size 2 = 128" in prod.message
     assert "set batch.global to 256 or 384" in prod.hint
     # locally 2 CPU processes: the same numbers apply
-    assert any("[local]" in d.message for d in diags)
+    assert any(d.environments == ("local",) for d in diags)
 
 
 def test_tensor_parallel_must_divide_gpus(project: Path) -> None:
@@ -62,7 +62,7 @@ def test_no_instance_with_that_many_gpus(project: Path) -> None:
         "resources: {gpu: L4, gpus_per_node: 2, nodes: 1}",
     )
     diags = found(project, "R406")
-    assert {d.message for d in diags} >= {"[prod] no aws instance has 2 x L4 for a training node"}
+    assert {d.scope + d.message for d in diags} >= {"[prod] no aws instance has 2 x L4 for a training node"}
     assert all("aws offers L4 in instances of 1, 4, 8 GPUs" in d.hint for d in diags)
 
 
@@ -111,7 +111,9 @@ def test_policy_require(project: Path) -> None:
     [d] = found(project, "G601")
     assert (
         d.severity is Severity.ERROR
-        and "[prod] policy guardrails: production models need evaluation gates" in d.message
+        and d.environments == ("prod",)
+        and d.model == "churn-classifier"
+        and "policy guardrails: production models need evaluation gates" in d.message
     )
 
 
@@ -136,7 +138,7 @@ def test_policy_operators(project: Path, rule: str, message: str) -> None:
         f"apiVersion: mlops/v1\nkind: Policy\nmetadata: {{name: extra}}\nspec:\n  environments: [dev]\n  rules:\n    - {rule}\n"
     )
     [d] = found(project, "G601")
-    assert d.message == f"[dev] policy extra: {message}"
+    assert (d.environments, d.message) == (("dev",), f"policy extra: {message}")
 
 
 def test_policy_unknown_path(project: Path) -> None:

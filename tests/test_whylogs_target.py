@@ -154,7 +154,7 @@ def test_bad_blocked_pattern(copy_example: Callable[[str], Path], pattern: str, 
     root = copy_example("llm-support")
     edit(root, LLM, r"ssn: '\b\d{3}-\d{2}-\d{4}\b'", f"ssn: {pattern}")
     [d] = found(root, "M902")
-    assert message in d.message and d.message.startswith("[dev] blocked pattern 'ssn': ")
+    assert message in d.message and (d.scope + d.message).startswith("[dev] blocked pattern 'ssn': ")
     assert d.severity == severity
     assert (d.file, d.line) == (LLM, line_of(root, LLM, "ssn:"))
 
@@ -192,7 +192,7 @@ def test_compliance_on_a_number_column_and_unknown_prediction(copy_example: Call
         "source: data/production/responses.jsonl",
         "source: data/production/responses.jsonl\n    prediction: score",
     )
-    messages = sorted(d.message for d in found(root, "M903"))
+    messages = sorted(d.scope + d.message for d in found(root, "M903"))
     assert messages == [
         "[dev] compliance names column 'answer', which monitoring.columns does not define",
         "[dev] compliance scans text, but column 'latency_ms' is number",

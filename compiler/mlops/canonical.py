@@ -8,10 +8,12 @@ from typing import Any
 
 
 def to_json(data: Any) -> bytes:
-    """Deterministic JSON: sorted keys, two-space indent, trailing newline."""
-    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    """Deterministic, strict JSON: sorted keys, two-space indent, trailing newline, never NaN/Infinity."""
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
 
 def digest(value: Any) -> str:
     """sha256 of a value's compact sorted-key JSON."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    ).hexdigest()

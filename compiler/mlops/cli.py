@@ -1,4 +1,8 @@
-"""The `mlops` command line: a thin shell over the library. Exit 0 clean, 1 findings, 2 usage."""
+"""The `mlops` command line: a thin shell over the library.
+
+Exit 0 clean, 1 findings, 2 usage, 3 an internal error (a bug in mlops: the traceback goes to a
+log file, so CI can tell a crash from a finding).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,20 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mlops import __version__
 
+if TYPE_CHECKING:
+    from mlops.diagnostics import Diagnostic
+
 PATH = click.Path(file_okay=False, path_type=Path)
+FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "github", "sarif", "junit"]), default="text"
+)
+INTERNAL_ERROR = 3
 
 
 def _fail_usage(message: str) -> None:
@@ -30,7 +42,30 @@ def _validate(path: Path, envs: tuple[str, ...]):
         _fail_usage(str(exc))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """Any exception that escapes a command is a bug: exit 3 with a short line, traceback to a log."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # the one place that turns a crash into exit 3
+            from mlops.crash import report
+
+            click.echo(report(exc), err=True)
+            sys.exit(INTERNAL_ERROR)
+
+
+def _echo_diagnostics(diagnostics: list[Diagnostic], root: Path, fmt: str = "text", err: bool = False) -> None:
+    from mlops.formats import render
+
+    out = render(fmt, diagnostics, root)
+    if out:
+        click.echo(out, err=err)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mlops")
 def main() -> None:
     """Declarative GitOps compiler for ML and LLM models.
@@ -43,23 +78,21 @@ def main() -> None:
 @main.command()
 @click.argument("path", type=PATH, default=".")
 @click.option("--env", "envs", multiple=True, help="Only these environments (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif", "junit"]), default="text")
+@FORMAT
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Check every spec; one line per problem, exit 1 on errors."""
     from mlops.diagnostics import Severity
-    from mlops.formats import FORMATS
 
     result = _validate(path, envs)
-    out = FORMATS[fmt](result.diagnostics)
-    if out:
-        click.echo(out)
+    _echo_diagnostics(result.diagnostics, path, fmt)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if fmt == "github" and summary:
+        from mlops.formats import relocate
         from mlops.formats.github import step_summary
 
         with open(summary, "a", encoding="utf-8") as f:
-            f.write(step_summary(result.diagnostics))
+            f.write(step_summary(relocate(result.diagnostics, path)))
     if fmt == "text" and not result.diagnostics:
         click.echo(f"ok: {len({m.name for m in result.models})} models x {len(result.environments)} environments")
     failing = not result.ok or (strict and any(d.severity is Severity.WARNING for d in result.diagnostics))
@@ -71,41 +104,41 @@ def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool) -> None:
 @click.option("--env", "envs", multiple=True, help="Only these environments (repeatable); others keep their files.")
 @click.option("--out", type=PATH, default=None, help="Output folder (default: spec.output, usually rendered/).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if rendered files are missing, stale or edited.")
-def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool) -> None:
+@FORMAT
+def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fmt: str) -> None:
     """Render every target for every environment into rendered/ with mlops.lock."""
     from mlops import writer
-    from mlops.formats import text
+    from mlops.commands.output import check_diagnostics, write_diagnostic
     from mlops.pipeline import render
 
     result = _validate(path, envs)
+    text = fmt == "text"
     if not result.ok:
-        click.echo(text.render(result.diagnostics), err=True)
-        click.echo("nothing written: fix the errors above", err=True)
+        _echo_diagnostics(result.diagnostics, path, fmt, err=text)
+        if text:
+            click.echo("nothing written: fix the errors above", err=True)
         sys.exit(1)
     target = out if out is not None else result.sources.output
     artifacts = render(result)
     files, lock = writer.plan_tree(target, artifacts, result.sources.spec_hashes(), list(envs) or None)
     if check:
-        findings = writer.check(target, files, lock, list(envs) or None)
-        for f in findings:
-            click.echo(f"{_display(target, f.path)}: error C001 {f.message()}")
+        findings = check_diagnostics(result.sources, target, writer.check(target, files, lock, list(envs) or None))
+        if findings or not text:
+            _echo_diagnostics(findings, path, fmt)
         if findings:
             sys.exit(1)
-        click.echo(f"up to date: {len(files)} files in {target}")
+        if text:
+            click.echo(f"up to date: {len(files)} files in {target}")
         return
     try:
         writer.write(target, files, lock)
     except writer.WriteError as exc:
-        click.echo(f"error C002 {exc}", err=True)
+        _echo_diagnostics([write_diagnostic(result.sources, str(exc))], path, fmt, err=text)
         sys.exit(1)
-    click.echo(f"wrote {len(artifacts)} files for {len(result.environments)} environments to {target}")
-
-
-def _display(root: Path, rel: str) -> str:
-    try:
-        return (root / rel).relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return (root / rel).as_posix()
+    if text:
+        click.echo(f"wrote {len(artifacts)} files for {len(result.environments)} environments to {target}")
+    else:
+        _echo_diagnostics([], path, fmt)
 
 
 @main.command()
@@ -228,11 +261,10 @@ def preview(path: Path, env: str, program: Path | None) -> None:
     """
     from mlops.commands.preview import PreviewUsageError
     from mlops.commands.preview import preview as run_preview
-    from mlops.formats import text
 
     result = _validate(path, (env,))
     if not result.ok:
-        click.echo(text.render(result.diagnostics), err=True)
+        _echo_diagnostics(result.diagnostics, path, err=True)
         sys.exit(1)
     try:
         code = run_preview(result, env, path, program, click.echo)

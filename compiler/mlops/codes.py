@@ -100,6 +100,13 @@ CODES: dict[str, Code] = {
 }
 
 
+DOCS_URL = "https://mlops.dev/docs/diagnostics"  # the README's diagnostics table, published
+
+
+def help_uri(code: str = "") -> str:
+    return f"{DOCS_URL}#{code.lower()}" if code else DOCS_URL
+
+
 def lookup(code: str) -> Code | None:
     return CODES.get(code.upper())
 

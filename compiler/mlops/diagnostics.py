@@ -14,7 +14,12 @@ class Severity(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True, order=True)
 class Diagnostic:
-    """One problem, one line: `file:line:col: severity CODE message`."""
+    """One problem, one line: `file:line:col: severity CODE [env] message`.
+
+    `model` and `environments` say what the problem is about as data: formats and `mlops plan`
+    read them, never the message text. No environments means every environment compiled (or
+    none, for a problem in a file that is not about one model in one environment).
+    """
 
     file: str
     line: int
@@ -24,9 +29,17 @@ class Diagnostic:
     severity: Severity = Severity.ERROR
     hint: str = ""
     pointer: str = ""
+    model: str = ""
+    environments: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> str:
+        """`[prod] ` when the problem holds in some environments only, for one-line media."""
+        return f"[{', '.join(self.environments)}] " if self.environments else ""
 
     def format(self) -> str:
-        text = f"{self.file}:{self.line}:{self.col}: {self.severity} {self.code} {self.message}"
+        """Plain text, not escaped: formats.text escapes it for a terminal."""
+        text = f"{self.file}:{self.line}:{self.col}: {self.severity} {self.code} {self.scope}{self.message}"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
@@ -41,6 +54,8 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
             "pointer": self.pointer,
+            "model": self.model,
+            "environments": list(self.environments),
         }
 
 

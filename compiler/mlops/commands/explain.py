@@ -45,7 +45,7 @@ def summary(m: ResolvedModel) -> list[str]:
 
 def explain_models(models: list[ResolvedModel], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps([m.facts() for m in models], indent=2, sort_keys=True, default=str)
+        return json.dumps([m.facts() for m in models], indent=2, sort_keys=True, default=str, allow_nan=False)
     blocks = []
     for m in models:
         facts = yaml.safe_dump(m.facts(), sort_keys=True, default_flow_style=False, width=100)

@@ -376,14 +376,13 @@ def artifact_changes(base: dict[str, Artifact], head: dict[str, Artifact]) -> li
 
 
 def _policy_index(snap: Snapshot) -> dict[Key, list[Diagnostic]]:
-    """G6xx results of each model x environment: rules place them on the model's spec file with an
-    `[env] ` prefix (rules.context.Context.at)."""
+    """G6xx results of each model x environment, by the diagnostics' model and environment fields."""
     by_place: dict[tuple[str, str], list[Diagnostic]] = defaultdict(list)
     for d in snap.diagnostics:
-        if d.code.startswith("G6") and d.message.startswith("["):
-            env = d.message[1 : d.message.find("]")]
-            by_place[(d.file, env)].append(d)
-    return {key: by_place.get((fp.source, key[1]), []) for key, fp in snap.footprints.items()}
+        if d.code.startswith("G6") and d.model:
+            for env in d.environments:
+                by_place[(d.model, env)].append(d)
+    return {key: by_place.get(key, []) for key in snap.footprints}
 
 
 def _outcome(diagnostics: list[Diagnostic]) -> list[tuple[str, str, str]]:

@@ -8,4 +8,4 @@ from mlops.gitops.plan import Plan
 
 
 def render(plan: Plan) -> str:
-    return json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+    return json.dumps(plan.to_dict(), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)

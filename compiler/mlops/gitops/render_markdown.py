@@ -8,11 +8,10 @@ the table), and the comment says what was left out and where the whole plan is.
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable
 
 from mlops.diagnostics import Diagnostic
+from mlops.escaping import code_block_line, html_comment, markdown, markdown_code, markdown_fence, markdown_html
 from mlops.gitops import show
 from mlops.gitops.plan import ArtifactChange, Plan
 
@@ -27,29 +26,15 @@ Measure = Callable[[str], int]
 
 
 def marker(plan: Plan) -> str:
-    return f"<!-- mlops-plan: {_comment_safe(plan.project)} -->"
-
-
-def _comment_safe(text: str) -> str:
-    return text.replace("--", "-\u200b-").replace(">", "&gt;")
+    return f"<!-- mlops-plan: {html_comment(plan.project)} -->"
 
 
 def cell(text: str) -> str:
-    """A table cell: one line, pipes escaped, no raw HTML."""
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    """A table cell: one line, shown literally (no HTML, link, mention or pipe from spec text)."""
+    return markdown(text)
 
 
-def code(text: str) -> str:
-    """Inline code that survives backticks in the text."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _fence(lines: list[str]) -> str:
-    longest = max((len(m) for line in lines for m in re.findall(r"`{3,}", line)), default=0)
-    return "`" * max(3, longest + 1)
+code = markdown_code
 
 
 def _top(plan: Plan) -> str:
@@ -104,8 +89,8 @@ def _diagnostic_table(diagnostics: list[Diagnostic], most: int) -> str:
         return "Run `mlops validate` on this revision to see them.\n"
     rows = ["| where | severity | code | message |", "|---|---|---|---|"]
     for d in diagnostics[:most]:
-        message = d.message + (f" — hint: {d.hint}" if d.hint else "")
-        where = code(f"{d.file}:{d.line}:{d.col}").replace("|", "\\|")
+        message = d.scope + d.message + (f" — hint: {d.hint}" if d.hint else "")
+        where = code(f"{d.file}:{d.line}:{d.col}")
         rows.append(f"| {where} | {d.severity} | {cell(d.code)} | {cell(message)} |")
     if len(diagnostics) > most:
         rows.append(f"\n{len(diagnostics) - most} more: run `mlops validate` on this revision.")
@@ -145,19 +130,20 @@ def _groups(changes: list[ArtifactChange]) -> list[list[ArtifactChange]]:
 def _block(group: list[ArtifactChange], cap: int | None) -> str:
     c, others = group[0], group[1:]
     body = _body(c)
-    summary = f"<code>{html.escape(c.path)}</code> {c.change}"
+    summary = f"<code>{markdown_html(c.path)}</code> {c.change}"
     if c.binary:
         return f"- {summary} (binary file)\n\n"
     if c.renamed_from and not body:
-        return f"- {summary}, identical to <code>{html.escape(c.renamed_from)}</code>\n\n"
+        return f"- {summary}, identical to <code>{markdown_html(c.renamed_from)}</code>\n\n"
     summary += f" (+{c.added_lines} −{c.removed_lines})"
     same = ""
     if others:
         summary += f" and {len(others)} more file{'s' if len(others) > 1 else ''} with the same diff"
-        same = "Same diff: " + ", ".join(f"<code>{html.escape(o.path)}</code>" for o in others) + "\n\n"
+        same = "Same diff: " + ", ".join(f"<code>{markdown_html(o.path)}</code>" for o in others) + "\n\n"
     if cap is not None and len(body) > cap:
         body = [*body[:cap], f"… {len(body) - cap} more lines"]
-    fence = _fence(body)
+    body = [code_block_line(line) for line in body]
+    fence = markdown_fence(body)
     return (
         f"<details><summary>{summary}</summary>\n\n{same}{fence}diff\n"
         + "\n".join(body)

@@ -1,7 +1,9 @@
-"""`mlops plan --format text`: the whole plan for a terminal, every diff in full."""
+"""`mlops plan --format text`: the whole plan for a terminal, every diff in full, escaped for it."""
 
 from __future__ import annotations
 
+from mlops.escaping import terminal, terminal_line
+from mlops.formats.text import line as diagnostic_line
 from mlops.gitops import show
 from mlops.gitops.plan import UNCHANGED, Plan, Snapshot
 
@@ -17,7 +19,7 @@ def _diagnostics(snap: Snapshot) -> list[str]:
     if not snap.diagnostics:
         return []
     lines = [f"{snap.label} diagnostics ({show.outcome(snap.diagnostics)}):"]
-    lines += ["  " + line for d in snap.diagnostics for line in d.format().splitlines()]
+    lines += ["  " + line for d in snap.diagnostics for line in diagnostic_line(d).splitlines()]
     return [*lines, ""]
 
 
@@ -28,7 +30,7 @@ def render(plan: Plan) -> str:
         f"model x environment: {show.counts_line(plan.counts())}",
         f"GPUs {show.total_gpus(total, ARROW)}; cost/hour {show.total_cost(total, ARROW)}",
     ]
-    lines += [f"note: {snap.note}" for snap in (plan.base, plan.head) if snap.note]
+    lines += [f"note: {terminal(snap.note)}" for snap in (plan.base, plan.head) if snap.note]
     lines.append("")
     if len(plan.totals) > 1:
         rows = [["environment", "models", "GPUs", "cost/hour"]]
@@ -59,7 +61,7 @@ def render(plan: Plan) -> str:
     if diffs:
         lines.append("diffs:")
         for c in diffs:
-            lines += c.diff
+            lines += [terminal_line(terminal(line)) for line in c.diff]
     unchanged = sum(r.status == UNCHANGED for r in plan.rows)
     if unchanged and changed:
         lines.append(f"({unchanged} unchanged not shown)")

@@ -25,7 +25,7 @@ class Context:
     def at(self, model: ResolvedModel, pointer: str, code: str, message: str, **kw: Any) -> Diagnostic:
         """A diagnostic about one model in one environment, placed on the line that set the value."""
         doc = self.documents[(model.name, model.environment.name)]
-        return doc.diagnostic(pointer, code, f"[{model.environment.name}] {message}", **kw)
+        return doc.diagnostic(pointer, code, message, model=model.name, environments=(model.environment.name,), **kw)
 
     def at_env(self, env: str, pointer: str, code: str, message: str, **kw: Any) -> Diagnostic:
         return self.environment_docs[env].diagnostic(pointer, code, message, **kw)

@@ -66,11 +66,11 @@ def dataset(m: ResolvedModel, field: str) -> Dataset | None:
 
 
 def at(ctx: Context, models: list[ResolvedModel], pointer: str, message: str, **kw) -> Diagnostic:
-    """Placed on the line that set the value; prefixed with the environments when not all share it."""
-    envs = sorted(m.environment.name for m in models)
+    """Placed on the line that set the value; scoped to the environments when not all share it."""
+    envs = tuple(sorted(m.environment.name for m in models))
     doc = ctx.documents[(models[0].name, models[0].environment.name)]
-    prefix = "" if len(envs) == len(ctx.environments) else f"[{', '.join(envs)}] "
-    return doc.diagnostic(pointer, kw.pop("code", "D801"), prefix + message, **kw)
+    scope = () if len(envs) == len(ctx.environments) else envs
+    return doc.diagnostic(pointer, kw.pop("code", "D801"), message, model=models[0].name, environments=scope, **kw)
 
 
 def find_dvc_root(root: Path) -> Path | None:
