@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlops.rules.fixes import divisors
-from tests.helpers import edit, line_of, mlops
+from tests.helpers import edit, line_of, mlops, shown
 
 MODEL = "models/fraud-detector.yaml"
 ENV = "environments/prod.yaml"
@@ -69,7 +69,7 @@ def test_numbers_and_schedules_are_checked_before_any_arithmetic(
     assert rc == 1 and "Traceback" not in out, out
     assert seconds < 30
     hit = next(x for x in out.splitlines() if expect in x)
-    assert hit.startswith(f"{MODEL}:{line}:"), hit
+    assert hit.startswith(f"{shown(root, MODEL)}:{line}:"), hit
 
 
 def test_a_nan_budget_is_refused_instead_of_disabling_the_budget_rule(copy_example) -> None:
