@@ -4,6 +4,7 @@ DAGSTER_HOME, and `mlops status` reads that instance back."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from mlops.runtime.dagster.automation import ALL_JOB
 from mlops.runtime.dagster.instance import load_module
+from mlops.runtime.registry import ModelRegistry
 from tests.helpers import mlops
 from tests.test_dagster_target import module_path, rendered_models
 
@@ -75,8 +77,32 @@ def test_materialize_the_whole_graph_into_a_real_instance(copy_example, tmp_path
         (project / "rendered" / "local" / "deepspeed" / "fraud-detector.json").read_text()
     )
     assert Path(trained["reference_profile"]).is_file()
+    # the run registered version 1 in the project's artifact store, with lineage, and released it
+    registry = ModelRegistry(str(project / ".mlops" / "artifacts"), "local", "fraud-detector")
+    [version] = registry.versions()
+    assert trained["version"] == version.number == 1
+    assert (registry.local_copy(version) / "pytorch_model.bin").read_bytes() == (
+        Path(trained["model_dir"]) / "pytorch_model.bin"
+    ).read_bytes()
+    assert (registry.local_copy(version, "code") / "train.py").read_bytes() == (
+        project / "trainer" / "train.py"
+    ).read_bytes()
+    lineage = version.lineage
+    assert lineage["run_id"] == run.run_id and lineage["spec_hash"] == model["spec_hash"]
+    assert lineage["section_hashes"] == model["section_hashes"] and lineage["base_model"] == "fraud-mlp"
+    assert lineage["data"]["train"]["path"] == "data/transactions.csv"
+    pin = yaml.safe_load((project / "data" / "transactions.csv.dvc").read_text())["outs"][0]["md5"]
+    assert (
+        lineage["data"]["train"]["dvc_md5"]
+        == pin
+        == hashlib.md5((project / "data" / "transactions.csv").read_bytes()).hexdigest()
+    )
+    assert (
+        lineage["deepspeed_config_sha256"] == hashlib.sha256(Path(trained["deepspeed_config"]).read_bytes()).hexdigest()
+    )
+    assert version.metrics["accuracy"] == trained["accuracy"]
     release = json.loads(Path(metadata(instance, "deploy")["release"]).read_text())
-    assert release["train_run_id"] == run.run_id and release["spec_hash"] == model["spec_hash"]
+    assert release["version"] == 1 and release["run_id"] == run.run_id and release["previous"] is None
     monitored = metadata(instance, "monitor")
     assert monitored["passed"] is True and monitored["drift_detected"] is False and monitored["rows"] > 0
     for stage in STAGES:

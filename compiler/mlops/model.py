@@ -312,6 +312,7 @@ class Environment:
     budget_per_hour: float | None
     dagster_launcher: str
     dagster_namespace: str | None
+    artifacts: str | None = None  # s3:// or gs:// URI; None: <project>/.mlops/artifacts
 
     @property
     def local(self) -> bool:

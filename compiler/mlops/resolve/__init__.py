@@ -55,6 +55,7 @@ def environment(doc: Document) -> Environment:
         budget_per_hour=spec.get("budget_per_hour"),
         dagster_launcher=dagster.get("launcher") or dagster_launcher(cloud),
         dagster_namespace=dagster.get("namespace"),
+        artifacts=spec.get("artifacts"),
     )
 
 

@@ -101,3 +101,16 @@ def _fs_at(root: Path, rev: str) -> Any:
         return DVCFileSystem(repo=repo)
     except Exception as exc:
         raise DataError(f"cannot open the project at git revision {rev}: {exc}") from exc
+
+
+def pinned_md5(root: Path, path: str) -> str | None:
+    """The md5 the working tree's `<path>.dvc` file pins (None when the path has no .dvc file)."""
+    import yaml
+
+    pin = root / f"{path}.dvc"
+    try:
+        outs = (yaml.safe_load(pin.read_text(encoding="utf-8")) or {}).get("outs") or []
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    md5 = outs[0].get("md5") if outs and isinstance(outs[0], dict) else None
+    return str(md5) if md5 else None

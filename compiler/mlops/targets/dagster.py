@@ -47,6 +47,7 @@ def render(models: list[ResolvedModel]) -> list[Artifact]:
             "cluster": env.cluster,
             "launcher": env.dagster_launcher,
             "namespace": env.dagster_namespace,
+            "artifacts": env.artifacts,
         },
         models=[model_data(m) for m in sorted(models, key=lambda m: m.name)],
     )
@@ -127,6 +128,7 @@ def model_data(m: ResolvedModel) -> dict[str, Any]:
         "owner": m.owner,
         "source": m.source,
         "spec_hash": m.spec_hash,
+        "section_hashes": dict(m.section_hashes),
         "code_versions": code_versions(m),
         "task": m.task,
         "data": {
@@ -136,6 +138,8 @@ def model_data(m: ResolvedModel) -> dict[str, Any]:
         },
         "training": {
             "command": list(t.command),
+            "base_model": t.base_model.name,
+            "method": t.method,
             "image": t.entrypoint_image,
             "nodes": t.nodes,
             "gpus_per_node": t.gpus_per_node,

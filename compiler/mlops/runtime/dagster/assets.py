@@ -18,6 +18,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from mlops.runtime import data as data_runtime
+from mlops.runtime import registry
 from mlops.runtime.dagster import launch as dagster_launch
 from mlops.runtime.dagster.automation import condition
 from mlops.runtime.dagster.location import Location
@@ -189,9 +190,63 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
             reference = None
         if reference is not None:
             metadata["reference_profile"] = dg.MetadataValue.path(str(reference))
+        version = _register(context, model, loc, data, output, config, metrics)
+        metadata["version"] = version.number
+        metadata["version_uri"] = version.uri
+        context.log.info(f"{model.name}: registered version {version.number} at {version.uri}")
         return dg.MaterializeResult(metadata=metadata, check_results=reported.check_results)
 
     return train
+
+
+def _register(
+    context: AssetExecutionContext,
+    model: ModelSpec,
+    loc: Location,
+    data: Mapping[str, Any],
+    output: Path,
+    config: Path,
+    metrics: Mapping[str, Any],
+) -> registry.Version:
+    """The trained model, its metrics and lineage as the next version in the environment's store."""
+    splits = {}
+    for split, ds in (("train", model.train), ("eval", model.eval)):
+        if ds is not None and f"{split}_spec_path" in data:
+            splits[split] = {
+                "path": ds.path,
+                "rev": ds.rev,
+                "read_from": data.get(f"{split}_rev"),
+                "dvc_md5": data.get(f"{split}_dvc_md5") or data_runtime.pinned_md5(loc.project_root, ds.path),
+                "sha256": data.get(f"{split}_sha256"),
+            }
+    record = registry.lineage(
+        model=model.name,
+        environment=loc.environment.name,
+        spec_hash=model.spec_hash,
+        section_hashes=model.section_hashes,
+        code_versions=model.code_versions,
+        git_revision=loc.git_revision(),
+        data=splits,
+        base_model=model.training.base_model,
+        task=model.task,
+        deepspeed_config=config,
+        run_id=context.run.run_id,
+    )
+    try:
+        return loc.registry(model.name).register(output / "model", metrics, record, _entrypoint_files(model, loc))
+    except registry.RegistryError as exc:
+        raise dg.Failure(description=f"{model.name}: version not registered: {exc}") from exc
+
+
+def _entrypoint_files(model: ModelSpec, loc: Location) -> list[Path]:
+    """The trainer's Python file(s) from the entrypoint command: servers featurize inputs with them."""
+    root = loc.project_root
+    found = []
+    for arg in model.training.command:
+        path = (root / arg).resolve()
+        if arg.endswith(".py") and path.is_file() and path.is_relative_to(root):
+            found.append(path)
+    return found
 
 
 def _metrics(path: Path) -> dict[str, Any]:
@@ -300,7 +355,10 @@ def _bounds(metric: str, bounds: Mapping[str, float | None]) -> str:
 
 def _deploy(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
     serving = dict(model.serving or {})
-    text = f"Records the serving release ({serving.get('engine')}); blocked unless the latest evaluation passed."
+    text = (
+        f"Releases the evaluated version to serving ({serving.get('engine')}): the registry's release.json"
+        " names it; blocked unless the latest evaluation passed."
+    )
 
     @dg.asset(**_common(model, loc, "deploy", text))
     def deploy(context: AssetExecutionContext) -> dg.MaterializeResult:
@@ -310,29 +368,20 @@ def _deploy(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
             raise dg.Failure(description=f"{model.name}: deploy blocked: the latest evaluation did not pass its gates")
         if evaluation.get("train_run_id") != trained.get("_run_id"):
             raise dg.Failure(description=f"{model.name}: deploy blocked: the latest training has not been evaluated")
-        release = {
-            "model": model.name,
-            "environment": loc.environment.name,
-            "spec_hash": model.spec_hash,
-            "code_version": model.code_versions["deploy"],
-            "git_revision": loc.git_revision(),
-            "serving": serving,
-            "model_dir": trained.get("model_dir"),
-            "train_run_id": trained.get("_run_id"),
-            "metrics": {m: evaluation[m] for m in model.gates if m in evaluation},
-            "run_id": context.run.run_id,
-        }
-        work = _workdir(context, loc, model, "deploy")
-        record = work / "release.json"
-        record.write_text(json.dumps(release, indent=2, sort_keys=True) + "\n")
-        current = work.parent / "current.json"  # the release now serving, replaced atomically
-        tmp = current.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(record, tmp)
-        os.replace(tmp, current)
+        if not isinstance(trained.get("version"), int):
+            raise dg.Failure(description=f"{model.name}: deploy blocked: the latest training registered no version")
+        store = loc.registry(model.name)
+        try:
+            release = store.set_release(trained["version"], reason="deploy", run_id=context.run.run_id)
+        except registry.RegistryError as exc:
+            raise dg.Failure(description=f"{model.name}: deploy blocked: {exc}") from exc
+        context.log.info(f"{model.name}: version {release.version} serves (before: {release.previous})")
         return dg.MaterializeResult(
             metadata={
                 **_run_metadata(model, loc),
-                "release": dg.MetadataValue.path(str(record)),
+                "version": release.version,
+                "previous_version": release.previous if release.previous is not None else "none",
+                "release": dg.MetadataValue.path(store.release_path) if store.local else store.uri + "/release.json",
                 "engine": str(serving.get("engine")),
                 "image": str(serving.get("image") or ""),
                 "replicas": dg.MetadataValue.json(serving.get("replicas") or {}),

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from mlops.runtime.dagster.spec import EnvironmentSpec
+from mlops.runtime.registry import ModelRegistry, artifacts_uri
 
 PROJECT_FILE = "mlops.yaml"
 # Overrides for deployments where the module does not sit inside a checkout of the project,
@@ -56,6 +57,14 @@ class Location:
         override = os.environ.get(ARTIFACTS_VAR)
         base = Path(override) if override else Path(storage_directory) / "mlops"
         return base / self.environment.name
+
+    @property
+    def artifact_store(self) -> str:
+        """The environment's registry store: its spec's URI, else <project>/.mlops/artifacts."""
+        return artifacts_uri(self.project_root, self.environment.artifacts)
+
+    def registry(self, model: str) -> ModelRegistry:
+        return ModelRegistry(self.artifact_store, self.environment.name, model)
 
     def git_revision(self) -> str:
         """The commit the project is checked out at (`+dirty` when its files differ), for metadata."""

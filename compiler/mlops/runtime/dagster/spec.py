@@ -7,7 +7,7 @@ It imports nothing heavy, so the compiler and `mlops status` can use it without 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 STAGES = ("dataset", "train", "evaluate", "deploy", "monitor")
@@ -29,6 +29,7 @@ class EnvironmentSpec:
     cluster: str | None = None
     launcher: str = "subprocess"
     namespace: str | None = None
+    artifacts: str | None = None  # the artifact store's URI; None: <project>/.mlops/artifacts
 
     @property
     def local(self) -> bool:
@@ -43,6 +44,7 @@ class EnvironmentSpec:
             cluster=d.get("cluster"),
             launcher=d.get("launcher") or ("subprocess" if d["cloud"] == "local" else "k8s"),
             namespace=d.get("namespace"),
+            artifacts=d.get("artifacts"),
         )
 
 
@@ -71,6 +73,8 @@ class TrainingSpec:
     cron: str | None
     timezone: str
     retrain_on: tuple[str, ...]
+    base_model: str | None = None
+    method: str = "full"
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrainingSpec:
@@ -88,6 +92,8 @@ class TrainingSpec:
             cron=schedule.get("cron"),
             timezone=schedule.get("timezone") or "UTC",
             retrain_on=tuple(d.get("retrain_on") or ()),
+            base_model=d.get("base_model"),
+            method=d.get("method") or "full",
         )
 
 
@@ -126,6 +132,7 @@ class ModelSpec:
     description: str | None = None
     owner: str | None = None
     source: str | None = None
+    section_hashes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def group(self) -> str:
@@ -167,4 +174,5 @@ class ModelSpec:
             description=d.get("description"),
             owner=d.get("owner"),
             source=d.get("source"),
+            section_hashes=dict(d.get("section_hashes") or {}),
         )

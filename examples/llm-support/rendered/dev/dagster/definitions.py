@@ -16,6 +16,7 @@ ENVIRONMENT = {
     "cluster": "ml-dev",
     "launcher": "k8s",
     "namespace": "ml-dev",
+    "artifacts": None,
 }
 
 MODELS = [
@@ -25,6 +26,14 @@ MODELS = [
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
         "spec_hash": "59b732029ddfe549e98639204d5109eb898146f1f7bbed22fba57d3a1188543a",
+        "section_hashes": {
+            "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
+            "data": "8493c8b384d1fb347ac9710b9135529ce1b0877ab59455965cc55600ff154165",
+            "training": "587aa29adfacb45434ac35168f0e8ff8b24ea378d7d4912f9da82d2750e6b51c",
+            "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
+            "serving": "07af46c0258c82844dc158676211a8d637b1f3643cd6d17a81267aece0dc9754",
+            "monitoring": "1dbfb4bbacc849831f8ab426eb50e48ec75c2d7ac2ea32ac7712feb6b76a9753",
+        },
         "code_versions": {
             "dataset": "0aa1832240c635bb",
             "train": "19b084eb4990b1ba",
@@ -48,6 +57,8 @@ MODELS = [
         },
         "training": {
             "command": ["python", "trainer/train.py"],
+            "base_model": "meta-llama/Llama-3.1-8B",
+            "method": "lora",
             "image": "ghcr.io/acme/train:1.4.0",
             "nodes": 1,
             "gpus_per_node": 1,

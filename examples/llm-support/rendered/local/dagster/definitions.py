@@ -16,6 +16,7 @@ ENVIRONMENT = {
     "cluster": None,
     "launcher": "subprocess",
     "namespace": None,
+    "artifacts": None,
 }
 
 MODELS = [
@@ -25,6 +26,14 @@ MODELS = [
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
         "spec_hash": "858de45d128fdfe4f256cd3a9556dc65243376abc5ca6d3d71598c3b7903a572",
+        "section_hashes": {
+            "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
+            "data": "8493c8b384d1fb347ac9710b9135529ce1b0877ab59455965cc55600ff154165",
+            "training": "715eac4f06cb086d146cb80cbb3625391120c81286871dec9fa3b2b1f10d5a61",
+            "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
+            "serving": "9939a743ee6fb2b298bb90521ebd508b71e32d633a47c99e39c0cc9093559b51",
+            "monitoring": "1dbfb4bbacc849831f8ab426eb50e48ec75c2d7ac2ea32ac7712feb6b76a9753",
+        },
         "code_versions": {
             "dataset": "0aa1832240c635bb",
             "train": "b83c7bed4b12b102",
@@ -48,6 +57,8 @@ MODELS = [
         },
         "training": {
             "command": ["python", "trainer/train.py"],
+            "base_model": "tiny-support-lm",
+            "method": "full",
             "image": "ghcr.io/acme/train:1.4.0",
             "nodes": 1,
             "gpus_per_node": 2,

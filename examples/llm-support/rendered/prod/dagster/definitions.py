@@ -16,6 +16,7 @@ ENVIRONMENT = {
     "cluster": "ml-prod",
     "launcher": "k8s",
     "namespace": "ml",
+    "artifacts": None,
 }
 
 MODELS = [
@@ -25,6 +26,14 @@ MODELS = [
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
         "spec_hash": "b2d8feee1c8d4104113747004a9e0187718922da8a353d7948476190ea1003fd",
+        "section_hashes": {
+            "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
+            "data": "8493c8b384d1fb347ac9710b9135529ce1b0877ab59455965cc55600ff154165",
+            "training": "f023ca119abbb97f8e0f5bb37f28fa1ee8a87e958c7686b6d681f5c914ebe3e9",
+            "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
+            "serving": "bbc05d6e7ccca4de0b71f0869558fd8bb50fb5e84239179a7763c2d3782ffd62",
+            "monitoring": "1dbfb4bbacc849831f8ab426eb50e48ec75c2d7ac2ea32ac7712feb6b76a9753",
+        },
         "code_versions": {
             "dataset": "0aa1832240c635bb",
             "train": "5b49c1e4c7d39e6b",
@@ -48,6 +57,8 @@ MODELS = [
         },
         "training": {
             "command": ["python", "trainer/train.py"],
+            "base_model": "meta-llama/Llama-3.1-8B",
+            "method": "lora",
             "image": "ghcr.io/acme/train:1.4.0",
             "nodes": 2,
             "gpus_per_node": 8,

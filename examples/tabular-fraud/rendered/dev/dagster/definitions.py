@@ -16,6 +16,7 @@ ENVIRONMENT = {
     "cluster": "ml-dev",
     "launcher": "k8s",
     "namespace": "ml-dev",
+    "artifacts": None,
 }
 
 MODELS = [
@@ -25,6 +26,14 @@ MODELS = [
         "owner": "risk-team",
         "source": "models/fraud-detector.yaml",
         "spec_hash": "2d2d2d88cb353f58d998a261a712b1ab51865906e380d5e58d139fb86fa45c67",
+        "section_hashes": {
+            "task": "b2219f27050c7ae87bb5334dd02c183cba74f029fdbd46d2508a074d9f255768",
+            "data": "33e5aa68c25204b16a3f16fa018f1ed298d2d94e8a9c32af7c4c279454eb7100",
+            "training": "b9f059181a958e2ef8fcd37b5d4085cee7bf8e4ff4325bc1355a2305ffcdcfd6",
+            "evaluation": "bf0c17269dd48d9b1760a1ccf6dd045f922e1a730b49298cbe335b9dd40cf033",
+            "serving": "6e5556d2eeec33b7fdebd40614b458c03195b6c9d253cd5bb218be76c71d03a0",
+            "monitoring": "ee4b90a558461b64706d7f15a306ed65e63f8659bf2b5dc6299ace396c1079fa",
+        },
         "code_versions": {
             "dataset": "851fa46190700606",
             "train": "b3af47e8cb7e320c",
@@ -48,6 +57,8 @@ MODELS = [
         },
         "training": {
             "command": ["python", "trainer/train.py"],
+            "base_model": "fraud-mlp",
+            "method": "full",
             "image": "ghcr.io/acme/tabular-train:2.0.1",
             "nodes": 2,
             "gpus_per_node": 1,
