@@ -1,15 +1,26 @@
-"""Safe YAML loading that remembers where every node came from.
+"""Safe YAML loading that remembers where every node came from, read as editors read it.
 
-PyYAML's event stream (the C parser when available) is folded into plain Python data by
-hand, so that anything YAML can do but a spec must not (aliases, merge keys, tags,
-duplicate keys, several documents) is refused with a position instead of being expanded.
+PyYAML's event stream (libyaml's C parser when available) is folded into plain Python data by
+hand, so that anything YAML can do but a spec must not (aliases, merge keys, tags, duplicate
+keys, several documents) is refused with a position instead of being expanded.
+
+Scalars resolve by the YAML 1.2 core schema, which yaml-language-server and check-jsonschema
+use with the JSON Schemas in specs/: `2e-4` is a number, `yes`/`no`/`on`/`off` are strings,
+`017` is 17 and `0o17` is 15. PyYAML alone would read YAML 1.1 and disagree with the editor.
+
+Positions cost a JSON pointer per node, and only files with a diagnostic need them: the
+first pass builds the data alone, and a document parses its text again, once, the first time
+a position is asked for.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,39 +36,125 @@ try:
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
-_RESOLVER = yaml.resolver.Resolver()
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_STR_TAGS = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
-
 Position = tuple[int, int]
 
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1023-core-schema), for plain scalars only
+_NULL = {"", "~", "null", "Null", "NULL"}
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_NUMBER = re.compile(
+    r"(?P<int>[-+]?[0-9]+)|0o(?P<oct>[0-7]+)|0x(?P<hex>[0-9a-fA-F]+)"
+    r"|(?P<float>[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)"
+    r"|(?P<inf>[-+]?\.(?:inf|Inf|INF))|(?P<nan>\.(?:nan|NaN|NAN))"
+)
+_NUMBER_START = frozenset("-+.0123456789")
+# Line breaks that PyYAML counts but editors, GitHub and diff tools do not show as one: text
+# after them looks like part of a comment or of the line before, yet is read as YAML.
+_HIDDEN_BREAK = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
+_BREAK_NAMES = {"\x85": "U+0085 (NEL)", "\u2028": "U+2028 (line separator)", "\u2029": "U+2029 (paragraph separator)"}
 
-@dataclass(frozen=True)
+
+def resolve_scalar(value: str) -> Any:
+    """A plain scalar's value under the YAML 1.2 core schema."""
+    if value in _NULL:
+        return None
+    if value in _BOOL:
+        return _BOOL[value]
+    if value[0] not in _NUMBER_START:
+        return value
+    m = _NUMBER.fullmatch(value)
+    if m is None:
+        return value
+    kind = m.lastgroup
+    if kind == "int":
+        return int(value)
+    if kind == "oct":
+        return int(m.group("oct"), 8)
+    if kind == "hex":
+        return int(m.group("hex"), 16)
+    if kind == "inf":
+        return -math.inf if value[0] == "-" else math.inf
+    if kind == "nan":
+        return math.nan
+    return float(value)
+
+
+@dataclass(frozen=True, eq=False)
 class Document:
-    """One parsed YAML file: its data and the (line, col) of every value and key."""
+    """One parsed YAML file: its data, and on demand the (line, col) and source text of every node.
+
+    An overlay document (a model as seen in one environment) shares its file's positions: a
+    pointer under /spec is looked up under /spec/environments/<env> first, so a diagnostic about
+    a value an environment set lands on the line that set it.
+    """
 
     path: str
     data: Any
-    positions: dict[str, Position] = field(repr=False)
-    key_positions: dict[str, Position] = field(repr=False)
     sha256: str = ""  # of the file's bytes, recorded in mlops.lock
+    text: str = field(default="", repr=False)
+    overlay: str = ""  # "/spec/environments/<env>" for an overlay document
+    source: Document | None = field(default=None, repr=False)  # the file's document, for an overlay
+
+    @cached_property
+    def _tables(self) -> _Tables:
+        if self.source is not None:
+            return self.source._tables
+        builder = _Builder(self.path, record=True)
+        _fold(self.text, builder)
+        return _Tables(builder.positions, builder.key_positions, builder.scalars)
+
+    @property
+    def positions(self) -> dict[str, Position]:
+        return self._tables.positions
+
+    @property
+    def key_positions(self) -> dict[str, Position]:
+        return self._tables.key_positions
+
+    def with_data(self, data: Any, overlay: str) -> Document:
+        """The same file seen through an overlay: `data` merged, positions looked up in `overlay` first."""
+        root = self.source or self
+        return Document(self.path, data, self.sha256, "", overlay, root)
+
+    def _lookups(self, pointer: str) -> tuple[str, ...]:
+        if self.overlay and (pointer == "/spec" or pointer.startswith("/spec/")):
+            return (self.overlay + pointer[5:], pointer)
+        return (pointer,)
 
     def where(self, pointer: str, *, key: bool = False) -> Position:
         """Position of the node at a JSON pointer, or of its nearest ancestor that exists."""
-        table = self.key_positions if key else self.positions
+        tables = self._tables
         while True:
-            if pointer in table:
-                return table[pointer]
-            if pointer in self.positions:
-                return self.positions[pointer]
+            candidates = self._lookups(pointer)
+            if key:
+                for c in candidates:
+                    if c in tables.key_positions:
+                        return tables.key_positions[c]
+            for c in candidates:
+                if c in tables.positions:
+                    return tables.positions[c]
             if not pointer:
                 return (1, 1)
             pointer = pointer.rsplit("/", 1)[0]
+
+    def scalar_source(self, pointer: str) -> tuple[str, bool] | None:
+        """The text a scalar was written as, and whether it was plain (unquoted)."""
+        tables = self._tables
+        for c in self._lookups(pointer):
+            if c in tables.scalars:
+                return tables.scalars[c]
+        return None
 
     def diagnostic(self, pointer: str, code: str, message: str, **kwargs: Any) -> Diagnostic:
         key = kwargs.pop("key", False)
         line, col = self.where(pointer, key=key)
         return Diagnostic(self.path, line, col, code, message, pointer=pointer, **kwargs)
+
+
+@dataclass(frozen=True)
+class _Tables:
+    positions: dict[str, Position]
+    key_positions: dict[str, Position]
+    scalars: dict[str, tuple[str, bool]]
 
 
 class LoadError(Exception):
@@ -108,7 +205,7 @@ def parse_bytes(raw: bytes, display: str) -> Document:
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
-        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1  # characters, as editors count
         raise LoadError(
             Diagnostic(
                 display,
@@ -123,13 +220,59 @@ def parse_bytes(raw: bytes, display: str) -> Document:
 
 
 def parse_text(text: str, display: str, *, sha256: str = "") -> Document:
-    builder = _Builder(display)
+    hidden = _HIDDEN_BREAK.search(text)
+    if hidden is not None:
+        line, col = _line_col(text, hidden.start())
+        name = _BREAK_NAMES.get(hidden.group(), "a carriage return without a line feed")
+        raise LoadError(
+            Diagnostic(
+                display,
+                line,
+                col,
+                "L101",
+                f"line break {name}: YAML reads it as a new line, editors and reviews do not show one",
+                hint="end lines with \\n (or \\r\\n); write the character as an escape in a double-quoted string",
+            )
+        )
+    builder = _Builder(display, record=False)
+    try:
+        _fold(text, builder)
+    except LoadError:  # rare: parse again with positions, for the message that names the first key
+        _fold(text, _Builder(display, record=True))
+        raise
+    if builder.documents == 0 or builder.result is None:
+        raise LoadError(
+            Diagnostic(display, 1, 1, "L108", "file is empty", hint="a spec starts with apiVersion: mlops/v1")
+        )
+    return Document(display, builder.result, sha256, text)
+
+
+def _line_col(text: str, index: int) -> Position:
+    start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - start + 1
+
+
+def _clamp(text: str, line: int, col: int) -> Position:
+    """A position inside the text: PyYAML's end-of-stream mark may lie one past the last line."""
+    lines = text.split("\n")
+    line = min(max(line, 1), len(lines))
+    return line, min(max(col, 1), len(lines[line - 1].removesuffix("\r")) + 1)
+
+
+def _fold(text: str, builder: _Builder) -> None:
+    display = builder.display
     try:
         for event in yaml.parse(text, Loader=_Loader):
             builder.feed(event)
+    except LoadError as exc:
+        d = exc.diagnostic
+        line, col = _clamp(text, d.line, d.col)
+        if (line, col) != (d.line, d.col):
+            raise LoadError(Diagnostic(d.file, line, col, d.code, d.message, hint=d.hint)) from None
+        raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = _clamp(text, mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         hint = ""
         lines = text.splitlines()
@@ -140,30 +283,34 @@ def parse_text(text: str, display: str, *, sha256: str = "") -> Document:
         raise LoadError(Diagnostic(display, line, col, "L101", f"YAML syntax error: {problem}", hint=hint)) from None
     except yaml.YAMLError as exc:
         raise LoadError(Diagnostic(display, 1, 1, "L101", f"YAML error: {exc}")) from None
-    if builder.documents == 0 or builder.result is None:
-        raise LoadError(
-            Diagnostic(display, 1, 1, "L108", "file is empty", hint="a spec starts with apiVersion: mlops/v1")
-        )
-    return Document(display, builder.result, builder.positions, builder.key_positions, sha256)
 
 
 class _Builder:
-    """Folds parser events into dicts, lists and scalars, recording positions."""
+    """Folds parser events into dicts, lists and scalars; with `record`, also every node's position
+    and every scalar's source text by JSON pointer (the second, on-demand pass)."""
 
-    def __init__(self, display: str) -> None:
+    def __init__(self, display: str, *, record: bool) -> None:
         self.display = display
+        self.record = record
         self.stack: list[tuple[Any, str, list[Any]]] = []  # (container, pointer, [pending key])
         self.result: Any = None
         self.documents = 0
         self.positions: dict[str, Position] = {}
         self.key_positions: dict[str, Position] = {}
+        self.scalars: dict[str, tuple[str, bool]] = {}
 
     def error(self, event: yaml.Event, code: str, message: str, hint: str = "") -> LoadError:
         mark = event.start_mark
         return LoadError(Diagnostic(self.display, mark.line + 1, mark.column + 1, code, message, hint=hint))
 
     def feed(self, event: yaml.Event) -> None:
-        if isinstance(event, yaml.DocumentStartEvent):
+        kind = type(event)
+        if kind is yaml.ScalarEvent or kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            self._node(event)
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            container = self.stack.pop()[0]
+            self._attach(container)
+        elif kind is yaml.DocumentStartEvent:
             self.documents += 1
             if self.documents > 1:
                 raise self.error(
@@ -172,18 +319,13 @@ class _Builder:
                     "a spec file holds exactly one YAML document",
                     hint="split the documents into separate files",
                 )
-        elif isinstance(event, yaml.AliasEvent):
+        elif kind is yaml.AliasEvent:
             raise self.error(
                 event,
                 "L103",
                 f"alias *{event.anchor} is not allowed",
                 hint="write the value out; specs do not use anchors or aliases",
             )
-        elif isinstance(event, yaml.ScalarEvent | yaml.MappingStartEvent | yaml.SequenceStartEvent):
-            self._node(event)
-        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-            container, pointer, _ = self.stack.pop()
-            self._attach(container, pointer)
 
     def _node(self, event: yaml.NodeEvent) -> None:
         if event.anchor is not None:
@@ -193,17 +335,19 @@ class _Builder:
                 f"anchor &{event.anchor} is not allowed",
                 hint="write the value out; specs do not use anchors or aliases",
             )
-        tag = getattr(event, "tag", None)
-        implicit = getattr(event, "implicit", True)
-        explicit = tag is not None and tag not in ("!", "?") and not (implicit is True or implicit == (True, True))
-        if explicit or (tag is not None and tag.startswith("!") and tag != "!"):
-            raise self.error(event, "L104", f"tag {tag} is not allowed", hint="remove the tag; values are plain YAML")
-        parent_pointer, is_key = self._child_pointer()
-        mark = event.start_mark
-        pos = (mark.line + 1, mark.column + 1)
-        if isinstance(event, yaml.ScalarEvent):
+        tag = event.tag
+        if tag is not None and tag != "!":
+            implicit = getattr(event, "implicit", True)
+            if tag != "?" and (tag.startswith("!") or not (implicit is True or implicit == (True, True))):
+                raise self.error(
+                    event, "L104", f"tag {tag} is not allowed", hint="remove the tag; values are plain YAML"
+                )
+        stack = self.stack
+        top = stack[-1] if stack else None
+        is_key = top is not None and type(top[0]) is dict and not top[2]
+        if type(event) is yaml.ScalarEvent:
             if is_key:
-                container, pointer, pending = self.stack[-1]
+                container, pointer, pending = top
                 key = event.value
                 if key == "<<" and not event.style:
                     raise self.error(
@@ -213,54 +357,62 @@ class _Builder:
                         hint="write the keys out; specs do not use merge keys",
                     )
                 if key in container:
-                    first = self.key_positions.get(f"{pointer}/{escape(key)}", (0, 0))
                     raise self.error(
                         event,
                         "L102",
-                        f"duplicate key {key!r} (first defined at line {first[0]})",
+                        f"duplicate key {key!r}" + self._first(pointer, key),
                         hint="remove one of the two entries",
                     )
                 pending.append(key)
-                self.key_positions[f"{pointer}/{escape(key)}"] = pos
+                if self.record:
+                    mark = event.start_mark
+                    self.key_positions[f"{pointer}/{escape(key)}"] = (mark.line + 1, mark.column + 1)
                 return
-            self.positions[parent_pointer] = pos
-            try:
-                value = self._scalar(event)
-            except ValueError:  # Python refuses int() of more than 4,300 digits
-                raise self.error(event, "L101", f"the number {event.value[:20]}... is too long to read") from None
-            self._attach(value, parent_pointer)
+            plain = not event.style and tag != "!"
+            value = event.value
+            if plain:
+                try:
+                    value = resolve_scalar(value)
+                except ValueError:  # Python refuses int() of more than 4,300 digits
+                    raise self.error(event, "L101", f"the number {event.value[:20]}... is too long to read") from None
+            if self.record:
+                pointer = self._pointer(top)
+                mark = event.start_mark
+                self.positions[pointer] = (mark.line + 1, mark.column + 1)
+                self.scalars[pointer] = (event.value, plain)
+            self._attach(value)
             return
         if is_key:
             raise self.error(event, "L101", "mapping keys must be plain strings")
-        if len(self.stack) >= MAX_DEPTH:
+        if len(stack) >= MAX_DEPTH:
             raise self.error(event, "L107", f"document nested deeper than {MAX_DEPTH} levels")
-        self.positions[parent_pointer] = pos
-        container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
-        self.stack.append((container, parent_pointer, []))
+        pointer = ""
+        if self.record:
+            pointer = self._pointer(top)
+            mark = event.start_mark
+            self.positions[pointer] = (mark.line + 1, mark.column + 1)
+        stack.append(({} if type(event) is yaml.MappingStartEvent else [], pointer, []))
 
-    def _child_pointer(self) -> tuple[str, bool]:
-        if not self.stack:
-            return "", False
-        container, pointer, pending = self.stack[-1]
-        if isinstance(container, dict):
-            if not pending:
-                return pointer, True
-            return f"{pointer}/{escape(pending[0])}", False
-        return f"{pointer}/{len(container)}", False
+    def _first(self, pointer: str, key: str) -> str:
+        """Where a duplicate key was first defined (the fast pass does not know: parse for it)."""
+        first = self.key_positions.get(f"{pointer}/{escape(key)}")
+        return f" (first defined at line {first[0]})" if first else ""
 
-    def _attach(self, value: Any, pointer: str) -> None:
+    @staticmethod
+    def _pointer(top: tuple[Any, str, list[Any]] | None) -> str:
+        if top is None:
+            return ""
+        container, pointer, pending = top
+        if type(container) is dict:
+            return f"{pointer}/{escape(pending[0])}"
+        return f"{pointer}/{len(container)}"
+
+    def _attach(self, value: Any) -> None:
         if not self.stack:
             self.result = value
             return
         container, _, pending = self.stack[-1]
-        if isinstance(container, dict):
+        if type(container) is dict:
             container[pending.pop()] = value
         else:
             container.append(value)
-
-    @staticmethod
-    def _scalar(event: yaml.ScalarEvent) -> Any:
-        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
-        if tag in _STR_TAGS:
-            return event.value  # dates and binary stay text: specs are JSON-shaped
-        return _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, event.value))

@@ -31,13 +31,4 @@ def overlay_document(doc: Document, env: str) -> Document:
     if isinstance(overlay, dict):
         merged_spec = deep_merge(merged_spec, overlay)
     merged = {**data, "spec": merged_spec}
-    if not isinstance(overlay, dict):
-        return Document(doc.path, merged, doc.positions, doc.key_positions, doc.sha256)
-    prefix = f"/spec/environments/{escape(env)}"
-    positions = dict(doc.positions)
-    key_positions = dict(doc.key_positions)
-    for source, target in ((doc.positions, positions), (doc.key_positions, key_positions)):
-        for pointer, pos in source.items():
-            if pointer.startswith(prefix + "/"):
-                target["/spec" + pointer[len(prefix) :]] = pos
-    return Document(doc.path, merged, positions, key_positions, doc.sha256)
+    return doc.with_data(merged, f"/spec/environments/{escape(env)}" if isinstance(overlay, dict) else "")

@@ -12,9 +12,12 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
+from mlops import yaml_traps
 from mlops.diagnostics import Diagnostic
+from mlops.ecma_pattern import pattern_keyword
 from mlops.loader import Document, escape
 from mlops.resources import schema_path
+from mlops.schema_overlay import with_overlay
 from mlops.suggest import closest, did_you_mean
 
 KINDS = ("Project", "Model", "Environment", "Policy")
@@ -23,9 +26,11 @@ KINDS = ("Project", "Model", "Environment", "Policy")
 MAX_INT = 2**53 - 1
 
 # JSON Schema counts 64.0 as an integer; a spec's integers are written as integers (what the
-# rendered JSON and the arithmetic rules need), so the type checker here does not.
+# rendered JSON and the arithmetic rules need), so the type checker here does not. Patterns
+# anchor as in ECMA 262 (mlops.ecma_pattern): "prod\n" is not a name.
 _Validator = validators.extend(
     Draft202012Validator,
+    validators={"pattern": pattern_keyword},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
     ),
@@ -34,7 +39,9 @@ _Validator = validators.extend(
 
 @cache
 def schema(kind: str) -> dict[str, Any]:
-    return json.loads(schema_path(kind).read_text(encoding="utf-8"))
+    data = json.loads(schema_path(kind).read_text(encoding="utf-8"))
+    # overlays are checked as deeply as the spec, with the overlay generated from it (never stale)
+    return with_overlay(data) if kind == "Model" else data
 
 
 @cache
@@ -145,7 +152,9 @@ def _to_diagnostics(doc: Document, error: ValidationError) -> Iterator[Diagnosti
         expected = error.validator_value
         expected_text = " or ".join(expected) if isinstance(expected, list) else expected
         got = _json_type(error.instance)
-        hint = "quote it to make it a string" if expected == "string" else ""
+        hint = yaml_traps.hint(expected, error.instance, doc.scalar_source(pointer)) or (
+            "quote it to make it a string" if expected == "string" else ""
+        )
         yield doc.diagnostic(
             pointer, "S201", f"{where}: expected {expected_text}, got {got} {_short(error.instance)}", hint=hint
         )
