@@ -121,7 +121,7 @@ def test_overlay_error_points_into_the_overlay(project: Path) -> None:
     out = mlops("validate", project).output
     line = (project / MODEL).read_text().splitlines().index("        resources: {gpu: cpu, gpus_per_node: 0, nodes: 1}")
     assert f"{MODEL}:{line + 1}:" in out
-    assert "spec.training.resources.gpus_per_node: 0 is below the minimum 1" in out
+    assert "spec.environments.local.training.resources.gpus_per_node: 0 is below the minimum 1" in out
 
 
 def test_project_file_missing_is_a_diagnostic(tmp_path: Path) -> None:
