@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 from dagster_k8s.pipes import build_pod_body
 
+from mlops.contract import CONTRACT_VERSION
 from mlops.runtime.dagster import launch as dagster_launch
 from mlops.runtime.dagster.automation import DRIFT_SENSOR, RETRAIN_STAGES
 from mlops.runtime.dagster.defs import build_definitions
@@ -148,7 +149,7 @@ def test_multi_node_training_starts_workers_and_cleans_up(monkeypatch: pytest.Mo
 
 
 def defs_for(models: list[dict[str, Any]], environment: dict[str, Any], path: Path) -> dg.Definitions:
-    return build_definitions(str(path), environment, models)
+    return build_definitions(str(path), environment, models, contract=CONTRACT_VERSION)
 
 
 def report_all(instance: dg.DagsterInstance, defs: dg.Definitions) -> None:
@@ -228,6 +229,6 @@ def test_schedules_and_jobs_stay_few_as_models_grow() -> None:
     assert groups == {f"m{i}" for i in range(2, 30, 3)}
     assert {k.path[1] for k in request.asset_selection} == set(RETRAIN_STAGES)
     assert five.default_status == dg.DefaultScheduleStatus.RUNNING  # dev runs on its own; local waits for a person
-    _, local_models, local_path = rendered("tabular-fraud", "local")
-    local = defs_for(local_models, {"name": "local", "cloud": "local"}, local_path)
+    local_environment, local_models, local_path = rendered("tabular-fraud", "local")
+    local = defs_for(local_models, local_environment, local_path)
     assert {s.default_status for s in local.schedules} == {dg.DefaultScheduleStatus.STOPPED}

@@ -236,3 +236,61 @@ def test_one_field_changes_exactly_the_dependent_code_versions(copy_example, edi
             defs.resolve_asset_graph().get(dg.AssetKey(["fraud_detector", asset])).code_version
             == after[("local", "fraud-detector", asset)]
         )
+
+
+def _versions(root: Path) -> dict[tuple[str, str], str]:
+    """(environment, asset) -> code_version of the project's one model, straight from the compiler."""
+    from mlops.pipeline import validate
+    from mlops.targets.dagster import code_versions as of
+
+    result = validate(root)
+    assert result.ok, result.diagnostics
+    [_name] = {m.name for m in result.models}
+    return {(m.environment.name, asset): cv for m in result.models for asset, cv in of(m).items()}
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    assert before.keys() == after.keys()
+    return {asset for (env, asset) in before if before[(env, asset)] != after[(env, asset)]}
+
+
+def test_a_trainer_script_edit_changes_the_train_code_version_only(copy_example) -> None:
+    root = copy_example("tabular-fraud")
+    before = _versions(root)
+    script = root / "trainer" / "train.py"
+    script.write_text(script.read_text() + "\n# a change in how the model trains\n")
+    assert _changed(before, _versions(root)) == {"train"}
+
+
+def test_a_catalog_edit_that_changes_the_deepspeed_config_changes_train(copy_example) -> None:
+    root = copy_example("llm-support")
+    before = _versions(root)
+    project = yaml.safe_load((root / "mlops.yaml").read_text())
+    project["spec"]["catalogs"] = {"base_models": "catalogs/base_models.yaml", "gpus": "catalogs/gpus.yaml"}
+    (root / "mlops.yaml").write_text(yaml.safe_dump(project))
+    (root / "catalogs").mkdir()
+    (root / "catalogs" / "base_models.yaml").write_text("meta-llama/Llama-3.1-8B: {hidden_size: 2048}\n")
+    (root / "catalogs" / "gpus.yaml").write_text("{}\n")
+    ds = root / "rendered" / "prod" / "deepspeed" / "support-assistant.json"
+    old_config = ds.read_bytes()
+    assert mlops("compile", root).exit_code == 0
+    assert ds.read_bytes() != old_config  # ZeRO bucket sizes follow the hidden size
+    assert _changed(before, _versions(root)) == {"train"}
+    # a price is no input of any asset
+    (root / "catalogs" / "gpus.yaml").write_text(
+        "L4:\n  aws:\n    - {instance: g6.xlarge, gpus: 1, vcpus: 4, ram_gib: 16, usd_per_hour: 0.5}\n"
+    )
+    after_catalog = _versions(root)
+    (root / "catalogs" / "gpus.yaml").write_text(
+        "L4:\n  aws:\n    - {instance: g6.xlarge, gpus: 1, vcpus: 4, ram_gib: 16, usd_per_hour: 0.9}\n"
+    )
+    assert _changed(after_catalog, _versions(root)) == set()
+
+
+def test_a_compiler_upgrade_changes_every_code_version(copy_example, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops.targets import dagster as target
+
+    root = copy_example("tabular-fraud")
+    before = _versions(root)
+    monkeypatch.setattr(target, "__version__", target.__version__ + ".post1")
+    assert _changed(before, _versions(root)) == {"dataset", "train", "evaluate", "deploy", "monitor"}

@@ -10,16 +10,14 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import torch
+from deepspeed.runtime import lr_schedules
+from deepspeed.runtime.config import DeepSpeedConfig
 
 from mlops import deepspeed_config
 from mlops.model import ResolvedModel
 from mlops.pipeline import validate
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES
-
-ds = pytest.importorskip("deepspeed")
-torch = pytest.importorskip("torch")
-from deepspeed.runtime import lr_schedules  # noqa: E402
-from deepspeed.runtime.config import DeepSpeedConfig  # noqa: E402
 
 
 @contextmanager

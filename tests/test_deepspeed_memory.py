@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from deepspeed.runtime.zero import stage3, stage_1_and_2
 
 from mlops import memory
 from mlops.memory import GIB, Setup
-
-stage_1_and_2 = pytest.importorskip("deepspeed.runtime.zero.stage_1_and_2")
-stage3 = pytest.importorskip("deepspeed.runtime.zero.stage3")
 
 LLAMA_8B = (8_030_261_248, 128_256 * 4096)  # params, largest layer (the embedding)
 LLAMA_70B = (70_553_706_496, 128_256 * 8192)

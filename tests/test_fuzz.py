@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
+import copy
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from mlops import schema
 from mlops.loader import LoadError, parse_bytes
-from mlops.pipeline import validate
+from mlops.pipeline import check, render
+from mlops.project import Sources, load_project
 from tests.helpers import mlops
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -35,25 +40,49 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
-
-# paths into a valid model spec, and values the fuzzer may put there
-PATHS = [
-    ("training", "batch", "global"),
-    ("training", "batch", "micro_per_gpu"),
-    ("training", "resources", "gpus_per_node"),
-    ("training", "resources", "nodes"),
-    ("training", "resources", "gpu"),
-    ("training", "zero"),
-    ("training", "parallel", "tensor"),
-    ("training", "base_model"),
-    ("training", "hyperparameters", "epochs"),
-    ("data", "train", "examples"),
-    ("serving", "replicas"),
-    ("serving", "tensor_parallel"),
-    ("evaluation", "gates"),
-    ("environments", "prod"),
-    ("environments", "nowhere"),
-]
+GPUS = st.sampled_from(["H100-80GB", "A100-40GB", "L4", "cpu", "T4", "", "H200"])
+COUNT = st.integers(0, 20)
+# paths into a valid model spec, each with values that often pass the schema, so that many examples
+# get as far as rendering; any value at all (`values`) may go anywhere too
+PATHS: dict[tuple[str, ...], st.SearchStrategy[Any]] = {
+    ("training", "batch", "global"): st.integers(1, 512),
+    ("training", "batch", "micro_per_gpu"): st.integers(1, 256),
+    ("training", "resources", "gpus_per_node"): COUNT,
+    ("training", "resources", "nodes"): COUNT,
+    ("training", "resources", "gpu"): GPUS,
+    ("training", "resources", "spot"): st.booleans(),
+    ("training", "zero"): st.fixed_dictionaries(
+        {"stage": st.integers(0, 3)},
+        optional={"offload_optimizer": st.sampled_from(["none", "cpu", "nvme"]), "offload_param": st.just("cpu")},
+    ),
+    ("training", "parallel"): st.fixed_dictionaries(
+        {}, optional={"tensor": st.integers(1, 4), "pipeline": st.integers(1, 2)}
+    ),
+    ("training", "precision"): st.sampled_from(["bf16", "fp16", "fp32"]),
+    ("training", "method"): st.sampled_from(["full", "lora", "qlora"]),
+    ("training", "base_model"): st.sampled_from(["meta-llama/Llama-3.1-8B", "gpt2"])
+    | st.fixed_dictionaries({"name": st.just("m"), "params": st.integers(1, 10**10)}),
+    ("training", "hyperparameters", "epochs"): st.floats(0.1, 100),
+    ("training", "hyperparameters", "max_steps"): st.integers(1, 10**6),
+    ("data", "train", "examples"): st.integers(1, 10**7),
+    ("serving", "engine"): st.sampled_from(["vllm", "rest", "batch"]),
+    ("serving", "gpu"): GPUS,
+    ("serving", "replicas"): st.fixed_dictionaries({}, optional={"min": st.integers(0, 4), "max": st.integers(1, 8)}),
+    ("serving", "tensor_parallel"): st.integers(1, 8),
+    ("evaluation", "gates"): st.dictionaries(st.sampled_from(["acc", "f1"]), st.just({"min": 0.5})),
+    ("environments", "prod"): st.just({}),
+    ("environments", "prod", "training", "resources", "gpu"): GPUS,
+    ("environments", "nowhere"): st.just({}),
+    ("monitoring", "drift", "reference"): st.sampled_from(["train", "eval"]),
+    ("monitoring", "drift", "algorithm"): st.sampled_from(["ks", "chi-square", "hellinger"]),
+}
+EDITS = st.sampled_from(sorted(PATHS)).flatmap(lambda p: st.tuples(st.just(p), values | PATHS[p] | PATHS[p]))
+MONITORING = {
+    "columns": {"score": {"type": "number", "min": 0, "max": 1}, "text": {"type": "text", "max_length": 100}},
+    "prediction": "score",
+    "drift": {"threshold": 0.1, "columns": ["score", "text"]},
+    "compliance": {"columns": ["text"], "blocked_patterns": {"card": "[0-9]{16}"}},
+}
 
 
 def _template(tmp: Path) -> Path:
@@ -63,21 +92,48 @@ def _template(tmp: Path) -> Path:
     return root
 
 
-@SETTINGS
-@given(st.sampled_from(PATHS), values | st.integers(0, 10**6) | st.sampled_from(["H100-80GB", "cpu", "T4", ""]))
-def test_any_value_anywhere_gives_diagnostics_not_a_traceback(tmp_path_factory, path: tuple[str, ...], value) -> None:
-    base = tmp_path_factory.getbasetemp()
-    root = base / "fuzz-project"
-    if root.exists():
-        shutil.rmtree(root)
-    shutil.copytree(_template(base), root)
-    spec_file = root / "models" / "churn-classifier.yaml"
-    doc = yaml.safe_load(spec_file.read_text())
-    node = doc["spec"]
-    for key in path[:-1]:
-        node = node.setdefault(key, {})
-    node[path[-1]] = value
-    spec_file.write_text(yaml.safe_dump(doc))
-    result = validate(root)
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sources, dict[str, Any]]:
+    """The scaffolded project loaded once; each example swaps its model document in memory."""
+    root = _template(tmp_path_factory.getbasetemp())
+    sources = load_project(root)
+    [model] = sources.documents["Model"]
+    return sources, model.data
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(EDITS, min_size=1, max_size=3), st.booleans())
+def test_any_value_anywhere_gives_diagnostics_or_renders(
+    template: tuple[Sources, dict[str, Any]], edits: list[tuple[tuple[str, ...], Any]], monitored: bool
+) -> None:
+    """validate answers with positioned diagnostics, and whatever validates renders without raising."""
+    sources, data = template
+    doc_data = copy.deepcopy(data)
+    if monitored:
+        doc_data["spec"]["monitoring"] = copy.deepcopy(MONITORING)
+    for path, value in edits:
+        node = doc_data["spec"]
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[path[-1]] = value
+    display = "models/churn-classifier.yaml"
+    try:
+        doc = parse_bytes(yaml.safe_dump(doc_data, allow_unicode=True).encode(), display)
+    except LoadError as exc:  # e.g. a number YAML 1.2 spells differently: the loader's diagnostic
+        assert exc.diagnostic.line >= 1 and exc.diagnostic.col >= 1
+        return
+    problems = schema.check_header(doc, "Model") or schema.check(doc, "Model")
+    loaded = replace(
+        sources,
+        documents={**sources.documents, "Model": [] if problems else [doc]},
+        diagnostics=[*sources.diagnostics, *problems],
+    )
+    result = check(loaded)
     for d in result.diagnostics:
         assert d.line >= 1 and d.col >= 1 and d.code
+    event("rendered" if result.ok else "diagnostics")  # --hypothesis-show-statistics shows the split
+    if result.ok:
+        artifacts = render(result)
+        assert {a.target for a in artifacts} >= {"deepspeed", "dagster"}

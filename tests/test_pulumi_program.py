@@ -362,3 +362,32 @@ def test_zero_minimum_replicas_means_a_fixed_deployment_at_zero(copy_example) ->
     assert run.of("kubernetes:autoscaling/v2:HorizontalPodAutoscaler") == []
     [l4] = [ng for ng in run.of("aws:eks/nodeGroup:NodeGroup") if ng["instanceTypes"] == ["g6.xlarge"]]
     assert (l4["scalingConfig"]["minSize"], l4["scalingConfig"]["maxSize"]) == (0, 6)
+
+
+@pytest.mark.parametrize("example", EXAMPLE_NAMES)
+def test_a_training_only_edit_leaves_the_serving_pod_template_byte_identical(example: str, copy_example) -> None:
+    """The pod template carries the serving section's hash, not the whole spec's: retuning training (or
+    monitoring) must not roll the serving pods, while a serving edit must."""
+    env = "prod"
+
+    def template(root: Path) -> str:
+        result = mlops("compile", root, "--env", env)
+        assert result.exit_code == 0, result.output
+        run = run_program(cli_config(root / "rendered" / env / "pulumi" / f"Pulumi.{env}.yaml"))
+        [m] = validate(root, [env]).models
+        deployment = run.named("kubernetes:apps/v1:Deployment", m.name)
+        return json.dumps(deployment["spec"]["template"], sort_keys=True)
+
+    root = copy_example(example)
+    before = template(root)
+    assert "spec-hash" not in before and "MLOPS_SPEC_HASH" not in before
+    [model] = (root / "models").glob("*.yaml")
+    doc = yaml.safe_load(model.read_text())
+    doc["spec"]["training"]["hyperparameters"]["learning_rate"] *= 2
+    doc["spec"]["monitoring"]["schedule"] = {"cron": "17 * * * *"}
+    model.write_text(yaml.safe_dump(doc))
+    assert template(root) == before
+    doc["spec"]["serving"]["port"] = 9001
+    model.write_text(yaml.safe_dump(doc))
+    after = template(root)
+    assert after != before and '"containerPort": 9001' in after

@@ -39,7 +39,11 @@ class Result:
 
 def validate(root: Path, envs: Sequence[str] = ()) -> Result:
     """Everything short of rendering; `envs` limits which environments are resolved."""
-    sources = load_project(root)
+    return check(load_project(root), envs)
+
+
+def check(sources: Sources, envs: Sequence[str] = ()) -> Result:
+    """Resolve and run the rules on sources already loaded (what `validate` does after loading)."""
     result = Result(sources=sources, diagnostics=list(sources.diagnostics))
     if sources.project is None:
         return result

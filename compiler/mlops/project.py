@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops import schema
+from mlops.catalog import check_entries as catalog_entries
 from mlops.defaults import PROJECT_FOLDERS
 from mlops.diagnostics import Diagnostic
 from mlops.loader import Document, LoadError, load_file
@@ -78,17 +79,25 @@ def load_project(root: Path) -> Sources:
                 project.diagnostic(f"/spec/catalogs/{name}", "L110", "catalog path leaves the project folder")
             )
             continue
+        if not path.exists() and not path.is_symlink():  # the mistake is the name in mlops.yaml
+            sources.diagnostics.append(
+                project.diagnostic(
+                    f"/spec/catalogs/{name}",
+                    "L109",
+                    f"catalogs.{name}: no file {rel} in the project",
+                    hint="create it, or fix the path (relative to the project folder)",
+                )
+            )
+            continue
         try:
-            data = load_file(path, _display(root, path), root=root).data
+            doc = load_file(path, _display(root, path), root=root)
         except LoadError as exc:
             sources.diagnostics.append(exc.diagnostic)
             continue
-        if not isinstance(data, dict):
-            sources.diagnostics.append(
-                project.diagnostic(f"/spec/catalogs/{name}", "S201", "a catalog is a mapping of name -> entry")
-            )
-            continue
-        sources.catalogs[name] = data
+        problems = schema.check_catalog(doc, name) or catalog_entries(doc, name)
+        sources.diagnostics.extend(problems)
+        if not problems:
+            sources.catalogs[name] = doc.data
     return sources
 
 

@@ -88,10 +88,26 @@ def check_header(doc: Document, expected: str | None) -> list[Diagnostic]:
 
 def check(doc: Document, kind: str, data: Any = None) -> list[Diagnostic]:
     """Validate `data` (default: the document's) against the schema of `kind`."""
-    instance = doc.data if data is None else data
+    return _check(doc, _validator(kind), doc.data if data is None else data)
+
+
+CATALOGS = ("gpus", "base_models")  # the catalog files mlops.yaml may name, each a part of catalog.schema.json
+
+
+@cache
+def _catalog_validator(which: str) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": f"#/$defs/{which}", "$defs": schema("Catalog")["$defs"]})
+
+
+def check_catalog(doc: Document, which: str) -> list[Diagnostic]:
+    """Validate a project catalog file (spec.catalogs.<which>) against specs/v1/catalog.schema.json."""
+    return _check(doc, _catalog_validator(which), doc.data)
+
+
+def _check(doc: Document, validator: Draft202012Validator, instance: Any) -> list[Diagnostic]:
     out = list(_unsafe_numbers(doc, instance, []))
     flagged = {d.pointer for d in out}
-    for error in _validator(kind).iter_errors(instance):
+    for error in validator.iter_errors(instance):
         if pointer_of(error.absolute_path) not in flagged:  # .inf is also "above the maximum": say it once
             out.extend(_to_diagnostics(doc, error))
     return out

@@ -75,7 +75,7 @@ def _selector(model: dict) -> dict[str, str]:
 
 
 def _deployment(model: dict, serving: dict, cluster: Cluster, depends_on: list) -> k8s.apps.v1.Deployment:
-    labels = {**model["labels"], **_selector(model)}
+    labels = {**serving["pod_labels"], **_selector(model)}  # no spec hash: only a serving edit rolls the pods
     container: dict[str, Any] = {
         "name": serving["engine"],
         "image": serving["image"],

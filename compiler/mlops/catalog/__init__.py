@@ -8,7 +8,10 @@ from typing import Any
 
 import yaml
 
+from mlops.diagnostics import Diagnostic
+from mlops.loader import Document, escape
 from mlops.model import BaseModel, GpuType, Instance
+from mlops.suggest import did_you_mean
 
 _HERE = Path(__file__).resolve().parent
 
@@ -24,6 +27,28 @@ def _merged(builtin: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, 
     for name, entry in (extra or {}).items():
         entries[name] = {**entries.get(name, {}), **entry}
     return entries
+
+
+# what a new entry (a name the built-in catalog lacks) must give; an override may give any subset
+REQUIRED = {"gpus": ("memory_mib",), "base_models": ("params",)}
+
+
+def check_entries(doc: Document, which: str) -> list[Diagnostic]:
+    """A project catalog file that passed its schema: new names must be complete entries."""
+    builtin = _builtin(which)
+    return [
+        doc.diagnostic(
+            f"/{escape(name)}",
+            "S203",
+            f"{name} is not in the built-in {which} catalog, so it needs '{key}'",
+            hint=did_you_mean(name, builtin, fallback=f"add {key}, or name a built-in entry to override it"),
+            key=True,
+        )
+        for name, entry in doc.data.items()
+        if name not in builtin
+        for key in REQUIRED[which]
+        if key not in entry
+    ]
 
 
 def gpu_types(extra: dict[str, Any] | None = None) -> dict[str, GpuType]:

@@ -17,6 +17,8 @@ def _money(value: float | None) -> str:
 def summary(m: ResolvedModel) -> list[str]:
     t = m.training
     env = m.environment
+    train = m.footprint.role("training")  # costs as the quota and budget rules count them
+    serve = m.footprint.role("serving")
     where = env.cloud + (f" {env.region}" if env.region else "")
     instance = f" on {t.nodes} x {t.instance.type}" if t.instance else ""
     mem = t.memory
@@ -31,15 +33,20 @@ def summary(m: ResolvedModel) -> list[str]:
         f" = {mem.total / GIB:.2f} GiB per GPU; {usable}",
         f"  steps     {t.total_steps if t.total_steps is not None else 'unknown (give data.train.examples)'}"
         f" total, {t.warmup_steps if t.warmup_steps is not None else '-'} warmup",
-        f"  cost      training {_money(t.cost_per_hour)}/h"
+        f"  cost      training {_money(train.usd_per_hour_max if train else 0.0)}/h"
         + (f", {_money(t.cost_per_run)} per run (max {t.max_hours} h)" if t.max_hours else ""),
     ]
-    if m.serving:
+    if m.serving and serve:
         s = m.serving
         lines.append(
             f"  serving   {s.engine} on {s.min_replicas}-{s.max_replicas} x {s.tensor_parallel} x {s.gpu.name}, "
-            f"{_money(s.cost_per_hour_min)}-{_money(s.cost_per_hour_max)}/h"
+            f"{_money(serve.usd_per_hour_min)}-{_money(serve.usd_per_hour_max)}/h"
         )
+    lines.append(
+        f"  footprint {m.footprint.gpus} GPUs at full scale"
+        + "".join(f", {n} x {gpu}" for gpu, n in m.footprint.gpus_by_type().items())
+        + f"; {_money(m.footprint.cost_per_hour)}/h"
+    )
     return lines
 
 

@@ -18,12 +18,7 @@ STRING_ONLY = ("min_length", "max_length", "regex")
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
-    seen: set[tuple[str, tuple[Column, ...]]] = set()
-    for m in ctx.models:
-        columns = m.monitoring.columns if m.monitoring else ()
-        if not columns or (m.name, columns) in seen:  # the same section in every environment is reported once
-            continue
-        seen.add((m.name, columns))
+    for m, columns in ctx.distinct(lambda m: m.monitoring.columns if m.monitoring else None):
         for col in columns:
             base = f"/spec/monitoring/columns/{escape(col.name)}"
             for pointer, message, hint in _problems(col):

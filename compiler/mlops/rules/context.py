@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mlops.diagnostics import Diagnostic, Severity
 from mlops.loader import Document
 from mlops.model import Environment, ResolvedModel
 from mlops.project import Sources
 from mlops.resolve import Catalogs
+
+T = TypeVar("T", bound=Hashable)
 
 
 @dataclass
@@ -29,6 +32,17 @@ class Context:
 
     def at_env(self, env: str, pointer: str, code: str, message: str, **kw: Any) -> Diagnostic:
         return self.environment_docs[env].diagnostic(pointer, code, message, **kw)
+
+    def distinct(self, section: Callable[[ResolvedModel], T | None]) -> Iterator[tuple[ResolvedModel, T]]:
+        """Each model with a part of its resolved section, once: the same part in another environment
+        is skipped, so a mistake in the base spec is reported once, not once per environment."""
+        seen: set[tuple[str, T]] = set()
+        for m in self.models:
+            value = section(m)
+            if not value or (m.name, value) in seen:
+                continue
+            seen.add((m.name, value))
+            yield m, value
 
     def by_environment(self) -> dict[str, list[ResolvedModel]]:
         groups: dict[str, list[ResolvedModel]] = {name: [] for name in self.environments}

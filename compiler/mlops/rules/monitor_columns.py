@@ -15,12 +15,7 @@ NUMERIC = ("number", "integer")
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
-    seen: set[tuple[str, Monitoring]] = set()
-    for m in ctx.models:
-        mon = m.monitoring
-        if mon is None or (m.name, mon) in seen:  # the same section in every environment is reported once
-            continue
-        seen.add((m.name, mon))
+    for m, mon in ctx.distinct(lambda m: m.monitoring):
         for pointer, message, hint in _problems(mon):
             yield ctx.at(m, pointer, "M903", message, hint=hint)
     for m in ctx.models:  # the eval set may exist in one environment and not in another

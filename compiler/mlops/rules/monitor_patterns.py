@@ -13,7 +13,6 @@ from typing import Any
 
 from mlops.diagnostics import Diagnostic, Severity
 from mlops.loader import escape
-from mlops.model import Monitoring
 from mlops.rules.context import Context
 
 try:  # the parser behind re.compile: public as sre_parse until 3.11, re._parser since
@@ -29,12 +28,7 @@ REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, getattr(sre_const
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
-    seen: set[tuple[str, Monitoring]] = set()
-    for m in ctx.models:
-        mon = m.monitoring
-        if mon is None or (m.name, mon) in seen:  # the same section in every environment is reported once
-            continue
-        seen.add((m.name, mon))
+    for m, mon in ctx.distinct(lambda m: m.monitoring):
         for col in mon.columns:
             if col.regex is not None:
                 pointer = f"/spec/monitoring/columns/{escape(col.name)}/regex"

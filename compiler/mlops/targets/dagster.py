@@ -18,7 +18,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from mlops import __version__
+from mlops import __version__, contract
 from mlops.canonical import digest
 from mlops.defaults import DRIFT_REFERENCE
 from mlops.model import Dataset, ResolvedModel
@@ -39,16 +39,18 @@ def render(models: list[ResolvedModel]) -> list[Artifact]:
     if not models:
         return []
     env = models[0].environment
+    environment = contract.EnvironmentSpec(
+        name=env.name,
+        cloud=env.cloud,
+        region=env.region,
+        cluster=env.cluster,
+        launcher=env.dagster_launcher,
+        namespace=env.dagster_namespace,
+        artifacts=env.artifacts,
+    )
     source = _template().render(
-        environment={
-            "name": env.name,
-            "cloud": env.cloud,
-            "region": env.region,
-            "cluster": env.cluster,
-            "launcher": env.dagster_launcher,
-            "namespace": env.dagster_namespace,
-            "artifacts": env.artifacts,
-        },
+        contract=contract.CONTRACT_VERSION,
+        environment=environment.to_dict(),
         models=[model_data(m) for m in sorted(models, key=lambda m: m.name)],
     )
     return [Artifact(f"{env.name}/dagster/definitions.py", source.encode(), TARGET, env.name)]
@@ -119,63 +121,68 @@ def asset_inputs(m: ResolvedModel) -> dict[str, dict[str, Any]]:
 
 
 def model_data(m: ResolvedModel) -> dict[str, Any]:
-    """Everything the runtime needs about one model, as plain data."""
+    """Everything the runtime needs about one model, as the contract's plain data."""
+    return model_spec(m).to_dict()
+
+
+def model_spec(m: ResolvedModel) -> contract.ModelSpec:
     t = m.training
     mon = m.monitoring
-    return {
-        "name": m.name,
-        "description": m.description,
-        "owner": m.owner,
-        "source": m.source,
-        "spec_hash": m.spec_hash,
-        "section_hashes": dict(m.section_hashes),
-        "code_versions": code_versions(m),
-        "task": m.task,
-        "data": {
-            "train": _dataset(m.train_data),
-            "eval": _dataset(m.eval_data) if m.eval_data else None,
-            "label": m.label,
-        },
-        "training": {
-            "command": list(t.command),
-            "base_model": t.base_model.name,
-            "method": t.method,
-            "image": t.entrypoint_image,
-            "nodes": t.nodes,
-            "gpus_per_node": t.gpus_per_node,
-            "gpu": t.gpu.name,
-            "gpu_is_host": t.gpu.local,
-            "instance_type": t.instance.type if t.instance else None,
-            "spot": t.spot,
-            "max_hours": t.max_hours,
-            "schedule": {"cron": t.cron, "timezone": t.timezone} if t.cron else None,
-            "retrain_on": list(t.retrain_on),
-        },
-        "gates": {g.metric: {"min": g.min, "max": g.max} for g in m.evaluation.gates},
-        "serving": None
-        if m.serving is None
-        else {
-            "engine": m.serving.engine,
-            "image": m.serving.image,
-            "quantization": m.serving.quantization,
-            "tensor_parallel": m.serving.tensor_parallel,
-            "gpu": m.serving.gpu.name,
-            "replicas": {"min": m.serving.min_replicas, "max": m.serving.max_replicas},
-            "port": m.serving.port,
-        },
-        "monitoring": None
+    s = m.serving
+    return contract.ModelSpec(
+        name=m.name,
+        description=m.description,
+        owner=m.owner,
+        source=m.source,
+        spec_hash=m.spec_hash,
+        section_hashes=dict(m.section_hashes),
+        code_versions=code_versions(m),
+        task=m.task,
+        train=_dataset(m.train_data),
+        eval=_dataset(m.eval_data) if m.eval_data else None,
+        label=m.label,
+        training=contract.TrainingSpec(
+            command=t.command,
+            base_model=t.base_model.name,
+            method=t.method,
+            image=t.entrypoint_image,
+            nodes=t.nodes,
+            gpus_per_node=t.gpus_per_node,
+            gpu=t.gpu.name,
+            gpu_is_host=t.gpu.local,
+            instance_type=t.instance.type if t.instance else None,
+            spot=t.spot,
+            max_hours=t.max_hours,
+            cron=t.cron,
+            timezone=t.timezone,
+            retrain_on=t.retrain_on,
+        ),
+        gates={g.metric: {"min": g.min, "max": g.max} for g in m.evaluation.gates},
+        serving=None
+        if s is None
+        else contract.ServingSpec(
+            engine=s.engine,
+            image=s.image,
+            quantization=s.quantization,
+            tensor_parallel=s.tensor_parallel,
+            gpu=s.gpu.name,
+            min_replicas=s.min_replicas,
+            max_replicas=s.max_replicas,
+            port=s.port,
+        ),
+        monitoring=None
         if mon is None
-        else {
-            "schedule": mon.cron,
-            "source": mon.source,
-            "reference": mon.drift.reference if mon.drift else DRIFT_REFERENCE,
-            "checks": mon.checks,  # check kind -> blocking, for the kinds this spec configures
-        },
-    }
+        else contract.MonitoringSpec(
+            schedule=mon.cron,
+            source=mon.source,
+            reference=mon.drift.reference if mon.drift else DRIFT_REFERENCE,
+            checks=mon.checks,  # check kind -> blocking, for the kinds this spec configures
+        ),
+    )
 
 
-def _dataset(d: Dataset) -> dict[str, Any]:
-    return {"path": d.path, "rev": d.rev, "format": d.format}
+def _dataset(d: Dataset) -> contract.DataSpec:
+    return contract.DataSpec(path=d.path, rev=d.rev, format=d.format)
 
 
 @cache

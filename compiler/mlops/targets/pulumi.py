@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from mlops import contract
 from mlops.model import Environment, GpuUse, Instance, ResolvedModel
 from mlops.resolve.footprint import slug
 from mlops.targets.base import Artifact
@@ -36,6 +37,7 @@ HPA_CPU_UTILIZATION = 70
 DEFAULT_REQUESTS = {"vllm": {"cpu": "4", "memory": "16Gi"}, "rest": {"cpu": "1", "memory": "2Gi"}}
 DEEPSPEED_KEY = "ds_config.json"
 LABEL = "mlops.dev"
+SPEC_HASH_LABEL = f"{LABEL}/spec-hash"
 
 
 def render(models: list[ResolvedModel]) -> list[Artifact]:
@@ -202,7 +204,7 @@ def _labels(m: ResolvedModel) -> dict[str, str]:
             "app.kubernetes.io/managed-by": "pulumi",
             f"{LABEL}/environment": m.environment.name,
             f"{LABEL}/model": m.name,
-            f"{LABEL}/spec-hash": m.spec_hash[:12],  # label values stop at 63 characters; the annotation is whole
+            SPEC_HASH_LABEL: m.spec_hash[:12],  # label values stop at 63 characters; the annotation is whole
         }
     )
     return labels
@@ -255,11 +257,14 @@ def _serving(m: ResolvedModel, use: GpuUse) -> dict[str, Any]:
         "resources": {"requests": requests, "limits": limits},
         "readiness_probe": probe,
         "autoscaling": autoscaling,
+        # The pod template carries the serving section's hash only: an edit elsewhere in the spec
+        # (training, monitoring) leaves the template byte-identical, so it rolls no serving pod.
+        "pod_labels": {k: v for k, v in _labels(m).items() if k != SPEC_HASH_LABEL},
         "pod_annotations": {f"{LABEL}/serving-hash": m.section_hash("serving")},
         "env": {
-            "MLOPS_MODEL_NAME": m.name,
-            "MLOPS_ENVIRONMENT": env.name,
-            "MLOPS_SPEC_HASH": m.spec_hash,
+            contract.MODEL_NAME: m.name,
+            contract.ENVIRONMENT: env.name,
+            contract.SERVING_HASH: m.section_hash("serving"),
         },
     }
 

@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from mlops import contract
 from mlops.runtime import data as data_runtime
 from mlops.runtime import registry
 from mlops.runtime.dagster import launch as dagster_launch
@@ -25,7 +26,7 @@ from mlops.runtime.dagster.location import Location
 from mlops.runtime.dagster.spec import ModelSpec, gate_check, monitor_check
 
 KINDS = {"dataset": {"dvc"}, "train": {"deepspeed", "pytorch"}, "evaluate": {"python"}, "monitor": {"whylogs"}}
-ARTIFACTS_PVC_VAR = "MLOPS_ARTIFACTS_PVC"  # off local: a PVC that holds $MLOPS_ARTIFACTS for every pod
+ARTIFACTS_PVC_VAR = contract.ARTIFACTS_PVC
 
 
 def key(model: ModelSpec, stage: str) -> dg.AssetKey:
@@ -159,14 +160,14 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         except OSError as exc:
             raise dg.Failure(description=f"rendered DeepSpeed config missing: {exc}; run `mlops compile`") from exc
         env = {
-            "MLOPS_DEEPSPEED_CONFIG": str(config),
-            "MLOPS_TRAIN_DATA": str(data["train_path"]),
-            "MLOPS_OUTPUT_DIR": str(output),
-            "MLOPS_MODEL_NAME": model.name,
-            "MLOPS_ENVIRONMENT": loc.environment.name,
+            contract.DEEPSPEED_CONFIG: str(config),
+            contract.TRAIN_DATA: str(data["train_path"]),
+            contract.OUTPUT_DIR: str(output),
+            contract.MODEL_NAME: model.name,
+            contract.ENVIRONMENT: loc.environment.name,
         }
         if "eval_path" in data:
-            env["MLOPS_EVAL_DATA"] = str(data["eval_path"])
+            env[contract.EVAL_DATA] = str(data["eval_path"])
         if loc.environment.local:
             invocation = dagster_launch.run_local(context, t, env, cwd=str(loc.project_root))
         else:
@@ -354,9 +355,10 @@ def _bounds(metric: str, bounds: Mapping[str, float | None]) -> str:
 
 
 def _deploy(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
-    serving = dict(model.serving or {})
+    serving = model.serving
+    assert serving is not None  # the deploy asset exists only for a model with a serving section
     text = (
-        f"Releases the evaluated version to serving ({serving.get('engine')}): the registry's release.json"
+        f"Releases the evaluated version to serving ({serving.engine}): the registry's release.json"
         " names it; blocked unless the latest evaluation passed."
     )
 
@@ -382,9 +384,9 @@ def _deploy(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
                 "version": release.version,
                 "previous_version": release.previous if release.previous is not None else "none",
                 "release": dg.MetadataValue.path(store.release_path) if store.local else store.uri + "/release.json",
-                "engine": str(serving.get("engine")),
-                "image": str(serving.get("image") or ""),
-                "replicas": dg.MetadataValue.json(serving.get("replicas") or {}),
+                "engine": serving.engine,
+                "image": serving.image or "",
+                "replicas": dg.MetadataValue.json({"min": serving.min_replicas, "max": serving.max_replicas}),
                 "train_run_id": str(trained.get("_run_id")),
             }
         )

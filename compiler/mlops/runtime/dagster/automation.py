@@ -15,6 +15,7 @@ from functools import cache
 
 import dagster as dg
 
+from mlops.defaults import TIMEZONE
 from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec
 
 ALL_JOB = "mlops_all"
@@ -97,7 +98,7 @@ def build(models: Sequence[ModelSpec], environment: EnvironmentSpec) -> Automati
         by_cron = {}
         for m in models:
             if m.monitoring and m.monitoring.schedule:
-                by_cron.setdefault((m.monitoring.schedule, "UTC"), []).append(m)
+                by_cron.setdefault((m.monitoring.schedule, TIMEZONE), []).append(m)
         for (cron, tz), group in sorted(by_cron.items()):
             out.schedules.append(
                 _schedule("monitor", monitor, cron, tz, keys(group, ("monitor",)), group, schedule_status)

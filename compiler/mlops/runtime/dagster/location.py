@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from mlops import contract
 from mlops.runtime.dagster.spec import EnvironmentSpec
 from mlops.runtime.registry import ModelRegistry, artifacts_uri
 
 PROJECT_FILE = "mlops.yaml"
 # Overrides for deployments where the module does not sit inside a checkout of the project,
 # or where the artifacts must land on a volume that training pods also mount.
-PROJECT_ROOT_VAR = "MLOPS_PROJECT_ROOT"
-ARTIFACTS_VAR = "MLOPS_ARTIFACTS"
-GIT_REVISION_VAR = "MLOPS_GIT_REVISION"
+PROJECT_ROOT_VAR = contract.PROJECT_ROOT
+ARTIFACTS_VAR = contract.ARTIFACTS
+GIT_REVISION_VAR = contract.GIT_REVISION
 
 
 class LocationError(Exception):

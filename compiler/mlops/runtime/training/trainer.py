@@ -28,14 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops import contract
+
 log = logging.getLogger("mlops.train")
 
-CONFIG = "MLOPS_DEEPSPEED_CONFIG"
-TRAIN_DATA = "MLOPS_TRAIN_DATA"
-EVAL_DATA = "MLOPS_EVAL_DATA"
-OUTPUT_DIR = "MLOPS_OUTPUT_DIR"
-MODEL_NAME = "MLOPS_MODEL_NAME"
-ENVIRONMENT = "MLOPS_ENVIRONMENT"
+# the variable names are the contract's (mlops.contract), the same the Dagster train asset sets
+CONFIG = contract.DEEPSPEED_CONFIG
+TRAIN_DATA = contract.TRAIN_DATA
+EVAL_DATA = contract.EVAL_DATA
+OUTPUT_DIR = contract.OUTPUT_DIR
+MODEL_NAME = contract.MODEL_NAME
+ENVIRONMENT = contract.ENVIRONMENT
 PIPES_CONTEXT = "DAGSTER_PIPES_CONTEXT"
 REQUIRED = (CONFIG, TRAIN_DATA, OUTPUT_DIR)
 

@@ -2,12 +2,15 @@
 
 Change the specs and recompile. `dagster dev -f definitions.py` loads this module as is.
 Each model gets a group of assets (dataset -> train -> evaluate -> deploy -> monitor) with
-asset checks; an asset's code_version is the hash of the part of the spec it reads, so
-Dagster re-materializes exactly what a spec change touches. mlops.runtime builds the
-Dagster objects from the data below.
+asset checks; an asset's code_version hashes exactly what it computes from (its resolved
+inputs, the trainer files and rendered configs it reads, the compiler version), so Dagster
+re-materializes exactly what a change touches. mlops.runtime builds the Dagster objects
+from the data below, written for the mlops contract version CONTRACT.
 """
 
 from mlops.runtime.dagster.defs import build_definitions
+
+CONTRACT = 1
 
 ENVIRONMENT = {
     "name": "local",
@@ -92,4 +95,4 @@ MODELS = [
     },
 ]
 
-defs = build_definitions(__file__, ENVIRONMENT, MODELS)
+defs = build_definitions(__file__, ENVIRONMENT, MODELS, contract=CONTRACT)

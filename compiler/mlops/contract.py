@@ -1,0 +1,319 @@
+"""The contract between the compiler's targets and the runtime, defined once for both sides.
+
+- The payload a rendered Dagster definitions module carries (ENVIRONMENT, MODELS): typed objects that
+  the Dagster target builds and serializes with `to_dict`, and that `mlops.runtime.dagster` reads back
+  with `from_dict`, which refuses a payload of another CONTRACT_VERSION or with missing or unknown keys.
+- The environment variables the runtime sets for a trainer (the trainer contract) and for serving pods.
+
+Imports only the standard library and mlops.defaults: the runtime reads it without the compile pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.defaults import DRIFT_REFERENCE, TIMEZONE
+
+CONTRACT_VERSION = 1  # bump when a payload field changes meaning, is added or is removed
+
+# --- trainer environment (what a training entrypoint reads) --------------------------------------
+DEEPSPEED_CONFIG = "MLOPS_DEEPSPEED_CONFIG"  # rendered/<env>/deepspeed/<model>.json (required)
+TRAIN_DATA = "MLOPS_TRAIN_DATA"  # training data, csv or jsonl (required)
+EVAL_DATA = "MLOPS_EVAL_DATA"  # evaluation data (optional)
+OUTPUT_DIR = "MLOPS_OUTPUT_DIR"  # where metrics.json and model/ go (required)
+MODEL_NAME = "MLOPS_MODEL_NAME"  # for logging (trainers and serving pods)
+ENVIRONMENT = "MLOPS_ENVIRONMENT"  # for logging (trainers and serving pods)
+# --- serving pods ----------------------------------------------------------------------------------
+SERVING_HASH = "MLOPS_SERVING_HASH"  # sha256 of the serving section the pod was rendered from
+# --- the Dagster code location ---------------------------------------------------------------------
+PROJECT_ROOT = "MLOPS_PROJECT_ROOT"
+ARTIFACTS = "MLOPS_ARTIFACTS"
+ARTIFACTS_PVC = "MLOPS_ARTIFACTS_PVC"  # off local: a PVC that holds $MLOPS_ARTIFACTS for every pod
+GIT_REVISION = "MLOPS_GIT_REVISION"
+
+
+STAGES = ("dataset", "train", "evaluate", "deploy", "monitor")
+
+
+def gate_check(metric: str) -> str:
+    return f"gate_{metric}"
+
+
+def monitor_check(kind: str) -> str:
+    return f"monitor_{kind}"
+
+
+class ContractError(ValueError):
+    """A payload this runtime cannot read: another contract version, or a malformed one."""
+
+
+def check_version(version: object) -> None:
+    if version != CONTRACT_VERSION:
+        raise ContractError(
+            f"the definitions module was rendered for mlops contract version {version!r}, but this mlops "
+            f"runtime reads version {CONTRACT_VERSION}: run `mlops compile` with the mlops installed here"
+        )
+
+
+def _fields(d: object, where: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> Mapping[str, Any]:
+    if not isinstance(d, Mapping):
+        raise ContractError(f"{where}: expected a mapping, got {type(d).__name__}")
+    missing = [k for k in required if k not in d]
+    unknown = sorted(str(k) for k in d if k not in required and k not in optional)
+    if missing or unknown:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unknown {', '.join(unknown)}"] if unknown else []
+        )
+        raise ContractError(f"{where}: {'; '.join(parts)} (contract version {CONTRACT_VERSION})")
+    return d
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    name: str
+    cloud: str
+    region: str | None
+    cluster: str | None
+    launcher: str
+    namespace: str | None
+    artifacts: str | None  # the artifact store's URI; None: <project>/.mlops/artifacts
+
+    @property
+    def local(self) -> bool:
+        return self.cloud == "local"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "cloud": self.cloud,
+            "region": self.region,
+            "cluster": self.cluster,
+            "launcher": self.launcher,
+            "namespace": self.namespace,
+            "artifacts": self.artifacts,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EnvironmentSpec:
+        d = _fields(d, "ENVIRONMENT", ("name", "cloud", "region", "cluster", "launcher", "namespace", "artifacts"))
+        return cls(d["name"], d["cloud"], d["region"], d["cluster"], d["launcher"], d["namespace"], d["artifacts"])
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    path: str
+    rev: str | None
+    format: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "rev": self.rev, "format": self.format}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str) -> DataSpec:
+        d = _fields(d, where, ("path", "rev", "format"))
+        return cls(d["path"], d["rev"], d["format"])
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    command: tuple[str, ...]
+    base_model: str
+    method: str
+    image: str | None
+    nodes: int
+    gpus_per_node: int
+    gpu: str
+    gpu_is_host: bool
+    instance_type: str | None
+    spot: bool
+    max_hours: float | None
+    cron: str | None
+    timezone: str
+    retrain_on: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": list(self.command),
+            "base_model": self.base_model,
+            "method": self.method,
+            "image": self.image,
+            "nodes": self.nodes,
+            "gpus_per_node": self.gpus_per_node,
+            "gpu": self.gpu,
+            "gpu_is_host": self.gpu_is_host,
+            "instance_type": self.instance_type,
+            "spot": self.spot,
+            "max_hours": self.max_hours,
+            "schedule": {"cron": self.cron, "timezone": self.timezone} if self.cron else None,
+            "retrain_on": list(self.retrain_on),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "training") -> TrainingSpec:
+        keys = ("command", "base_model", "method", "image", "nodes", "gpus_per_node", "gpu", "gpu_is_host")
+        keys += ("instance_type", "spot")
+        d = _fields(d, where, (*keys, "max_hours", "schedule", "retrain_on"))
+        schedule = _fields(d["schedule"], f"{where}.schedule", ("cron", "timezone")) if d["schedule"] else {}
+        return cls(
+            command=tuple(d["command"]),
+            base_model=d["base_model"],
+            method=d["method"],
+            image=d["image"],
+            nodes=int(d["nodes"]),
+            gpus_per_node=int(d["gpus_per_node"]),
+            gpu=d["gpu"],
+            gpu_is_host=bool(d["gpu_is_host"]),
+            instance_type=d["instance_type"],
+            spot=bool(d["spot"]),
+            max_hours=d["max_hours"],
+            cron=schedule.get("cron"),
+            timezone=schedule.get("timezone", TIMEZONE),
+            retrain_on=tuple(d["retrain_on"]),
+        )
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    engine: str
+    image: str | None
+    quantization: str
+    tensor_parallel: int
+    gpu: str
+    min_replicas: int
+    max_replicas: int
+    port: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "image": self.image,
+            "quantization": self.quantization,
+            "tensor_parallel": self.tensor_parallel,
+            "gpu": self.gpu,
+            "replicas": {"min": self.min_replicas, "max": self.max_replicas},
+            "port": self.port,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "serving") -> ServingSpec:
+        d = _fields(d, where, ("engine", "image", "quantization", "tensor_parallel", "gpu", "replicas", "port"))
+        replicas = _fields(d["replicas"], f"{where}.replicas", ("min", "max"))
+        return cls(
+            d["engine"],
+            d["image"],
+            d["quantization"],
+            int(d["tensor_parallel"]),
+            d["gpu"],
+            int(replicas["min"]),
+            int(replicas["max"]),
+            int(d["port"]),
+        )
+
+
+@dataclass(frozen=True)
+class MonitoringSpec:
+    schedule: str | None
+    source: str | None
+    reference: str
+    checks: Mapping[str, bool]  # check kind (constraints | drift | compliance) -> blocking
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schedule": self.schedule,
+            "source": self.source,
+            "reference": self.reference,
+            "checks": dict(self.checks),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "monitoring") -> MonitoringSpec:
+        d = _fields(d, where, ("schedule", "source", "reference", "checks"))
+        return cls(d["schedule"], d["source"], d["reference"] or DRIFT_REFERENCE, dict(d["checks"]))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str | None
+    owner: str | None
+    source: str | None
+    spec_hash: str
+    section_hashes: Mapping[str, str]  # sha256 of each top-level spec section
+    code_versions: Mapping[str, str]
+    task: str
+    train: DataSpec
+    eval: DataSpec | None
+    label: str | None
+    training: TrainingSpec
+    gates: Mapping[str, Mapping[str, float | None]]
+    serving: ServingSpec | None
+    monitoring: MonitoringSpec | None
+
+    @property
+    def group(self) -> str:
+        """Dagster names allow [A-Za-z0-9_]; model names are DNS labels, so '-' -> '_' is one to one."""
+        return self.name.replace("-", "_")
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return tuple(s for s in STAGES if s in self.code_versions)
+
+    def key_path(self, stage: str) -> list[str]:
+        return [self.group, stage]
+
+    def checks(self, stage: str) -> list[str]:
+        """Names of the asset checks on one stage: evaluation gates and whylogs monitor kinds."""
+        if stage == "evaluate":
+            return [gate_check(metric) for metric in sorted(self.gates)]
+        if stage == "monitor" and self.monitoring is not None:
+            return [monitor_check(kind) for kind in sorted(self.monitoring.checks)]
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "owner": self.owner,
+            "source": self.source,
+            "spec_hash": self.spec_hash,
+            "section_hashes": dict(self.section_hashes),
+            "code_versions": dict(self.code_versions),
+            "task": self.task,
+            "data": {
+                "train": self.train.to_dict(),
+                "eval": self.eval.to_dict() if self.eval else None,
+                "label": self.label,
+            },
+            "training": self.training.to_dict(),
+            "gates": {k: dict(v) for k, v in self.gates.items()},
+            "serving": self.serving.to_dict() if self.serving else None,
+            "monitoring": self.monitoring.to_dict() if self.monitoring else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
+        name = d.get("name", "?") if isinstance(d, Mapping) else "?"
+        where = f"MODELS[{name}]"
+        keys = ("name", "description", "owner", "source", "spec_hash", "section_hashes", "code_versions", "task")
+        keys += ("data",)
+        d = _fields(d, where, (*keys, "training", "gates", "serving", "monitoring"))
+        data = _fields(d["data"], f"{where}.data", ("train", "eval", "label"))
+        return cls(
+            name=d["name"],
+            description=d["description"],
+            owner=d["owner"],
+            source=d["source"],
+            spec_hash=d["spec_hash"],
+            section_hashes=dict(d["section_hashes"]),
+            code_versions=dict(d["code_versions"]),
+            task=d["task"],
+            train=DataSpec.from_dict(data["train"], f"{where}.data.train"),
+            eval=DataSpec.from_dict(data["eval"], f"{where}.data.eval") if data["eval"] else None,
+            label=data["label"],
+            training=TrainingSpec.from_dict(d["training"], f"{where}.training"),
+            gates={k: dict(v) for k, v in d["gates"].items()},
+            serving=ServingSpec.from_dict(d["serving"], f"{where}.serving") if d["serving"] else None,
+            monitoring=MonitoringSpec.from_dict(d["monitoring"], f"{where}.monitoring") if d["monitoring"] else None,
+        )
