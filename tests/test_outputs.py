@@ -212,3 +212,23 @@ def test_a_crash_in_a_real_process_exits_3(nested: Path, tmp_path: Path) -> None
     assert proc.returncode == 3, proc.stderr
     assert "internal error" in proc.stderr and "Traceback" not in proc.stderr
     assert list(tmp_path.glob("mlops-crash-*.log"))
+
+
+INVISIBLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def test_rendered_files_hold_invisible_characters_only_as_escapes(copy_example) -> None:
+    """A bidi override in a blocked pattern is data: the rendered JSON keeps it, as an escape."""
+    root = copy_example("llm-support")
+    path = root / "models/support-assistant.yaml"
+    text = path.read_text()
+    assert "      blocked_patterns:\n" in text
+    path.write_text(
+        text.replace("      blocked_patterns:\n", '      blocked_patterns:\n        bidi: "x\\u202ey"\n', 1)
+    )
+    assert mlops("compile", root).exit_code == 0
+    rendered = [p for p in (root / "rendered").rglob("*") if p.is_file()]
+    for p in rendered:
+        assert not INVISIBLE.search(p.read_text(encoding="utf-8").replace("\n", "")), p
+    monitor = json.loads((root / "rendered/prod/whylogs/support-assistant.json").read_text())
+    assert "x\u202ey" in json.dumps(monitor, ensure_ascii=False)

@@ -6,10 +6,15 @@ import hashlib
 import json
 from typing import Any
 
+from mlops.escaping import json_visible
+
 
 def to_json(data: Any) -> bytes:
-    """Deterministic, strict JSON: sorted keys, two-space indent, trailing newline, never NaN/Infinity."""
-    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode()
+    """Deterministic, strict JSON: sorted keys, two-space indent, trailing newline, never NaN/Infinity;
+    bidi, zero-width and other invisible characters written as \\u escapes (the same data, but
+    a reader of the file sees them)."""
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return (json_visible(text) + "\n").encode()
 
 
 def digest(value: Any) -> str:

@@ -14,7 +14,8 @@ CODES: dict[str, Code] = {
     # L: loading YAML
     "L101": Code(
         "yaml-syntax",
-        "The file is not valid YAML (including tabs used for indentation and several documents in one file).",
+        "The file is not valid YAML (including tabs used for indentation, several documents in one file, and "
+        "line breaks editors do not show: NEL, U+2028, U+2029, a lone CR).",
     ),
     "L102": Code(
         "duplicate-key", "A mapping has the same key twice; YAML loaders silently keep the last one, mlops refuses."

@@ -9,14 +9,16 @@ zero-width characters that make a review show something else than what runs).
 from __future__ import annotations
 
 import html
+import json
 import re
 
 # C0 and C1 controls, DEL, and the characters that change how text around them is shown:
 # bidi embeddings/overrides/isolates and marks, zero-width characters, line and paragraph
-# separators (U+0085 NEL is C1), the BOM, and interlinear annotation and object replacement.
+# separators (U+0085 NEL is C1), the BOM, interlinear annotation and object replacement, tag
+# characters; and what no UTF-8 or XML document can hold (lone surrogates, U+FFFE, U+FFFF).
 _INVISIBLE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2064\u2066-\u206f"
-    "\ufeff\ufff9-\ufffc\U000e0000-\U000e007f]"
+    "\ud800-\udfff\ufeff\ufff9-\ufffc\ufffe\uffff\U000e0000-\U000e007f]"
 )
 
 
@@ -113,6 +115,16 @@ def markdown_html(text: str) -> str:
 def html_comment(text: str) -> str:
     """Text inside `<!-- ... -->`: cannot end the comment early."""
     return visible(text).replace("--", "-\u200b-").replace(">", "&gt;")
+
+
+# JSON -----------------------------------------------------------------------------------
+
+
+def json_visible(text: str) -> str:
+    """Serialized JSON with invisible characters as `\\u` escapes. Outside strings JSON has only
+    its indentation's line breaks (kept); inside a string the escape is the same character to every
+    reader (json.dumps already escaped the C0 controls there)."""
+    return _INVISIBLE.sub(lambda m: m.group() if m.group() == "\n" else json.dumps(m.group())[1:-1], text)
 
 
 # XML ------------------------------------------------------------------------------------

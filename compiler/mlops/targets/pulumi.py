@@ -52,7 +52,8 @@ def render(models: list[ResolvedModel]) -> list[Artifact]:
         "# Do not edit: change the specs and compile again. Deploy with the program in infra/:\n"
         f"#   pulumi up -C infra -s {env.name} --config-file <absolute path of this file>\n"
     )
-    body = yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1000)
+    # allow_unicode=False: every non-ASCII character is escaped, so no bidi or zero-width one is raw
+    body = yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=False, width=1000)
     return [Artifact(f"{env.name}/{TARGET}/Pulumi.{env.name}.yaml", (header + body).encode(), TARGET, env.name)]
 
 
