@@ -310,3 +310,63 @@ def status(path: Path, env: str, fmt: str, dagster_home: Path | None) -> None:
     from mlops.commands.dagster_cli import status_command
 
     sys.exit(status_command(_validate(path, (env,)), env, dagster_home, fmt, click.echo))
+
+
+def _ok(path: Path, env: str):
+    """The validated project for `env`; exit 1 with the diagnostics when it has errors."""
+    from mlops.formats import text
+
+    result = _validate(path, (env,))
+    if not result.ok:
+        click.echo(text.render(result.diagnostics), err=True)
+        sys.exit(1)
+    return result
+
+
+@main.command()
+@click.argument("path", type=PATH, default=".")
+@click.option("--env", "env", default="local", show_default=True, help="Environment whose registry to list.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def models(path: Path, env: str, fmt: str) -> None:
+    """The registered versions of every model: metrics, lineage, and which one serves."""
+    from mlops.commands.serving import CommandError, models_command
+
+    try:
+        sys.exit(models_command(_ok(path, env), env, fmt, click.echo))
+    except CommandError as exc:
+        _fail_usage(str(exc))
+
+
+@main.command()
+@click.argument("model")
+@click.option("--path", type=PATH, default=".", help="Project folder.")
+@click.option("--env", "env", required=True, help="Environment whose release to move.")
+@click.option(
+    "--to", "to", type=click.IntRange(min=1), default=None, help="Version to release (default: the previous)."
+)
+@HOME_OPTION
+def rollback(model: str, path: Path, env: str, to: int | None, dagster_home: Path | None) -> None:
+    """Release the previous version (or --to N) and record it on the model's deploy asset in Dagster.
+
+    A running `mlops serve` switches to it within a second; on a cluster, deploy rolls the pods."""
+    from mlops.commands.serving import CommandError, rollback_command
+
+    try:
+        sys.exit(rollback_command(_ok(path, env), env, model, to, dagster_home, click.echo))
+    except CommandError as exc:
+        _fail_usage(str(exc))
+
+
+@main.command()
+@click.argument("path", type=PATH, default=".")
+@click.option("--env", "env", default="local", show_default=True, help="Environment whose releases to serve.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True)
+def serve(path: Path, env: str, port: int) -> None:
+    """Serve the current release of every model on 127.0.0.1: LLMs over the OpenAI API, tabular
+    models over KServe V1, with /health and /metrics; follows new releases without dropping requests."""
+    from mlops.commands.serving import CommandError, serve_command
+
+    try:
+        sys.exit(serve_command(_ok(path, env), env, port, click.echo))
+    except CommandError as exc:
+        _fail_usage(str(exc))

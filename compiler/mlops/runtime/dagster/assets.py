@@ -233,8 +233,16 @@ def _register(
         deepspeed_config=config,
         run_id=context.run.run_id,
     )
+    signature = None
+    if model.task.startswith("tabular") and data.get("train_path"):
+        from mlops.runtime.registry import signature as signatures
+        from mlops.runtime.training.trainer import read_rows
+
+        signature = signatures.infer(read_rows(Path(str(data["train_path"]))), model.label).to_dict()
     try:
-        return loc.registry(model.name).register(output / "model", metrics, record, _entrypoint_files(model, loc))
+        return loc.registry(model.name).register(
+            output / "model", metrics, record, _entrypoint_files(model, loc), signature
+        )
     except registry.RegistryError as exc:
         raise dg.Failure(description=f"{model.name}: version not registered: {exc}") from exc
 

@@ -5,6 +5,7 @@ Layout under the store (a local folder, `s3://bucket/prefix`, `gs://bucket/prefi
     <artifacts>/<env>/<model>/versions/<n>/model/         weights or a PEFT adapter, as the trainer saved them
     <artifacts>/<env>/<model>/versions/<n>/code/          the trainer module that featurizes inputs (tabular)
     <artifacts>/<env>/<model>/versions/<n>/metrics.json   what the trainer reported
+    <artifacts>/<env>/<model>/versions/<n>/signature.json tabular: the input columns and types (registry.signature)
     <artifacts>/<env>/<model>/versions/<n>/lineage.json   where the version came from (written last)
     <artifacts>/<env>/<model>/release.json                {"version": n, "previous": m, ...}
     <artifacts>/<env>/<model>/inference/                  the servers' inference log (mlops.runtime.serving.log)
@@ -38,6 +39,7 @@ LOCAL_DEFAULT = ".mlops/artifacts"  # under the project folder
 RELEASE = "release.json"
 METRICS = "metrics.json"
 LINEAGE = "lineage.json"
+SIGNATURE = "signature.json"
 MODEL = "model"
 CODE = "code"
 INFERENCE = "inference"
@@ -201,6 +203,7 @@ class ModelRegistry:
         metrics: Mapping[str, Any],
         lineage: Mapping[str, Any],
         code: Iterable[Path] = (),
+        signature: Mapping[str, Any] | None = None,
     ) -> Version:
         """Copy a trained model folder (and the trainer code that featurizes its inputs) into the
         next version; lineage.json last, so the version appears complete or not at all."""
@@ -218,6 +221,8 @@ class ModelRegistry:
         record = {**dict(lineage), "version": number, "registered_at": now()}
         if code_hashes:
             record["code_sha256"] = code_hashes
+        if signature is not None:
+            self._write_json(f"{folder}/{SIGNATURE}", dict(signature))
         self._write_json(f"{folder}/{METRICS}", dict(metrics))
         self._write_json(f"{folder}/{LINEAGE}", record)
         return self.get(number)
@@ -238,6 +243,13 @@ class ModelRegistry:
                 return number
             except FileExistsError:
                 number += 1
+
+    def signature(self, version: Version) -> dict[str, Any] | None:
+        """The version's input signature (tabular models; see registry.signature), or None."""
+        try:
+            return self._read_json(self.path("versions", version.number, SIGNATURE))
+        except FileNotFoundError:
+            return None
 
     # --- release ---------------------------------------------------------------------------
 
