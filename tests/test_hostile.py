@@ -98,3 +98,135 @@ def test_divisors_are_exact_and_bounded() -> None:
     start = time.monotonic()
     assert divisors(2**53 - 1, 1 << 16) == [1, 6361]  # 2^53 - 1 = 6361 x 69431 x 20394401
     assert time.monotonic() - start < 1.0
+
+
+POLICY = "policies/prod-guardrails.yaml"
+
+
+def _policy_rule(root: Path, rule: str) -> tuple[int, str]:
+    """Replace the llm-support prod policy's first rule; (its line, the line's text)."""
+    edit(root, POLICY, "{require: monitoring.drift, severity: error}", rule)
+    line = line_of(root, POLICY, rule)
+    return line, (root / POLICY).read_text().splitlines()[line - 1]
+
+
+@pytest.mark.parametrize(
+    ("rule", "at", "message", "hint"),
+    [
+        # a misspelled segment after the first
+        (
+            "{require: monitoring.drfit}",
+            "monitoring.drfit",
+            "policy path 'monitoring.drfit' does not exist: monitoring has no field 'drfit'",
+            "did you mean 'drift'?",
+        ),
+        (
+            "{max: {training.resources.total_gpu: 1}}",
+            "training.resources.total_gpu",
+            "policy path 'training.resources.total_gpu' does not exist: training.resources has no field 'total_gpu'",
+            "did you mean 'total_gpus'?",
+        ),
+        (
+            "{require: training.resources.spot.enabled}",
+            "training.resources.spot.enabled",
+            "policy path 'training.resources.spot.enabled': training.resources.spot is a boolean, "
+            "it has no field 'enabled'",
+            "",
+        ),
+        # a literal of the wrong type never matches: the guardrail would be off
+        (
+            '{forbid: {training.resources.spot: "false"}}',
+            '"false"',
+            "policy compares training.resources.spot (a boolean) with the string 'false': it can never match",
+            "write the literal without quotes",
+        ),
+        (
+            "{allow: {serving.engine: [vllm, 2]}}",
+            "2]",
+            "policy compares serving.engine (a string) with the number 2",
+            "",
+        ),
+        (
+            "{forbid: {training.retrain_on: 1}}",
+            "1}",
+            "policy compares the elements of training.retrain_on (a string) with the number 1",
+            "",
+        ),
+        # max/min on a non-number
+        (
+            "{max: {serving.engine: 3}}",
+            "serving.engine",
+            "policy rule max compares numbers, but serving.engine is a string",
+            "use allow or forbid",
+        ),
+        (
+            "{min: {training.retrain_on: 1}}",
+            "training.retrain_on",
+            "policy rule min compares numbers, but training.retrain_on is a list",
+            "",
+        ),
+    ],
+)
+def test_a_policy_rule_that_cannot_apply_is_an_error_at_the_rule(
+    copy_example, rule: str, at: str, message: str, hint: str
+) -> None:
+    root = copy_example("llm-support")
+    line, text = _policy_rule(root, rule)
+    result = mlops("validate", root)
+    assert result.exit_code == 1
+    expected = f"{POLICY}:{line}:{text.index(at) + 1}: error G602 {message}"
+    assert expected in result.output, result.output
+    assert not hint or f"hint: {hint}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        # a list field: forbid fires when the list contains the literal
+        ("{forbid: {training.retrain_on: drift}}", "training.retrain_on must not contain 'drift'"),
+        # allow over a list: every element must be allowed
+        ("{allow: {training.retrain_on: [drift]}}", "training.retrain_on must be one of ['drift']"),
+        ("{forbid: {training.resources.spot: false}}", "training.resources.spot must not be False"),
+        ("{max: {serving.max_gpus: 5}}", "serving.max_gpus must be at most 5 (is 6)"),
+        ("{min: {evaluation.gates.rouge_l.min: 0.5}}", "evaluation.gates.rouge_l.min must be at least 0.5"),
+        ("{require: evaluation.gates.accuracy}", "evaluation.gates.accuracy must be set"),
+    ],
+)
+def test_list_membership_and_derived_fields_fire(copy_example, rule: str, message: str) -> None:
+    root = copy_example("llm-support")
+    _policy_rule(root, rule)
+    result = mlops("validate", root)
+    assert result.exit_code == 1
+    assert f"error G601 [prod] policy prod-guardrails: {message}" in result.output, result.output
+
+
+def test_allow_over_a_list_passes_when_every_element_is_allowed(copy_example) -> None:
+    root = copy_example("llm-support")
+    _policy_rule(root, "{allow: {training.retrain_on: [drift, data_change, schedule]}}")
+    result = mlops("validate", root)
+    assert "G60" not in result.output and result.exit_code == 0, result.output
+
+
+def test_a_misspelled_model_name_in_a_policy_is_an_error(copy_example) -> None:
+    root = copy_example("llm-support")
+    edit(root, POLICY, "environments: [prod]", "environments: [prod]\n  models: [support-asistant]")
+    line = line_of(root, POLICY, "models:")
+    result = mlops("validate", root)
+    assert result.exit_code == 1
+    assert f"{POLICY}:{line}:12: error G603 policy names model 'support-asistant'" in result.output
+    assert "hint: did you mean 'support-assistant'?" in result.output
+
+
+def test_policy_facts_are_computed_once_per_model(copy_example, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops.model import ResolvedModel
+    from mlops.pipeline import validate
+
+    root = copy_example("llm-support")
+    rules = "".join(f"\n    - {{max: {{training.resources.total_gpus: {100 + i}}}}}" for i in range(30))
+    edit(root, POLICY, "  rules:", "  rules:" + rules)
+    calls = []
+    real = ResolvedModel.facts
+    monkeypatch.setattr(ResolvedModel, "facts", lambda self: calls.append(self.name) or real(self))
+    result = validate(root)
+    assert result.ok, result.diagnostics
+    assert len(calls) == len(result.models)  # not rules x models

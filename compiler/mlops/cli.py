@@ -120,9 +120,19 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
         sys.exit(1)
     target = out if out is not None else result.sources.output
     artifacts = render(result)
-    files, lock = writer.plan_tree(target, artifacts, result.sources.spec_hashes(), list(envs) or None)
+    try:
+        # one lock spans reading the old tree (kept environments) and writing or checking it
+        with writer.locked(target, create=not check) as locked:
+            files, lock = writer.plan_tree(locked, artifacts, result.sources.spec_hashes(), list(envs) or None)
+            if check:
+                differences = writer.check(locked, files, lock, list(envs) or None)
+            else:
+                writer.write(locked, files, lock)
+    except writer.WriteError as exc:
+        _echo_diagnostics([write_diagnostic(result.sources, str(exc))], path, fmt, err=text)
+        sys.exit(1)
     if check:
-        findings = check_diagnostics(result.sources, target, writer.check(target, files, lock, list(envs) or None))
+        findings = check_diagnostics(result.sources, target, differences)
         if findings or not text:
             _echo_diagnostics(findings, path, fmt)
         if findings:
@@ -130,11 +140,6 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
         if text:
             click.echo(f"up to date: {len(files)} files in {target}")
         return
-    try:
-        writer.write(target, files, lock)
-    except writer.WriteError as exc:
-        _echo_diagnostics([write_diagnostic(result.sources, str(exc))], path, fmt, err=text)
-        sys.exit(1)
     if text:
         click.echo(f"wrote {len(artifacts)} files for {len(result.environments)} environments to {target}")
     else:

@@ -81,7 +81,12 @@ CODES: dict[str, Code] = {
     "T508": Code("offload-optimizer-stage", "offload_optimizer needs ZeRO stage 1 or higher; at stage 0 it fails."),
     # G: policy
     "G601": Code("policy-violation", "A policy rule does not hold for a resolved model; the severity is the policy's."),
-    "G602": Code("policy-path", "A policy names a path that no resolved model has."),
+    "G602": Code(
+        "policy-rule",
+        "A policy rule cannot apply: its path names a field no resolved model has, its literal has another type "
+        'than the field (spot: "false"), or max/min names a field that is not a number.',
+    ),
+    "G603": Code("policy-model", "A policy's models: list names a model the project does not define."),
     # X: security
     "X701": Code("secret-in-spec", "A value looks like a credential; secrets never go into specs."),
     # D: data
@@ -97,7 +102,11 @@ CODES: dict[str, Code] = {
     ),
     # C: compile / output
     "C001": Code("stale-output", "compile --check: a rendered file is missing, stale, edited by hand or orphaned."),
-    "C002": Code("write-failed", "The output could not be written; the previous output is intact."),
+    "C002": Code(
+        "write-failed",
+        "The output could not be written (or read by compile --check): a read-only or full disk, a symbolic link "
+        "where the output goes, or another compile holding the lock too long. The previous output is intact.",
+    ),
 }
 
 

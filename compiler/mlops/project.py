@@ -61,6 +61,18 @@ def load_project(root: Path) -> Sources:
     sources.name = project.data["metadata"]["name"]
     spec = project.data.get("spec") or {}
     sources.settings.update({k: spec[k] for k in DEFAULTS if k in spec})
+    output = (root / sources.settings["output"]).resolve()
+    if not output.is_relative_to(root) or output == root:
+        # compile replaces this folder: never one outside the project (or where a committed symlink leads)
+        where = "is the project folder itself" if output == root else f"resolves to {output}, outside the project"
+        sources.diagnostics.append(
+            project.diagnostic(
+                "/spec/output",
+                "L110",
+                f"spec.output {where}",
+                hint="write the output to a folder inside the project, e.g. output: rendered",
+            )
+        )
     for key, kind in FOLDERS.items():
         folder = root / sources.settings[key]
         if not _inside(root, folder):

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import fcntl
+import glob
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -15,6 +25,7 @@ from mlops import __version__
 from mlops.targets.base import Artifact, to_json
 
 LOCK = "mlops.lock"
+LOCK_TIMEOUT = 120.0  # seconds a compile waits for another one on the same output
 
 
 class WriteError(Exception):
@@ -24,7 +35,7 @@ class WriteError(Exception):
 @dataclass(frozen=True)
 class Finding:
     path: str
-    problem: str  # missing | stale | edited | orphaned | lock
+    problem: str  # missing | stale | edited | orphaned | lock | link
 
     def message(self) -> str:
         return {
@@ -33,10 +44,13 @@ class Finding:
             "edited": "was edited by hand (differs from its mlops.lock hash): rendered files are not edited, specs are",
             "orphaned": "is not produced by any spec (deleted or renamed?): run `mlops compile` to remove it",
             "lock": "is out of date (spec hashes or compiler version): run `mlops compile`",
+            "link": "is a symbolic link: rendered files are real files that `mlops compile` writes",
         }[self.problem]
 
 
 def read_lock(out: Path) -> dict[str, Any]:
+    if not _regular(out, LOCK):
+        return {}
     try:
         data = json.loads((out / LOCK).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -79,10 +93,23 @@ def plan_tree(
         for path, entry in old.items():
             if not _relative(path) or not isinstance(entry, dict):
                 continue  # a lock edited by hand never makes compile read or write outside the output
-            if entry.get("environment") not in environments and (out / path).is_file():
-                files[path] = (out / path).read_bytes()
+            if entry.get("environment") not in environments and _regular(out, path):
+                try:
+                    files[path] = (out / path).read_bytes()
+                except OSError as exc:
+                    raise WriteError(f"could not read {out / path}: {exc.strerror or exc}") from None
                 entries[path] = entry
     return files, build_lock(entries, spec_hashes)
+
+
+def _regular(out: Path, rel: str) -> bool:
+    """A real file below `out`: a symbolic link in the output is never followed (it could point anywhere)."""
+    path = out
+    for part in PurePosixPath(rel).parts:
+        path = path / part
+        if path.is_symlink():
+            return False
+    return path.is_file()
 
 
 def _relative(path: object) -> bool:
@@ -92,51 +119,198 @@ def _relative(path: object) -> bool:
     return not PurePosixPath(path).is_absolute() and ".." not in PurePosixPath(path).parts
 
 
+# Staging trees, old trees and the journal of a swap sit beside the output, named after it, so a
+# compile that was killed leaves nothing the next one cannot recognise and finish or remove.
+def _staging_prefix(out: Path) -> str:
+    return f".mlops-{out.name}-"
+
+
+def _journal(out: Path) -> Path:
+    return out.parent / f"{_staging_prefix(out)}journal"
+
+
+class _Held(threading.local):
+    outputs: dict[Path, int]
+
+    def __init__(self) -> None:
+        self.outputs = {}  # output -> fd of its locked parent folder, held by this thread
+
+
+_held = _Held()
+
+
+@contextmanager
+def locked(out: Path, *, create: bool = True) -> Iterator[Path]:
+    """Hold the output's lock (flock on its parent folder: no lock file to commit or ignore), so
+    concurrent compiles take turns; on taking it, finish or clean up what a killed compile left.
+    Yields the output path with its parent resolved (the output itself is never followed)."""
+    out = _absolute(out)
+    if out in _held.outputs or (not create and not out.parent.is_dir()):
+        yield out  # held already by this thread, or nothing there to lock: --check reports the tree missing
+        return
+    try:
+        if create:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        raise WriteError(f"could not open {out.parent}: {exc.strerror or exc}") from None
+    try:
+        _acquire(fd, out)
+        _held.outputs[out] = fd
+        recover(out)
+        yield out
+    finally:
+        _held.outputs.pop(out, None)
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def _acquire(fd: int, out: Path) -> None:
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise WriteError(
+                    f"another mlops compile has held the lock on {out.parent} for {LOCK_TIMEOUT:.0f} s"
+                ) from None
+            time.sleep(0.05)
+        except OSError as exc:
+            raise WriteError(f"could not lock {out.parent}: {exc.strerror or exc}") from None
+
+
+def _absolute(out: Path) -> Path:
+    out = Path(os.path.abspath(out))
+    return out.parent.resolve() / out.name
+
+
+def recover(out: Path) -> None:
+    """Under the lock: complete a two-rename swap that a killed compile left between its renames
+    (the journal names both trees), then remove every staging tree left beside the output."""
+    journal = _journal(out)
+    prefix = _staging_prefix(out)
+    try:
+        if journal.is_file():
+            try:
+                entry = json.loads(journal.read_text(encoding="utf-8"))
+            except ValueError:
+                entry = {}
+            names = [entry.get(k) if isinstance(entry, dict) else None for k in ("new", "old")]
+            if not (out.exists() or out.is_symlink()):
+                for name in names:  # the new tree first: it was complete before the journal was written
+                    ours = isinstance(name, str) and name.startswith(prefix) and "/" not in name
+                    if ours and (out.parent / name).is_dir():
+                        os.rename(out.parent / name, out)
+                        break
+        for left in sorted(out.parent.glob(glob.escape(prefix) + "*")):
+            if left.is_dir() and not left.is_symlink():
+                shutil.rmtree(left)
+            else:
+                left.unlink()
+    except OSError as exc:
+        raise WriteError(f"could not finish the interrupted compile of {out}: {exc.strerror or exc}") from None
+
+
 def write(out: Path, files: dict[str, bytes], lock: bytes) -> None:
-    """Build the whole tree beside `out`, then swap it in: a failure leaves the old tree intact."""
-    out = out.resolve()
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / LOCK).is_file())):
-        raise WriteError(f"{out} exists and was not written by mlops (no {LOCK}); refusing to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".mlops-tmp-", dir=out.parent))
-    try:
-        for rel, content in files.items():
-            target = tmp / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-        (tmp / LOCK).write_bytes(lock)
-        os.chmod(tmp, 0o755)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise WriteError(f"could not write {out}: {exc}") from exc
-    _swap(tmp, out)
+    """Build the whole tree beside `out`, then swap it in with one atomic step: whenever the process
+    dies, `out` holds the old tree or the new one, complete. Every failure is a WriteError (C002)."""
+    with locked(out) as out:
+        if out.is_symlink():
+            raise WriteError(f"{out} is a symbolic link; mlops writes its output as a real folder")
+        if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / LOCK).is_file())):
+            raise WriteError(f"{out} exists and was not written by mlops (no {LOCK}); refusing to replace it")
+        try:
+            staged = Path(tempfile.mkdtemp(prefix=_staging_prefix(out) + "new-", dir=out.parent))
+        except OSError as exc:
+            raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
+        try:
+            for rel, content in files.items():
+                target = staged / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+            (staged / LOCK).write_bytes(lock)
+            os.chmod(staged, 0o755)
+            _swap(staged, out)
+        except OSError as exc:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
 
 
-def _swap(tmp: Path, out: Path) -> None:
-    """Two renames; if the second fails, the first is undone so `out` is never lost."""
-    old = out.parent / f"{tmp.name}-old"
-    moved = False
+def _swap(staged: Path, out: Path) -> None:
+    if not out.exists():
+        os.rename(staged, out)  # nothing to replace: one rename
+        return
+    if exchange(staged, out):
+        shutil.rmtree(staged, ignore_errors=True)  # it holds the old tree now; if killed here, recover() removes it
+        return
+    # No atomic exchange on this system: two renames, journaled first, so that a kill between
+    # them is completed by the next compile or check (recover), never leaving no output.
+    old = out.parent / f"{_staging_prefix(out)}old-{staged.name.rsplit('-', 1)[-1]}"
+    journal = _journal(out)
+    pending = journal.with_name(journal.name + ".tmp")
+    pending.write_text(json.dumps({"new": staged.name, "old": old.name}), encoding="utf-8")
+    os.rename(pending, journal)
+    os.rename(out, old)
     try:
-        if out.exists():
-            os.rename(out, old)
-            moved = True
-        os.rename(tmp, out)
-    except OSError as exc:
-        if moved:
-            os.rename(old, out)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise WriteError(f"could not write {out}: {exc}") from exc
+        os.rename(staged, out)
+    except OSError:
+        os.rename(old, out)
+        journal.unlink()
+        raise
+    journal.unlink()
     shutil.rmtree(old, ignore_errors=True)
 
 
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the system
+    or the file system cannot, so the caller falls back to journaled renames."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+@cache
+def _renameat2() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # glibc before 2.28, musl without it
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
 def check(out: Path, files: dict[str, bytes], lock: bytes, environments: list[str] | None) -> list[Finding]:
-    """What differs between the tree on disk and what a compile would write."""
+    """What differs between the tree on disk and what a compile would write (symbolic links are
+    findings, never followed); a tree that cannot be read is a WriteError."""
+    try:
+        return _differences(_absolute(out), files, lock, environments)
+    except OSError as exc:
+        raise WriteError(f"could not read {out}: {exc.strerror or exc}") from None
+
+
+def _differences(out: Path, files: dict[str, bytes], lock: bytes, environments: list[str] | None) -> list[Finding]:
+    if out.is_symlink():
+        return [Finding(".", "link")]
     recorded = locked_artifacts(out)
     findings: list[Finding] = []
     for rel, content in sorted(files.items()):
         path = out / rel
-        if not path.is_file():
-            findings.append(Finding(rel, "missing"))
+        if not _regular(out, rel):
+            findings.append(Finding(rel, "link" if path.is_symlink() else "missing"))
             continue
         on_disk = path.read_bytes()
         if on_disk == content:
@@ -153,7 +327,6 @@ def check(out: Path, files: dict[str, bytes], lock: bytes, environments: list[st
             env = rel.split("/", 1)[0]
             if environments is None or env in environments:
                 findings.append(Finding(rel, "orphaned"))
-    lock_path = out / LOCK
-    if not lock_path.is_file() or lock_path.read_bytes() != lock:
-        findings.append(Finding(LOCK, "missing" if not lock_path.is_file() else "lock"))
+    if not _regular(out, LOCK) or (out / LOCK).read_bytes() != lock:
+        findings.append(Finding(LOCK, "missing" if not _regular(out, LOCK) else "lock"))
     return findings

@@ -22,8 +22,13 @@ def stale_files(result: Result, env: str) -> list[str]:
     from mlops.pipeline import render
 
     out = result.sources.output
-    files, lock = writer.plan_tree(out, render(result), result.sources.spec_hashes(), [env])
-    return [f"{f.path} {f.message()}" for f in writer.check(out, files, lock, [env]) if f.path != writer.LOCK]
+    try:
+        with writer.locked(out, create=False) as out:
+            files, lock = writer.plan_tree(out, render(result), result.sources.spec_hashes(), [env])
+            findings = writer.check(out, files, lock, [env])
+    except writer.WriteError as exc:
+        return [str(exc)]
+    return [f"{f.path} {f.message()}" for f in findings if f.path != writer.LOCK]
 
 
 def materialize_command(result: Result, env: str, models: Sequence[str], home: Path | None, echo: Echo) -> int:
