@@ -79,7 +79,10 @@ def test_a_nan_budget_is_refused_instead_of_disabling_the_budget_rule(copy_examp
     col = (root / ENV).read_text().splitlines()[line - 1].index(".nan") + 1
     result = mlops("validate", root)
     assert result.exit_code == 1
-    assert f"{ENV}:{line}:{col}: error S204 spec.budget_per_hour: .nan is not a finite number" in result.output
+    assert (
+        f"{shown(root, ENV)}:{line}:{col}: error S204 spec.budget_per_hour: .nan is not a finite number"
+        in result.output
+    )
 
 
 def test_the_batch_hint_of_a_large_valid_batch_is_computed_from_divisors(copy_example) -> None:
@@ -174,7 +177,7 @@ def test_a_policy_rule_that_cannot_apply_is_an_error_at_the_rule(
     line, text = _policy_rule(root, rule)
     result = mlops("validate", root)
     assert result.exit_code == 1
-    expected = f"{POLICY}:{line}:{text.index(at) + 1}: error G602 {message}"
+    expected = f"{shown(root, POLICY)}:{line}:{text.index(at) + 1}: error G602 {message}"
     assert expected in result.output, result.output
     assert not hint or f"hint: {hint}" in result.output
 
@@ -213,7 +216,7 @@ def test_a_misspelled_model_name_in_a_policy_is_an_error(copy_example) -> None:
     line = line_of(root, POLICY, "models:")
     result = mlops("validate", root)
     assert result.exit_code == 1
-    assert f"{POLICY}:{line}:12: error G603 policy names model 'support-asistant'" in result.output
+    assert f"{shown(root, POLICY)}:{line}:12: error G603 policy names model 'support-asistant'" in result.output
     assert "hint: did you mean 'support-assistant'?" in result.output
 
 
@@ -230,3 +233,50 @@ def test_policy_facts_are_computed_once_per_model(copy_example, monkeypatch: pyt
     result = validate(root)
     assert result.ok, result.diagnostics
     assert len(calls) == len(result.models)  # not rules x models
+
+
+@pytest.mark.parametrize(
+    ("field", "rel", "needle"),
+    [
+        ("/spec/data/train/path", "data/transactions.csv", "train: {path"),
+        ("/spec/data/eval/path", "data/transactions_eval.csv", "eval: {path"),
+        ("/spec/monitoring/source", "data/production/batch.csv", "source:"),
+    ],
+)
+def test_a_data_path_symlinked_out_of_the_project_is_refused(
+    copy_example, tmp_path: Path, field: str, rel: str, needle: str
+) -> None:
+    root = copy_example("tabular-fraud")
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (root / rel).unlink()
+    (root / rel).symlink_to(secret)
+    line = line_of(root, MODEL, needle)
+    result = mlops("validate", root)
+    assert result.exit_code == 1
+    hit = next(x for x in result.output.splitlines() if "L110" in x)
+    assert hit.startswith(f"{shown(root, MODEL)}:{line}:") and f"{rel} leads outside the project (to {secret})" in hit
+
+
+def test_a_data_file_linked_into_the_dvc_cache_stays_inside(copy_example) -> None:
+    """`dvc checkout` with cache.type symlink links data files into .dvc/cache: that is not outside."""
+    root = copy_example("tabular-fraud")
+    data = root / "data" / "transactions.csv"
+    cached = root / ".dvc" / "cache" / "linked-copy"
+    cached.write_bytes(data.read_bytes())
+    data.unlink()
+    data.symlink_to(cached)
+    result = mlops("validate", root)
+    assert "L110" not in result.output and result.exit_code == 0, result.output
+
+
+def test_the_runtime_refuses_a_data_link_that_appeared_after_review(copy_example, tmp_path: Path) -> None:
+    from mlops.runtime.data import DataError, read_bytes
+
+    root = copy_example("tabular-fraud")
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0\n")
+    (root / "data" / "transactions.csv").unlink()
+    (root / "data" / "transactions.csv").symlink_to(secret)
+    with pytest.raises(DataError, match="leads outside the project"):
+        read_bytes(root, "data/transactions.csv", None)

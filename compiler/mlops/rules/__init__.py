@@ -21,6 +21,7 @@ from mlops.rules import (
     nvme_path,
     offload_stage,
     parallel_degree,
+    paths_inside,
     policies,
     precision,
     qlora_zero3,
@@ -52,6 +53,7 @@ RULES: list[Rule] = [
     column_constraints.check,
     monitor_patterns.check,
     monitor_columns.check,
+    paths_inside.check,
     dvc_tracked.check,
     data_revision.check,
 ]

@@ -19,7 +19,8 @@ import dataclasses
 import types
 import typing
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from mlops import schema
@@ -35,6 +36,8 @@ _MISSING = object()
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
+    if not ctx.sources.documents["Policy"]:
+        return
     facts = {id(m): m.facts() for m in ctx.models}  # once per model, whatever the number of rules
     shape = Shape.of(facts.values())
     project_models = sorted({d.data["metadata"]["name"] for d in ctx.sources.documents["Model"]})
@@ -115,21 +118,31 @@ def _kind(value: Any) -> str | None:
     return None
 
 
-@dataclass
 class Node:
-    children: dict[str, Node] = field(default_factory=dict)
-    kinds: set[str] = field(default_factory=set)  # of the values seen (null not counted)
-    items: set[str] = field(default_factory=set)  # of list elements seen
+    """The values at one dotted path across the resolved models, looked at only along the paths the
+    rules name (a rule costs models x path depth; the whole facts trees are never walked)."""
 
-    def add(self, value: Any) -> None:
-        kind = _kind(value)
-        if kind is not None:
-            self.kinds.add(kind)
-        if isinstance(value, dict):
-            for k, v in value.items():
-                self.children.setdefault(str(k), Node()).add(v)
-        elif isinstance(value, list | tuple):
-            self.items.update(k for k in map(_kind, value) if k is not None)
+    def __init__(self, values: list[Any]) -> None:
+        self.values = values
+        self._children: dict[str, Node | None] = {}
+
+    @cached_property
+    def kinds(self) -> set[str]:  # of the values seen (null not counted)
+        return {k for v in self.values if (k := _kind(v)) is not None}
+
+    @cached_property
+    def items(self) -> set[str]:  # of list elements seen
+        return {k for v in self.values if isinstance(v, list | tuple) for x in v if (k := _kind(x)) is not None}
+
+    @cached_property
+    def names(self) -> set[str]:
+        return {str(k) for v in self.values if isinstance(v, dict) for k in v}
+
+    def child(self, part: str) -> Node | None:
+        if part not in self._children:
+            found = [v[part] for v in self.values if isinstance(v, dict) and part in v]
+            self._children[part] = Node(found) if found else None
+        return self._children[part]
 
 
 @dataclass
@@ -144,10 +157,8 @@ class Shape:
 
     @classmethod
     def of(cls, facts: Iterable[dict[str, Any]]) -> Shape:
-        root = Node()
-        for f in facts:
-            root.add(f)
-        return cls(root, bool(root.kinds))
+        root = Node(list(facts))
+        return cls(root, bool(root.values))
 
     def problem(self, policy: Document, rule: Rule) -> Diagnostic | None:
         if not self.known:
@@ -163,11 +174,11 @@ class Shape:
                 return self._fail(
                     policy, rule, f"policy path '{rule.path}': {where} is a {_one(kinds)}, it has no field '{part}'"
                 )
-            child = node.children.get(part) if node else None
+            child = node.child(part) if node else None
             sub = _child_schema(spec, part)
             sub_typed = _child_type(typed, part)
             if child is None and sub is None and sub_typed is _MISSING:
-                names = sorted(set(node.children if node else ()) | set(_properties(spec)) | set(_type_fields(typed)))
+                names = sorted(set(node.names if node else ()) | set(_properties(spec)) | set(_type_fields(typed)))
                 return self._fail(
                     policy,
                     rule,

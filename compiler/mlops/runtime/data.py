@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops.paths import inside
+
 
 class DataError(Exception):
     pass
@@ -49,7 +51,10 @@ def read_bytes(root: Path, path: str, rev: str | None) -> tuple[bytes, str, str 
     """(content, where it came from, DVC md5 or None)."""
     root = root.resolve()
     if rev is None:
-        local = root / path
+        try:
+            local = inside(root, path)  # a symbolic link in the working tree may lead anywhere
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
         if local.is_file():
             return local.read_bytes(), "working tree", None
         # tracked but not checked out (a fresh clone before `dvc pull`): DVC's cache, then its remote

@@ -282,6 +282,16 @@ def _artifacts_volume(loc: Location, context: AssetExecutionContext) -> dict[str
     }
 
 
+def _inside(root: Path, rel: str) -> Path:
+    """A spec path under the project; one a symbolic link leads out of fails the asset."""
+    from mlops.paths import inside
+
+    try:
+        return inside(root, rel)
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc)) from None
+
+
 def _profile_reference(model: ModelSpec, loc: Location, data: Mapping[str, Any], work: Path) -> Path | None:
     """The drift reference (training or eval data) profiled once per training run, for the monitor."""
     mon = model.monitoring
@@ -427,7 +437,7 @@ def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         if not mon.source:
             raise dg.Failure(description=f"{model.name}: monitoring.source names no production data")
         try:
-            batch = monitoring.load_table(str(loc.project_root / mon.source))
+            batch = monitoring.load_table(str(_inside(loc.project_root, mon.source)))
             reference = _reference(context, model, loc, definition)
             result = monitoring.run_monitor(definition, batch, reference)
         except monitoring.MonitorError as exc:

@@ -545,9 +545,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _spec_path(project: Path, rel: str | None) -> Path:
+    from mlops.paths import inside
+
     if not rel:
         raise MonitorError("the definition names no such path; pass it explicitly")
-    return project / rel
+    try:
+        return inside(project, rel)
+    except ValueError as exc:
+        raise MonitorError(str(exc)) from None
 
 
 if __name__ == "__main__":

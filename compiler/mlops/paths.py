@@ -1,0 +1,51 @@
+"""Project-relative paths that stay inside the project, symbolic links followed.
+
+The schema refuses absolute paths and `..`; a symbolic link in the project can still lead out
+(`data/train.csv -> /etc/passwd`). The rules check every spec path with `outside` at review, and
+the runtime again before it reads (a link can appear after review). DVC's cache counts as inside:
+`dvc checkout` with cache.type symlink links data files there. Only the standard library: the
+runtime imports this without the compile pipeline.
+"""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+
+def outside(root: Path, rel: str) -> Path | None:
+    """Where `rel` leads when that is outside the project (and outside DVC's cache), else None."""
+    root = root.resolve()
+    target = (root / rel).resolve()
+    if target.is_relative_to(root) or any(target.is_relative_to(c) for c in dvc_caches(root)):
+        return None
+    return target
+
+
+def inside(root: Path, rel: str) -> Path:
+    """root / rel, refusing a path that leads out of the project (ValueError)."""
+    leads = outside(root, rel)
+    if leads is not None:
+        raise ValueError(f"{rel} leads outside the project (to {leads})")
+    return root / rel
+
+
+def dvc_caches(root: Path) -> list[Path]:
+    """DVC cache folders of the repository holding `root`: .dvc/cache and any cache.dir configured."""
+    for folder in (root, *root.parents):
+        dvc = folder / ".dvc"
+        if dvc.is_dir():
+            caches = [(dvc / "cache").resolve()]
+            for name in ("config", "config.local"):
+                parser = configparser.ConfigParser(strict=False, interpolation=None)
+                try:
+                    parser.read(dvc / name, encoding="utf-8")
+                except (configparser.Error, OSError, UnicodeDecodeError):
+                    continue
+                configured = parser.get("cache", "dir", fallback=None)
+                if configured:
+                    caches.append((dvc / configured).resolve())
+            return caches
+        if (folder / ".git").exists():
+            break
+    return []
