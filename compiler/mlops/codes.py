@@ -100,6 +100,24 @@ CODES: dict[str, Code] = {
         "Drift, compliance or prediction names a column the monitor does not define or of the wrong type, "
         "or drift compares with an eval set the model does not have.",
     ),
+    # A: alerting (serving SLOs, training GPU alerts)
+    "A101": Code(
+        "slo-quantile",
+        "An SLO quantile is not between p0 and p100, or its bound cannot hold with the others "
+        "(p99 under p95, time to first token over the latency of the same quantile).",
+    ),
+    "A102": Code(
+        "alert-duration",
+        "An alert's for is zero or over a day, or the SLO rate window holds fewer than 4 scrapes or outlasts the for.",
+    ),
+    "A103": Code(
+        "gpu-alerts-without-gpus", "training.alerts watch GPUs, but training runs on cpu in every environment."
+    ),
+    "A104": Code(
+        "slo-signal",
+        "An SLO on a signal the engine does not measure (time to first token off vllm, any SLO on engine batch): "
+        "a warning, and no rule is rendered for it.",
+    ),
     # C: compile / output
     "C001": Code("stale-output", "compile --check: a rendered file is missing, stale, edited by hand or orphaned."),
     "C002": Code(

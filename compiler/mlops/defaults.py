@@ -59,6 +59,9 @@ SERVING_TENSOR_PARALLEL = 1
 MIN_REPLICAS = 1
 MAX_REPLICAS = 1
 PORT = 8000
+SLO_WINDOW = "5m"  # the rate window of SLO quantiles and error rates
+SLO_FOR = "5m"  # how long an SLO breach lasts before its alert fires
+GPU_ALERTS_FOR = "15m"  # how long a GPU condition lasts before its alert fires
 
 # --- Model: monitoring ---------------------------------------------------------------------------
 DRIFT_REFERENCE = "train"
@@ -102,6 +105,9 @@ SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {
         "/spec/serving/replicas/min": MIN_REPLICAS,
         "/spec/serving/replicas/max": MAX_REPLICAS,
         "/spec/serving/port": PORT,
+        "/spec/serving/slo/window": SLO_WINDOW,
+        "/spec/serving/slo/for": SLO_FOR,
+        "/spec/training/alerts/for": GPU_ALERTS_FOR,
         "/spec/monitoring/drift/reference": DRIFT_REFERENCE,
         "/spec/monitoring/drift/algorithm": DRIFT_ALGORITHM,
         "/spec/monitoring/drift/blocking": DRIFT_BLOCKING,

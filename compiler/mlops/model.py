@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mlops.alerting import GpuAlerts, Slo
 from mlops.defaults import CONSTRAINTS_BLOCKING, LOCAL_CLOUD
 
 
@@ -139,6 +140,7 @@ class Training:
     memory: Memory
     cost_per_hour: float | None
     cost_per_run: float | None
+    alerts: GpuAlerts | None = None  # training.alerts, rendered by the Prometheus target
 
     @property
     def total_gpus(self) -> int:
@@ -158,6 +160,7 @@ class Serving:
     instance: Instance | None
     cost_per_hour_min: float | None
     cost_per_hour_max: float | None
+    slo: Slo | None = None  # serving.slo, rendered by the Prometheus target
 
     @property
     def max_gpus(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops import alerting
 from mlops import defaults as d
 from mlops.model import Environment, GpuType, Serving
 from mlops.resolve import cost
@@ -26,4 +27,5 @@ def derive(s: dict[str, Any], gpu: GpuType, env: Environment) -> Serving:
         instance=instance,
         cost_per_hour_min=cost.hourly(env, gpu, instance, lo),
         cost_per_hour_max=cost.hourly(env, gpu, instance, hi),
+        slo=alerting.slo(s.get("slo")),
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops import alerting, memory
 from mlops import defaults as d
-from mlops import memory
 from mlops.model import BaseModel, Environment, GpuType, Hyperparameters, Lora, Training, Zero
 from mlops.resolve import cost, memory_setup, parallelism, schedule
 
@@ -98,4 +98,5 @@ def derive(t: dict[str, Any], examples: int | None, gpu: GpuType, base: BaseMode
         memory=memory_setup.estimate(setup, micro, t.get("sequence_length"), base, gpu),
         cost_per_hour=per_hour,
         cost_per_run=cost.per_run(per_hour, max_hours),
+        alerts=alerting.gpu_alerts(t.get("alerts")),
     )

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 from mlops.diagnostics import Diagnostic
 from mlops.rules import (
+    alert_durations,
     batch_arithmetic,
     budget,
     cloud_instance,
@@ -13,6 +14,7 @@ from mlops.rules import (
     data_revision,
     dvc_tracked,
     environments_exist,
+    gpu_alerts,
     gpu_quota,
     host_memory,
     memory_fit,
@@ -27,6 +29,8 @@ from mlops.rules import (
     qlora_zero3,
     schedules,
     secrets,
+    slo_quantiles,
+    slo_signals,
     unique_names,
 )
 from mlops.rules.context import Context
@@ -54,6 +58,10 @@ RULES: list[Rule] = [
     monitor_patterns.check,
     monitor_columns.check,
     paths_inside.check,
+    slo_quantiles.check,
+    alert_durations.check,
+    slo_signals.check,
+    gpu_alerts.check,
     dvc_tracked.check,
     data_revision.check,
 ]

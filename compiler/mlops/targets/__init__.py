@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from mlops.model import ResolvedModel
 from mlops.targets import dagster, deepspeed
+from mlops.targets import prometheus as prometheus_target
 from mlops.targets import pulumi as pulumi_target
 from mlops.targets import whylogs as whylogs_target
 from mlops.targets.base import Artifact
@@ -16,6 +17,7 @@ Render = Callable[[ResolvedModel], list[Artifact]]
 TARGETS: dict[str, Render] = {
     deepspeed.TARGET: deepspeed.render,
     whylogs_target.TARGET: whylogs_target.render,
+    prometheus_target.TARGET: prometheus_target.render,
 }
 ENVIRONMENT_TARGETS: dict[str, Callable[[list[ResolvedModel]], list[Artifact]]] = {
     dagster.TARGET: dagster.render,

@@ -28,13 +28,13 @@ MODELS = [
         "description": "Support LLM fine-tuned on ticket history",
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
-        "spec_hash": "59b732029ddfe549e98639204d5109eb898146f1f7bbed22fba57d3a1188543a",
+        "spec_hash": "41728a732b61c015fd12fbde67cb291909670497a0441c634ee206c0c44c2b37",
         "section_hashes": {
             "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
             "data": "8493c8b384d1fb347ac9710b9135529ce1b0877ab59455965cc55600ff154165",
-            "training": "587aa29adfacb45434ac35168f0e8ff8b24ea378d7d4912f9da82d2750e6b51c",
+            "training": "79152c427a05123239e0ee661747fed9db178d79b4f0af8aaca55b73f54abdce",
             "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
-            "serving": "07af46c0258c82844dc158676211a8d637b1f3643cd6d17a81267aece0dc9754",
+            "serving": "a11f2d0db9858a0a9c9fb958702f7451b4d0d8d0068f1856794e8c229d27eba0",
             "monitoring": "1dbfb4bbacc849831f8ab426eb50e48ec75c2d7ac2ea32ac7712feb6b76a9753",
         },
         "code_versions": {

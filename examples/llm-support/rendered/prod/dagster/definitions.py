@@ -28,13 +28,13 @@ MODELS = [
         "description": "Support LLM fine-tuned on ticket history",
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
-        "spec_hash": "b2d8feee1c8d4104113747004a9e0187718922da8a353d7948476190ea1003fd",
+        "spec_hash": "a7d2da393eb6af78a17b78fc0581b190d5744a006c32568dff1ddc2e7ac71cb7",
         "section_hashes": {
             "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
             "data": "8493c8b384d1fb347ac9710b9135529ce1b0877ab59455965cc55600ff154165",
-            "training": "f023ca119abbb97f8e0f5bb37f28fa1ee8a87e958c7686b6d681f5c914ebe3e9",
+            "training": "80a4be1987466f6781fae296ba41d217ba9526a7e1778b4d950e2552e2f1752d",
             "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
-            "serving": "bbc05d6e7ccca4de0b71f0869558fd8bb50fb5e84239179a7763c2d3782ffd62",
+            "serving": "309b4601a81264daaa76b908b9b40e6d43b25de8e7faf401a5ebff2e887847f1",
             "monitoring": "1dbfb4bbacc849831f8ab426eb50e48ec75c2d7ac2ea32ac7712feb6b76a9753",
         },
         "code_versions": {

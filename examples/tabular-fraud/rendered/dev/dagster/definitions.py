@@ -28,13 +28,13 @@ MODELS = [
         "description": "Card-transaction fraud classifier (an MLP over six features)",
         "owner": "risk-team",
         "source": "models/fraud-detector.yaml",
-        "spec_hash": "2d2d2d88cb353f58d998a261a712b1ab51865906e380d5e58d139fb86fa45c67",
+        "spec_hash": "cd9005662377ad1123e143a17f38d442c9d276f6fa27908d71228b5f72913c44",
         "section_hashes": {
             "task": "b2219f27050c7ae87bb5334dd02c183cba74f029fdbd46d2508a074d9f255768",
             "data": "33e5aa68c25204b16a3f16fa018f1ed298d2d94e8a9c32af7c4c279454eb7100",
-            "training": "b9f059181a958e2ef8fcd37b5d4085cee7bf8e4ff4325bc1355a2305ffcdcfd6",
+            "training": "8e5769c0d82326d32c6cb76630a87c8286997567c4494929f5b89200ae9cf2d1",
             "evaluation": "bf0c17269dd48d9b1760a1ccf6dd045f922e1a730b49298cbe335b9dd40cf033",
-            "serving": "6e5556d2eeec33b7fdebd40614b458c03195b6c9d253cd5bb218be76c71d03a0",
+            "serving": "5056090a02ca6197fdfc06e7de55abce7d6e14922fa6d757243989aa38d1d5f9",
             "monitoring": "ee4b90a558461b64706d7f15a306ed65e63f8659bf2b5dc6299ace396c1079fa",
         },
         "code_versions": {

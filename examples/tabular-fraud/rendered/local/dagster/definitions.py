@@ -28,13 +28,13 @@ MODELS = [
         "description": "Card-transaction fraud classifier (an MLP over six features)",
         "owner": "risk-team",
         "source": "models/fraud-detector.yaml",
-        "spec_hash": "6b97674d8209a0dc28076f6da2e4f79ebc7df132cc0eddea880eb666811104d2",
+        "spec_hash": "e3824397f06a9a3b346e55218ddd098971955bc1b27ea1710ccc36e2bc23b7d9",
         "section_hashes": {
             "task": "b2219f27050c7ae87bb5334dd02c183cba74f029fdbd46d2508a074d9f255768",
             "data": "33e5aa68c25204b16a3f16fa018f1ed298d2d94e8a9c32af7c4c279454eb7100",
-            "training": "0e45fdd21942ca5247b38b80183890318cf2292f62e8d825a6bb8039cd5c03ba",
+            "training": "2c5c26e624b0c231576a6b1bca82a78adccef0239fcc7c84e3c473f4243b5cd7",
             "evaluation": "bf0c17269dd48d9b1760a1ccf6dd045f922e1a730b49298cbe335b9dd40cf033",
-            "serving": "6e5556d2eeec33b7fdebd40614b458c03195b6c9d253cd5bb218be76c71d03a0",
+            "serving": "5056090a02ca6197fdfc06e7de55abce7d6e14922fa6d757243989aa38d1d5f9",
             "monitoring": "ee4b90a558461b64706d7f15a306ed65e63f8659bf2b5dc6299ace396c1079fa",
         },
         "code_versions": {

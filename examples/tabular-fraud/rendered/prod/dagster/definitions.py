@@ -28,13 +28,13 @@ MODELS = [
         "description": "Card-transaction fraud classifier (an MLP over six features)",
         "owner": "risk-team",
         "source": "models/fraud-detector.yaml",
-        "spec_hash": "809ca103042a2d6dcf396178645079465f32f2feca566d1724942b51a576c280",
+        "spec_hash": "958d317da245718c96c081e4fce7b676bde9020c1013448952157788116e208e",
         "section_hashes": {
             "task": "b2219f27050c7ae87bb5334dd02c183cba74f029fdbd46d2508a074d9f255768",
             "data": "33e5aa68c25204b16a3f16fa018f1ed298d2d94e8a9c32af7c4c279454eb7100",
-            "training": "3dcc6a46f97be6ea9914aecfb7c1d9bd28dba6a82c126d309e102ed839197371",
+            "training": "1d5c7b213ccc2c859d335ba4610ec1935c088311fc63842a60750df3a6c53e16",
             "evaluation": "bf0c17269dd48d9b1760a1ccf6dd045f922e1a730b49298cbe335b9dd40cf033",
-            "serving": "6e5556d2eeec33b7fdebd40614b458c03195b6c9d253cd5bb218be76c71d03a0",
+            "serving": "5056090a02ca6197fdfc06e7de55abce7d6e14922fa6d757243989aa38d1d5f9",
             "monitoring": "ee4b90a558461b64706d7f15a306ed65e63f8659bf2b5dc6299ace396c1079fa",
         },
         "code_versions": {
