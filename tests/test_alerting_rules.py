@@ -26,7 +26,7 @@ def test_a_higher_quantile_with_a_lower_bound(copy_example: Callable[[str], Path
     root = copy_example("llm-support")
     edit(root, LLM, SLO, "latency: {p95: 4, p99: 3}")
     diags = found(root, "A101")
-    assert {d.message.split("]")[0] for d in diags} == {"[local", "[dev", "[prod"}
+    assert {d.environments for d in diags} == {("local",), ("dev",), ("prod",)}
     d = diags[0]
     assert d.line == line_of(root, LLM, "latency: {p95: 4, p99: 3}")
     assert "serving.slo.latency.p99 3s is under p95 4s" in d.message
@@ -105,7 +105,8 @@ def test_gpu_alerts_in_the_overlay_of_a_cpu_environment(copy_example: Callable[[
     root = copy_example("tabular-fraud")
     edit(root, TABULAR, "        precision: fp32\n", "        precision: fp32\n        alerts: {gpu_memory_max: 90}\n")
     [d] = found(root, "A103")
-    assert d.message == "[local] training.alerts watch GPUs, but training runs on cpu in local"
+    assert d.message == "training.alerts watch GPUs, but training runs on cpu in local"
+    assert d.environments == ("local",) and d.model == "fraud-detector"
     assert d.line == line_of(root, TABULAR, "alerts: {gpu_memory_max: 90}")
 
 

@@ -140,7 +140,18 @@ def test_multi_node_training_starts_workers_and_cleans_up(monkeypatch: pytest.Mo
     worker_args = torchrun_args(worker["spec"]["containers"][0]["command"][1:])
     node0_args = torchrun_args(pipes["command"][1:])
     assert (node0_args.node_rank, worker_args.node_rank) == (0, 1)
-    assert worker_args.master_addr == node0_args.master_addr == f"{name}-0.{name}.ml-dev.svc.cluster.local"
+    # the model's namespace, its training service account, the DeepSpeed ConfigMap the Pulumi program made
+    assert worker_args.master_addr == node0_args.master_addr == f"{name}-0.{name}.fraud-detector.svc.cluster.local"
+    assert pipes["namespace"] == "fraud-detector"
+    for pod in (worker["spec"], pipes["base_pod_spec"]):
+        assert pod["serviceAccountName"] == "fraud-detector-training"
+        assert {"name": "deepspeed", "configMap": {"name": "fraud-detector-deepspeed"}} in pod["volumes"]
+        [container] = pod["containers"]
+        assert {"name": "deepspeed", "mountPath": "/etc/mlops/deepspeed", "readOnly": True} in container["volumeMounts"]
+    assert pipes["env"]["MLOPS_DEEPSPEED_CONFIG"] == "/etc/mlops/deepspeed/ds_config.json"
+    assert {"name": "MLOPS_DEEPSPEED_CONFIG", "value": "/etc/mlops/deepspeed/ds_config.json"} in worker["spec"][
+        "containers"
+    ][0]["env"]
     assert service["spec"]["selector"].items() <= worker["metadata"]["labels"].items()
     assert service["spec"]["selector"].items() <= pipes["base_pod_meta"]["labels"].items()
 

@@ -36,7 +36,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         self.resources.append(args)
-        return f"{args.name}-id", {**args.inputs, "arn": f"arn:aws:iam::123456789012:role/{args.name}"}
+        outputs = {**args.inputs, "arn": f"arn:aws:iam::123456789012:role/{args.name}"}
+        if args.typ == "gcp:serviceaccount/account:Account":
+            outputs["email"] = f"{args.inputs['accountId']}@acme-ml-test.iam.gserviceaccount.com"
+            outputs["name"] = f"projects/acme-ml-test/serviceAccounts/{outputs['email']}"
+        return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         self.calls.append(args)
@@ -46,7 +50,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "endpoint": "https://eks.example.invalid",
                 "certificateAuthorities": [{"data": "Q0EK"}],
                 "vpcConfig": {"subnetIds": ["subnet-a", "subnet-b"]},
+                "identities": [{"oidcs": [{"issuer": f"https://{OIDC}"}]}],
             }
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "ci", "id": "1"}
         if args.token == "gcp:container/getCluster:getCluster":
             return {
                 "name": args.args["name"],
@@ -56,6 +63,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}
 
 
+OIDC = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"
 # The mocks go in before the program is imported, as Pulumi's testing guide requires.
 LOOP = asyncio.new_event_loop()
 asyncio.set_event_loop(LOOP)

@@ -25,14 +25,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from mlops import cluster
 from mlops.alerting import Quantile
+from mlops.cluster import TRAINING_CONTAINER
 from mlops.model import ResolvedModel
+from mlops.serving_metrics import E2E_REQUEST_LATENCY, MODEL_LABEL, REQUESTS, STATUS_LABEL, TIME_TO_FIRST_TOKEN
 
-# The serving metrics: vLLM's names, which the mlops server uses for the same measurements, and the
-# mlops server's request counter by HTTP status code (labels model_name, status).
-E2E_REQUEST_LATENCY = "vllm:e2e_request_latency_seconds"
-TIME_TO_FIRST_TOKEN = "vllm:time_to_first_token_seconds"
-MLOPS_REQUESTS = "mlops:requests_total"
+MLOPS_REQUESTS = f"{REQUESTS}_total"  # the mlops server's request counter by HTTP status code
 
 # NVIDIA dcgm-exporter's field names.
 GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"  # percent, per GPU
@@ -40,7 +39,6 @@ FB_USED = "DCGM_FI_DEV_FB_USED"  # MiB, per GPU
 FB_FREE = "DCGM_FI_DEV_FB_FREE"  # MiB, per GPU
 VLLM_HTTP_REQUESTS = "http_requests_total"  # vLLM's API server, status grouped: "2xx", "4xx", "5xx"
 CONTAINER_RUNNING = "kube_pod_container_status_running"  # kube-state-metrics
-TRAINING_CONTAINER = "trainer"  # the container name of training pods (mlops.runtime.dagster.launch)
 SEVERITY = {"slo": "critical", "gpu": "warning", "absent": "warning"}
 
 
@@ -72,7 +70,8 @@ def serving_rules(m: ResolvedModel) -> list[dict[str, Any]]:
         return []
     slo = s.slo
     vllm_cluster = s.engine == "vllm" and on_cluster(m)
-    sel = Selector((("namespace", "=", m.name),)) if on_cluster(m) else Selector((("model_name", "=", m.name),))
+    ns = cluster.namespace(m.name)
+    sel = Selector((("namespace", "=", ns),)) if on_cluster(m) else Selector(((MODEL_LABEL, "=", m.name),))
     window, for_ = slo.window, slo.for_duration
     rules: list[dict[str, Any]] = []
     reads: dict[str, list[str]] = {}  # series -> the alerts that read it, for the guards
@@ -113,7 +112,7 @@ def serving_rules(m: ResolvedModel) -> list[dict[str, Any]]:
         else:
             counter = MLOPS_REQUESTS
             scope = ()
-            failed = ("status", "=~", "5..")
+            failed = (STATUS_LABEL, "=~", "5..")
         expr = (
             f"sum(rate({counter}{sel(*scope, failed)}[{window}])) / sum(rate({counter}{sel(*scope)}[{window}])) "
             f"> {_num(slo.error_rate)}"
@@ -133,7 +132,7 @@ def serving_rules(m: ResolvedModel) -> list[dict[str, Any]]:
         )
         reads.setdefault(counter, []).append("MlopsErrorRate")
     # serving scaled to zero exports nothing: the guard holds only while a serving container runs
-    running = Selector((("namespace", "=", m.name), ("container", "=", s.engine))) if s.min_replicas == 0 else None
+    running = Selector((("namespace", "=", ns), ("container", "=", s.engine))) if s.min_replicas == 0 else None
     return rules + _guards(m, reads, sel, running if on_cluster(m) else None, for_)
 
 
@@ -143,7 +142,7 @@ def training_rules(m: ResolvedModel) -> list[dict[str, Any]]:
     if a is None or t.gpu.local:
         return []
     if on_cluster(m):
-        sel = Selector((("namespace", "=", m.name), ("container", "=", TRAINING_CONTAINER)))
+        sel = Selector((("namespace", "=", cluster.namespace(m.name)), ("container", "=", TRAINING_CONTAINER)))
         running: Selector | None = sel  # training pods exist only during a run
     else:
         sel, running = Selector(()), None

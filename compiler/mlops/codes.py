@@ -100,6 +100,20 @@ CODES: dict[str, Code] = {
         "Drift, compliance or prediction names a column the monitor does not define or of the wrong type, "
         "or drift compares with an eval set the model does not have.",
     ),
+    # V: serving on vLLM
+    "V101": Code("lora-rank-limit", "A LoRA rank over 512, the largest --max-lora-rank vLLM accepts."),
+    "V102": Code(
+        "quantized-checkpoint",
+        "quantization awq or gptq without a serving.checkpoint quantized that way: vLLM does not quantize to them.",
+    ),
+    "V103": Code("fp8-unsupported", "quantization fp8 on a GPU without fp8 support (T4, A10G, A100)."),
+    "V104": Code(
+        "serving-tensor-parallel", "serving.tensor_parallel exceeds the GPUs of the largest node of that GPU type."
+    ),
+    "V105": Code(
+        "serving-memory",
+        "The weights plus the KV cache of one max_model_len sequence do not fit vLLM's share (0.9) of the serving GPUs.",
+    ),
     # A: alerting (serving SLOs, training GPU alerts)
     "A101": Code(
         "slo-quantile",

@@ -22,6 +22,15 @@ def dagster_launcher(cloud: str) -> str:
     return LOCAL_LAUNCHER if cloud == LOCAL_CLOUD else CLUSTER_LAUNCHER
 
 
+def artifacts(cloud: str, name: str, cluster: str | None, project: str | None) -> str | None:
+    """The artifact store a cloud environment gets when its spec names none (local: the runtime's folder)."""
+    if cloud == "aws" and cluster:
+        return f"s3://{cluster}-{name}-mlops-artifacts"
+    if cloud == "gcp" and project:
+        return f"gs://{project}-{name}-mlops-artifacts"
+    return None
+
+
 # --- Model: data ---------------------------------------------------------------------------------
 DATA_FORMATS = ("csv", "jsonl", "parquet")
 DATA_FORMAT = "csv"  # when neither `format` nor the file extension says

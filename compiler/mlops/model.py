@@ -10,6 +10,7 @@ from typing import Any
 
 from mlops.alerting import GpuAlerts, Slo
 from mlops.defaults import CONSTRAINTS_BLOCKING, LOCAL_CLOUD
+from mlops.vllm_serving import VllmServing
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class GpuType:
     bf16: bool
     local: bool = False
     instances: tuple[Instance, ...] = ()
+    fp8: bool = False  # native fp8 (Ada, Hopper): what vLLM's --quantization fp8 needs
 
     @property
     def usable_mib(self) -> int | None:
@@ -161,6 +163,7 @@ class Serving:
     cost_per_hour_min: float | None
     cost_per_hour_max: float | None
     slo: Slo | None = None  # serving.slo, rendered by the Prometheus target
+    vllm: VllmServing | None = None  # engine vllm: what the cluster Deployment serves and the V1xx rules check
 
     @property
     def max_gpus(self) -> int:
@@ -315,7 +318,9 @@ class Environment:
     budget_per_hour: float | None
     dagster_launcher: str
     dagster_namespace: str | None
-    artifacts: str | None = None  # s3:// or gs:// URI; None: <project>/.mlops/artifacts
+    artifacts: str | None = (
+        None  # s3:// or gs:// URI (cloud default: the bucket infra/ creates); None: <project>/.mlops/artifacts
+    )
 
     @property
     def local(self) -> bool:

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from mlops_infra.cluster import Cluster, exec_kubeconfig
+from mlops_infra.cluster import Cluster, Grant, exec_kubeconfig, no_grant
 from mlops_infra.config import StackConfig
 
 NVIDIA_AMI = "AL2023_x86_64_NVIDIA"
@@ -39,7 +39,79 @@ def provision(stack: StackConfig) -> Cluster:
         lambda args: exec_kubeconfig(env["cluster"], args[0], args[1], "aws", _token_args(env))
     )
     provider = k8s.Provider(f"{stack.name}-k8s", kubeconfig=kubeconfig)
-    return Cluster(provider=provider, node_pools=pools)
+    grant = _artifact_access(stack, eks) if stack.artifacts else no_grant
+    return Cluster(provider=provider, node_pools=pools, grant=grant)
+
+
+def _artifact_access(stack: StackConfig, eks: pulumi.Output) -> Grant:
+    """The artifact bucket, and per service account an IAM role it assumes through the cluster's OIDC
+    provider (IRSA), allowed to read and write its model's folder of the store."""
+    art = stack.artifacts
+    assert art is not None
+    tags = {"mlops.dev/environment": stack.name}
+    bucket = aws.s3.Bucket(f"{stack.name}-artifacts", bucket=art["bucket"], tags=tags)
+    aws.s3.BucketPublicAccessBlock(
+        f"{stack.name}-artifacts",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+    )
+    account = aws.get_caller_identity_output().account_id
+    # https://oidc.eks.<region>.amazonaws.com/id/<id> -> the IAM OIDC provider's name and condition keys
+    issuer = eks.identities[0].oidcs[0].issuer.apply(lambda url: url.removeprefix("https://"))
+    prefix = "/".join(p for p in (art["prefix"], stack.name) if p)
+
+    def grant(namespace: str, service_account: str, model: str) -> dict:
+        trust = pulumi.Output.all(account, issuer).apply(
+            lambda a: json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Federated": f"arn:aws:iam::{a[0]}:oidc-provider/{a[1]}"},
+                            "Action": "sts:AssumeRoleWithWebIdentity",
+                            "Condition": {
+                                "StringEquals": {
+                                    f"{a[1]}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                                    f"{a[1]}:aud": "sts.amazonaws.com",
+                                }
+                            },
+                        }
+                    ],
+                },
+                sort_keys=True,
+            )
+        )
+        role = aws.iam.Role(f"{stack.name}-{service_account}", assume_role_policy=trust, tags=tags)
+        folder = f"{prefix}/{model}"
+        policy = bucket.arn.apply(
+            lambda arn: json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                            "Resource": f"{arn}/{folder}/*",
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": "s3:ListBucket",
+                            "Resource": arn,
+                            "Condition": {"StringLike": {"s3:prefix": [f"{folder}/*", folder]}},
+                        },
+                    ],
+                },
+                sort_keys=True,
+            )
+        )
+        aws.iam.RolePolicy(f"{stack.name}-{service_account}-artifacts", role=role.id, policy=policy)
+        return {"eks.amazonaws.com/role-arn": role.arn}
+
+    return grant
 
 
 def _token_args(env: dict) -> list[str]:

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+# (namespace, service account, model) -> the service account's annotations that grant it the artifact store
+Grant = Callable[[str, str, str], dict[str, Any]]
+
+
+def no_grant(namespace: str, service_account: str, model: str) -> dict[str, Any]:
+    """No bucket made by the program (cloud kubernetes): the cluster's own storage, no cloud identity."""
+    return {}
 
 
 @dataclass
 class Cluster:
     provider: k8s.Provider | None  # None: the ambient kubeconfig (cloud kubernetes)
     node_pools: dict[str, pulumi.Resource] = field(default_factory=dict)
+    grant: Grant = no_grant
 
     def options(self, *, depends_on: list[pulumi.Resource] | None = None, **kw) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(provider=self.provider, depends_on=depends_on or [], **kw)

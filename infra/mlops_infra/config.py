@@ -24,6 +24,9 @@ class StackConfig:
     environment: dict[str, Any]
     node_pools: list[dict[str, Any]]
     models: list[dict[str, Any]]
+    monitoring: dict[str, Any] | None = None  # DCGM exporter, prometheus-adapter, Prometheus' selector labels
+    artifacts: dict[str, Any] | None = None  # the artifact bucket to create; None: the cluster's own storage
+    dagster: dict[str, Any] | None = None  # the namespace and service account of Dagster's run workers
 
     @property
     def name(self) -> str:
@@ -41,6 +44,9 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
             environment=config.require_object("environment"),
             node_pools=config.require_object("node_pools"),
             models=config.require_object("models"),
+            monitoring=config.get_object("monitoring"),
+            artifacts=config.get_object("artifacts"),
+            dagster=config.get_object("dagster"),
         )
     except pulumi.ConfigMissingError as exc:
         raise ConfigError(

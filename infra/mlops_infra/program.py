@@ -11,7 +11,7 @@ from typing import Any
 
 import pulumi
 
-from mlops_infra import workloads
+from mlops_infra import monitoring, workloads
 from mlops_infra.config import StackConfig, load
 
 
@@ -20,7 +20,11 @@ def main(stack: StackConfig | None = None) -> dict[str, Any]:
     # only the chosen cloud's SDK is imported: pulumi_gcp is not needed to deploy to EKS
     cloud = importlib.import_module(f"mlops_infra.{stack.cloud}")
     cluster = cloud.provision(stack)
-    deployed = {m["name"]: workloads.deploy(m, cluster) for m in stack.models}
+    mon = stack.monitoring
+    labels = mon["selector_labels"] if mon else None
+    deployed = {m["name"]: workloads.deploy(m, cluster, labels, stack.dagster) for m in stack.models}
+    if mon:
+        monitoring.deploy_environment(mon, cluster, list(cluster.node_pools.values()))
     outputs = {
         "environment": stack.name,
         "cloud": stack.cloud,

@@ -94,6 +94,7 @@ def _gpu(name: str, entry: dict[str, Any]) -> GpuType:
         name=name,
         memory_mib=entry.get("memory_mib"),
         bf16=bool(entry.get("bf16", True)),
+        fp8=bool(entry.get("fp8", False)),
         local=bool(entry.get("local", False)),
         instances=instances,
     )

@@ -15,6 +15,7 @@ from typing import Any
 from mlops import deepspeed_config, schema
 from mlops.canonical import digest, to_json
 from mlops.catalog import base_model
+from mlops.defaults import artifacts as default_artifacts
 from mlops.defaults import dagster_launcher, data_format
 from mlops.diagnostics import Diagnostic
 from mlops.loader import Document
@@ -55,7 +56,8 @@ def environment(doc: Document) -> Environment:
         budget_per_hour=spec.get("budget_per_hour"),
         dagster_launcher=dagster.get("launcher") or dagster_launcher(cloud),
         dagster_namespace=dagster.get("namespace"),
-        artifacts=spec.get("artifacts"),
+        artifacts=spec.get("artifacts")
+        or default_artifacts(cloud, doc.data["metadata"]["name"], spec.get("cluster"), spec.get("project")),
     )
 
 
@@ -114,7 +116,7 @@ def _resolve_one(
 
     data = spec["data"]
     trained = training.derive(t, data["train"].get("examples"), gpu, base, env)
-    served = serving.derive(serving_spec, serving_gpu, env) if serving_spec and serving_gpu else None
+    served = serving.derive(serving_spec, serving_gpu, env, trained) if serving_spec and serving_gpu else None
     identity = {"metadata": meta, "spec": spec, "environment": env.name}
     return ResolvedModel(
         name=meta["name"],

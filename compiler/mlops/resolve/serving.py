@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops import alerting
+from mlops import alerting, vllm_serving
 from mlops import defaults as d
-from mlops.model import Environment, GpuType, Serving
+from mlops.model import Environment, GpuType, Serving, Training
 from mlops.resolve import cost
 
 
-def derive(s: dict[str, Any], gpu: GpuType, env: Environment) -> Serving:
+def derive(s: dict[str, Any], gpu: GpuType, env: Environment, trained: Training) -> Serving:
     tp = s.get("tensor_parallel", d.SERVING_TENSOR_PARALLEL)
     replicas = s.get("replicas") or {}
     lo, hi = replicas.get("min", d.MIN_REPLICAS), replicas.get("max", d.MAX_REPLICAS)
@@ -28,4 +28,15 @@ def derive(s: dict[str, Any], gpu: GpuType, env: Environment) -> Serving:
         cost_per_hour_min=cost.hourly(env, gpu, instance, lo),
         cost_per_hour_max=cost.hourly(env, gpu, instance, hi),
         slo=alerting.slo(s.get("slo")),
+        vllm=vllm_serving.derive(
+            s,
+            trained.method,
+            trained.lora.rank if trained.lora else None,
+            trained.sequence_length,
+            trained.base_model,
+            gpu,
+            tp,
+        )
+        if s["engine"] == "vllm"
+        else None,
     )

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mlops.cluster import SCRAPE_INTERVAL_SECONDS
 from mlops.diagnostics import Diagnostic
 from mlops.rules.context import Context
 
-SCRAPE_INTERVAL_SECONDS = 15  # the PodMonitor's interval (mlops_infra.monitoring)
 MIN_WINDOW_SECONDS = 4 * SCRAPE_INTERVAL_SECONDS
 MAX_FOR_SECONDS = 86400
 

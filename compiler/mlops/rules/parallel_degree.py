@@ -1,4 +1,7 @@
-"""R405: tensor x pipeline parallel must divide the GPUs; tensor parallel stays inside one node."""
+"""R405: tensor x pipeline parallel must divide the GPUs; tensor parallel stays inside one node.
+
+Serving replicas are checked by V104 (rules/serving_parallel.py).
+"""
 
 from __future__ import annotations
 
@@ -28,18 +31,4 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
                 "R405",
                 f"tensor parallel {t.tensor_parallel} does not divide {t.gpus_per_node} GPUs per node",
                 hint="tensor parallelism needs the fast links inside one node",
-            )
-        s = m.serving
-        if (
-            s is not None
-            and s.gpu.instances
-            and not s.gpu.local
-            and s.tensor_parallel > max(i.gpus for i in s.gpu.instances)
-        ):
-            yield ctx.at(
-                m,
-                "/spec/serving/tensor_parallel",
-                "R405",
-                f"serving tensor_parallel {s.tensor_parallel} exceeds the largest {s.gpu.name} instance "
-                f"({max(i.gpus for i in s.gpu.instances)} GPUs)",
             )

@@ -17,9 +17,10 @@ from typing import Any
 
 import yaml
 
-from mlops import contract
+from mlops import cluster
 from mlops.model import Environment, GpuUse, Instance, ResolvedModel
 from mlops.resolve.footprint import slug
+from mlops.targets import stack_monitoring, stack_serving
 from mlops.targets.base import Artifact
 
 TARGET = "pulumi"
@@ -28,15 +29,14 @@ GPU_RESOURCE = "nvidia.com/gpu"
 # The taint GKE puts on GPU nodes itself; EKS node groups get the same one from the program.
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
-VLLM_IMAGE = "vllm/vllm-openai:v0.10.1"  # the spec's serving.image overrides it
-# vLLM names the spec's quantization modes this way; it has no plain int8 mode, bitsandbytes is its 8-bit path.
-VLLM_QUANTIZATION = {"awq": "awq", "gptq": "gptq", "fp8": "fp8", "int8": "bitsandbytes"}
 DISK_GB = 200  # GPU images (CUDA, vLLM) and model weights do not fit the 20 GB EKS default
-HPA_CPU_UTILIZATION = 70
+# the run worker's service account of the Dagster Helm chart (serviceAccount.name: dagster); it launches
+# training pods and patches the serving Deployment in each model's namespace
+DAGSTER_SERVICE_ACCOUNT = "dagster"
 # Requests where no catalog instance says how big the node is (CPU serving, an existing cluster).
 DEFAULT_REQUESTS = {"vllm": {"cpu": "4", "memory": "16Gi"}, "rest": {"cpu": "1", "memory": "2Gi"}}
-DEEPSPEED_KEY = "ds_config.json"
-LABEL = "mlops.dev"
+DEEPSPEED_KEY = cluster.DEEPSPEED_KEY
+LABEL = cluster.LABEL
 SPEC_HASH_LABEL = f"{LABEL}/spec-hash"
 
 
@@ -83,6 +83,9 @@ def stack_config(env: Environment, models: list[ResolvedModel]) -> dict[str, Any
         },
         "mlops:node_pools": list(pools.values()),
         "mlops:models": [_model(m, pools) for m in models],
+        "mlops:monitoring": stack_monitoring.environment(env, models),
+        "mlops:artifacts": _artifacts(env),
+        "mlops:dagster": {"namespace": env.dagster_namespace, "service_account": DAGSTER_SERVICE_ACCOUNT},
     }
     if env.cloud == "aws" and env.region:
         config["aws:region"] = env.region
@@ -92,6 +95,15 @@ def stack_config(env: Environment, models: list[ResolvedModel]) -> dict[str, Any
         if env.region:
             config["gcp:region"] = env.region
     return config
+
+
+def _artifacts(env: Environment) -> dict[str, Any] | None:
+    """The artifact store's bucket for the program to create (None: the cluster brings its own storage)."""
+    if not env.artifacts:
+        return None
+    scheme, _, rest = env.artifacts.partition("://")
+    bucket, _, prefix = rest.partition("/")
+    return {"uri": env.artifacts, "scheme": scheme, "bucket": bucket, "prefix": prefix.strip("/")}
 
 
 def node_pools(env: Environment, models: list[ResolvedModel]) -> dict[str, dict[str, Any]]:
@@ -167,7 +179,7 @@ def _model(m: ResolvedModel, pools: dict[str, dict[str, Any]]) -> dict[str, Any]
     serving_max = serve.gpus if serve else 0
     return {
         "name": m.name,
-        "namespace": m.name,
+        "namespace": cluster.namespace(m.name),
         "source": m.source,
         "spec_hash": m.spec_hash,
         "labels": _labels(m),
@@ -180,13 +192,14 @@ def _model(m: ResolvedModel, pools: dict[str, dict[str, Any]]) -> dict[str, Any]
             "spot": t.spot,
             "image": t.entrypoint_image,
             "node_pool": train.pool,
-            "service_account": f"{m.name}-training",
-            "deepspeed_config_map": f"{m.name}-deepspeed",
+            "service_account": cluster.training_service_account(m.name),
+            "deepspeed_config_map": cluster.deepspeed_config_map(m.name),
             "deepspeed_key": DEEPSPEED_KEY,
             "deepspeed_json": _Block(ds_json.decode()),
             "deepspeed_sha256": hashlib.sha256(ds_json).hexdigest(),
         },
         "serving": serving,
+        "monitoring": stack_monitoring.model(m),
         "gpus": {
             "training": train.gpus,
             "serving_min": serving_min,
@@ -214,35 +227,17 @@ def _labels(m: ResolvedModel) -> dict[str, str]:
 def _serving(m: ResolvedModel, use: GpuUse) -> dict[str, Any]:
     s = m.serving
     assert s is not None
-    env = m.environment
     place = _placement(use)
     if s.engine == "vllm":
-        image = s.image or VLLM_IMAGE
-        args = [
-            "--model",
-            m.training.base_model.name,
-            "--served-model-name",
-            m.name,
-            "--tensor-parallel-size",
-            str(s.tensor_parallel),
-            "--port",
-            str(s.port),
-        ]
-        if s.quantization != "none":
-            args += ["--quantization", VLLM_QUANTIZATION[s.quantization]]
+        image, args = s.image or stack_serving.VLLM_IMAGE, stack_serving.vllm_args(m)
         probe = {"http_get": {"path": "/health", "port": s.port}}
+        init = stack_serving.init_container(m)
     else:
-        image, args, probe = s.image, [], {"tcp_socket": {"port": s.port}}
+        image, args, probe, init = s.image, [], {"tcp_socket": {"port": s.port}}, None
     requests = _requests(s.engine, s.instance)
     limits = {GPU_RESOURCE: str(place["gpus"])} if place["gpus"] else {}
     if place["gpus"]:
         requests[GPU_RESOURCE] = str(place["gpus"])  # extended resources: requests must equal limits
-    # HPA needs at least one replica; min 0 keeps the Deployment at zero and leaves scaling to the user
-    autoscaling = (
-        {"min_replicas": s.min_replicas, "max_replicas": s.max_replicas, "cpu_utilization": HPA_CPU_UTILIZATION}
-        if s.min_replicas >= 1
-        else None
-    )
     return {
         "engine": s.engine,
         "image": image,
@@ -257,16 +252,20 @@ def _serving(m: ResolvedModel, use: GpuUse) -> dict[str, Any]:
         "tolerations": place["tolerations"],
         "resources": {"requests": requests, "limits": limits},
         "readiness_probe": probe,
-        "autoscaling": autoscaling,
+        "autoscaling": stack_serving.autoscaling(m),
+        "service_account": cluster.serving_service_account(m.name),
+        "init_container": init,
+        "model_mount": cluster.MODEL_MOUNT if init else None,
         # The pod template carries the serving section's hash only: an edit elsewhere in the spec
-        # (training, monitoring) leaves the template byte-identical, so it rolls no serving pod.
+        # (monitoring, training hyperparameters) leaves the template byte-identical, so it rolls no
+        # serving pod. The release annotation starts unreleased; deploy patches it, the program ignores it.
         "pod_labels": {k: v for k, v in _labels(m).items() if k != SPEC_HASH_LABEL},
-        "pod_annotations": {f"{LABEL}/serving-hash": m.section_hash("serving")},
-        "env": {
-            contract.MODEL_NAME: m.name,
-            contract.ENVIRONMENT: env.name,
-            contract.SERVING_HASH: m.section_hash("serving"),
+        "pod_annotations": {
+            f"{LABEL}/serving-hash": m.section_hash("serving"),
+            cluster.RELEASE_ANNOTATION: cluster.UNRELEASED,
         },
+        "release_annotation": cluster.RELEASE_ANNOTATION,
+        "env": stack_serving.env_vars(m),
     }
 
 

@@ -396,6 +396,12 @@ def _deploy(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         except registry.RegistryError as exc:
             raise dg.Failure(description=f"{model.name}: deploy blocked: {exc}") from exc
         context.log.info(f"{model.name}: version {release.version} serves (before: {release.previous})")
+        if not loc.environment.local and serving.get("engine") in ("vllm", "rest"):
+            # roll the serving pods: their init container fetches the release just written
+            from mlops.runtime.kube import release as kube_release
+
+            rolled = kube_release.roll(model.name, release.version)
+            context.log.info(f"{model.name}: rolled Deployment {rolled['namespace']}/{rolled['deployment']}")
         return dg.MaterializeResult(
             metadata={
                 **_run_metadata(model, loc),

@@ -3,7 +3,9 @@
 local: `PipesSubprocessClient` runs torchrun on this machine (CPU processes, one node).
 dev/prod: `dagster_k8s.PipesK8sClient` runs one pod per node with the GPU limit, a node selector
 for the catalog instance type and the NVIDIA toleration; node 0 is the Pipes pod and hosts the
-static rendezvous that the other nodes join through a headless Service.
+static rendezvous that the other nodes join through a headless Service. The pods run in the model's
+namespace as its training service account (which the Pulumi program grants the artifact store) and
+read the DeepSpeed config from the ConfigMap the program made from the rendered file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlops import cluster, contract
 from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec, TrainingSpec
 
 MASTER_PORT = 29500
@@ -54,7 +57,7 @@ def run_local(context: Any, training: TrainingSpec, env: Mapping[str, str], cwd:
 
 def pod_spec(training: TrainingSpec, environment: EnvironmentSpec) -> dict[str, Any]:
     """The pod spec of one training node: GPU limits, node selector, tolerations."""
-    container: dict[str, Any] = {"name": "trainer"}
+    container: dict[str, Any] = {"name": cluster.TRAINING_CONTAINER}
     selector: dict[str, str] = {}
     tolerations: list[dict[str, str]] = []
     if not training.gpu_is_host:
@@ -95,8 +98,9 @@ def run_k8s(
     t = model.training
     if not t.image:
         raise ValueError(f"{model.name}: training.entrypoint.image is required off the local environment")
-    namespace = environment.namespace or "default"
-    base = _with_volumes(pod_spec(t, environment), volumes)
+    namespace = cluster.namespace(model.name)
+    base = in_model_namespace(_with_volumes(pod_spec(t, environment), volumes), model.name)
+    env = {**env, contract.DEEPSPEED_CONFIG: f"{cluster.DEEPSPEED_MOUNT}/{cluster.DEEPSPEED_KEY}"}
     labels = {"app.kubernetes.io/managed-by": "mlops", "mlops.dev/model": model.name}
     client = PipesK8sClient()
     if t.nodes == 1:
@@ -112,11 +116,11 @@ def run_k8s(
     name = rendezvous_name(model, context.run.run_id)
     master = f"{name}-0.{name}.{namespace}.svc.cluster.local"
     rdzv_labels = {**labels, "mlops.dev/rendezvous": name}
-    cluster = _Cluster(namespace)
+    kube = _Cluster(namespace)
     try:
-        cluster.create_service(name, rdzv_labels)
+        kube.create_service(name, rdzv_labels)
         for rank in range(1, t.nodes):
-            cluster.create_pod(
+            kube.create_pod(
                 f"{name}-{rank}",
                 labels=rdzv_labels,
                 spec=_node(base, t.image, torchrun(t, node_rank=rank, master=master), env),
@@ -131,7 +135,21 @@ def run_k8s(
             base_pod_spec={**base, "hostname": f"{name}-0", "subdomain": name},
         )
     finally:
-        cluster.cleanup()
+        kube.cleanup()
+
+
+def in_model_namespace(spec: dict[str, Any], model: str) -> dict[str, Any]:
+    """Run as the model's training service account, with its DeepSpeed ConfigMap mounted read-only."""
+    volume = {"name": "deepspeed", "configMap": {"name": cluster.deepspeed_config_map(model)}}
+    mount = {"name": "deepspeed", "mountPath": cluster.DEEPSPEED_MOUNT, "readOnly": True}
+    container = dict(spec["containers"][0])
+    container["volumeMounts"] = [*container.get("volumeMounts", []), mount]
+    return {
+        **spec,
+        "serviceAccountName": cluster.training_service_account(model),
+        "volumes": [*spec.get("volumes", []), volume],
+        "containers": [container],
+    }
 
 
 def _with_volumes(spec: dict[str, Any], volumes: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ ENVIRONMENT = {
     "cluster": "ml-dev",
     "launcher": "k8s",
     "namespace": "ml-dev",
-    "artifacts": None,
+    "artifacts": "s3://ml-dev-dev-mlops-artifacts",
 }
 
 MODELS = [
@@ -28,20 +28,20 @@ MODELS = [
         "description": "Support LLM fine-tuned on ticket history",
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
-        "spec_hash": "41728a732b61c015fd12fbde67cb291909670497a0441c634ee206c0c44c2b37",
+        "spec_hash": "25aa002f9ab4fe04965512bb23f1faa6a49329e1d48eb0ab809de0327770f5d0",
         "section_hashes": {
             "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
             "data": "8493c8b384d1fb347ac9710b9135529ce1b0877ab59455965cc55600ff154165",
             "training": "79152c427a05123239e0ee661747fed9db178d79b4f0af8aaca55b73f54abdce",
             "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
-            "serving": "a11f2d0db9858a0a9c9fb958702f7451b4d0d8d0068f1856794e8c229d27eba0",
+            "serving": "453a8eaca41a0c8a94e86b94f45ba9383bff134d1076962dfa8a740cabf17f42",
             "monitoring": "1dbfb4bbacc849831f8ab426eb50e48ec75c2d7ac2ea32ac7712feb6b76a9753",
         },
         "code_versions": {
             "dataset": "0aa1832240c635bb",
             "train": "19b084eb4990b1ba",
             "evaluate": "4324eed0bf66c7d1",
-            "deploy": "e2ec147e8591c142",
+            "deploy": "9e86879df41febec",
             "monitor": "9ca0b5f3c6216429",
         },
         "task": "llm-finetune",
@@ -80,7 +80,7 @@ MODELS = [
         "serving": {
             "engine": "vllm",
             "image": None,
-            "quantization": "awq",
+            "quantization": "fp8",
             "tensor_parallel": 1,
             "gpu": "L4",
             "replicas": {"min": 1, "max": 1},

@@ -28,13 +28,13 @@ MODELS = [
         "description": "Support LLM fine-tuned on ticket history",
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
-        "spec_hash": "36e17c913786156e441f1905000d40fcd56a86c60342c9871ab3bd52ce0d5706",
+        "spec_hash": "5d42192418221f65e9104bd6284cc2e03a608d26d049b4a05c716eb576c7a29f",
         "section_hashes": {
             "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
             "data": "8493c8b384d1fb347ac9710b9135529ce1b0877ab59455965cc55600ff154165",
             "training": "240daeb0fb22c16fb675d896776d60fe9adf53c35a632a3ea99c012988ef0c63",
             "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
-            "serving": "3275b47a60ca878473b21e8358cac19c722e7e145fdbc82658cf86b0c580689b",
+            "serving": "6181930dcce8b86c232e6670d0d127f88bff57aa9f5fc3e3433bb1794bd18c5d",
             "monitoring": "1dbfb4bbacc849831f8ab426eb50e48ec75c2d7ac2ea32ac7712feb6b76a9753",
         },
         "code_versions": {

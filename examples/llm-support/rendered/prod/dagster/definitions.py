@@ -19,7 +19,7 @@ ENVIRONMENT = {
     "cluster": "ml-prod",
     "launcher": "k8s",
     "namespace": "ml",
-    "artifacts": None,
+    "artifacts": "s3://ml-prod-prod-mlops-artifacts",
 }
 
 MODELS = [
@@ -28,20 +28,20 @@ MODELS = [
         "description": "Support LLM fine-tuned on ticket history",
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
-        "spec_hash": "a7d2da393eb6af78a17b78fc0581b190d5744a006c32568dff1ddc2e7ac71cb7",
+        "spec_hash": "d1cd00a911c9ceb979de2c1ef05365b39937ac12e63501bdf118b51bc4953e78",
         "section_hashes": {
             "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
             "data": "8493c8b384d1fb347ac9710b9135529ce1b0877ab59455965cc55600ff154165",
             "training": "80a4be1987466f6781fae296ba41d217ba9526a7e1778b4d950e2552e2f1752d",
             "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
-            "serving": "309b4601a81264daaa76b908b9b40e6d43b25de8e7faf401a5ebff2e887847f1",
+            "serving": "80ec7fa51bd7801237e3cb25423aac439337ae4d344704d2c2bd5052865a302f",
             "monitoring": "1dbfb4bbacc849831f8ab426eb50e48ec75c2d7ac2ea32ac7712feb6b76a9753",
         },
         "code_versions": {
             "dataset": "0aa1832240c635bb",
             "train": "5b49c1e4c7d39e6b",
             "evaluate": "4324eed0bf66c7d1",
-            "deploy": "02556a7b9a851a47",
+            "deploy": "757bb0585de24a6f",
             "monitor": "112331f0be7aabf6",
         },
         "task": "llm-finetune",
@@ -80,7 +80,7 @@ MODELS = [
         "serving": {
             "engine": "vllm",
             "image": None,
-            "quantization": "awq",
+            "quantization": "fp8",
             "tensor_parallel": 1,
             "gpu": "L4",
             "replicas": {"min": 1, "max": 6},

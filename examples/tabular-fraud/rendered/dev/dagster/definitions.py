@@ -19,7 +19,7 @@ ENVIRONMENT = {
     "cluster": "ml-dev",
     "launcher": "k8s",
     "namespace": "ml-dev",
-    "artifacts": None,
+    "artifacts": "s3://ml-dev-dev-mlops-artifacts",
 }
 
 MODELS = [

@@ -19,7 +19,7 @@ ENVIRONMENT = {
     "cluster": "ml-prod",
     "launcher": "k8s",
     "namespace": "ml",
-    "artifacts": None,
+    "artifacts": "gs://acme-ml-prod-prod-mlops-artifacts",
 }
 
 MODELS = [
