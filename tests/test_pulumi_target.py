@@ -25,7 +25,15 @@ def stack(root: Path, env: str) -> dict:
 
 def test_stack_config_is_a_pulumi_stack_file_with_namespaced_keys(copy_example) -> None:
     config = stack(copy_example("llm-support"), "prod")
-    assert set(config) == {"aws:region", "mlops:environment", "mlops:node_pools", "mlops:models"}
+    assert set(config) == {
+        "aws:region",
+        "mlops:environment",
+        "mlops:node_pools",
+        "mlops:models",
+        "mlops:monitoring",
+        "mlops:artifacts",
+        "mlops:dagster",
+    }
     assert config["aws:region"] == "us-east-1"
     assert config["mlops:environment"] == {
         "name": "prod",
@@ -95,7 +103,7 @@ def test_serving_from_zero_replicas_without_quantization(copy_example) -> None:
     model = root / "models" / "support-assistant.yaml"
     model.write_text(
         model.read_text()
-        .replace("quantization: awq\n    tensor_parallel: 1", "quantization: none\n    tensor_parallel: 1")
+        .replace("quantization: fp8\n", "quantization: none\n", 1)
         .replace("replicas: {min: 1, max: 6}", "replicas: {min: 0, max: 6}")
     )
     [m] = stack(root, "prod")["mlops:models"]

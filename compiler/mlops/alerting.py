@@ -99,3 +99,25 @@ def gpu_alerts(spec: dict[str, Any] | None) -> GpuAlerts | None:
         for_duration=for_,
         for_seconds=_seconds_or_zero(for_),
     )
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def summary(slo: Slo | None, gpu: GpuAlerts | None) -> tuple[str, ...]:
+    """One line per alert threshold, as `mlops plan` compares them between revisions."""
+    out: list[str] = []
+    if slo is not None:
+        for name, quantiles in (("latency", slo.latency), ("time to first token", slo.time_to_first_token)):
+            out += [f"{name} {q.key} <= {_num(q.max_seconds)}s for {slo.for_duration}" for q in quantiles]
+        if slo.error_rate is not None:
+            out.append(f"error rate <= {_num(slo.error_rate * 100)}% for {slo.for_duration}")
+        if slo.latency or slo.time_to_first_token or slo.error_rate is not None:
+            out.append(f"SLO window {slo.window}")
+    if gpu is not None:
+        if gpu.utilization_min is not None:
+            out.append(f"GPU utilization >= {_num(gpu.utilization_min)}% for {gpu.for_duration}")
+        if gpu.memory_max is not None:
+            out.append(f"GPU memory <= {_num(gpu.memory_max)}% for {gpu.for_duration}")
+    return tuple(out)

@@ -371,6 +371,9 @@ class ResolvedModel:
         if self.serving is not None:
             data["serving"]["replicas"] = {"min": self.serving.min_replicas, "max": self.serving.max_replicas}
             data["serving"]["max_gpus"] = self.serving.max_gpus
+            vllm = self.serving.vllm
+            if vllm is not None and vllm.memory is not None:
+                data["serving"]["vllm"]["memory"]["fits"] = vllm.memory.fits
         data["evaluation"] = {"gates": {g.metric: {"min": g.min, "max": g.max} for g in self.evaluation.gates}}
         if self.monitoring is not None:
             mon = data["monitoring"]

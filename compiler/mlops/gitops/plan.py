@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops import alerting
 from mlops.diagnostics import Diagnostic, Severity
 from mlops.gitops import gitrev
 from mlops.model import ResolvedModel
@@ -42,6 +43,7 @@ class Footprint:
     gpu_types: tuple[str, ...]
     training_cost: float | None
     serving_cost: float | None
+    alerts: tuple[str, ...] = ()  # the SLO and GPU alert thresholds (mlops.alerting.summary)
 
     @property
     def gpus(self) -> int:
@@ -65,6 +67,11 @@ class Footprint:
             gpu_types=m.footprint.gpu_types,
             training_cost=train.usd_per_hour_max if train else 0.0,
             serving_cost=serve.usd_per_hour_max if serve else 0.0,
+            # GPU alerts render only where training has GPUs; the plan shows what renders
+            alerts=alerting.summary(
+                m.serving.slo if m.serving is not None and m.serving.engine != "batch" else None,
+                None if m.training.gpu.local else m.training.alerts,
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +85,7 @@ class Footprint:
             "cost_per_hour": self.cost_per_hour,
             "training_cost_per_hour": self.training_cost,
             "serving_cost_per_hour_max": self.serving_cost,
+            "alerts": list(self.alerts),
         }
 
 

@@ -75,13 +75,20 @@ def _row_lines(plan: Plan) -> list[str]:
         policy = show.policy(r, ARROW, MARK) if r.model else show.NONE
         lines.append(
             f"| {model} | {cell(r.environment)} | {r.status} | {show.gpus(r.before, r.after, ARROW)} | "
-            f"{cell(show.cost(r.before, r.after, ARROW))} | {cell(show.targets(r))} | {cell(policy)} |"
+            f"{cell(show.cost(r.before, r.after, ARROW))} | {cell(show.targets(r))} | {cell(policy)} | "
+            f"{cell(show.alerts(r.before, r.after) if r.model else show.NONE)} |"
         )
     return lines
 
 
-TABLE_HEAD = "| model | environment | change | GPUs | cost/hour | artifacts | policy |\n|---|---|---|---|---|---|---|\n"
-TABLE_FOOT = "\n\n<sub>artifacts per target: +added ~changed -removed · policy: results of the G6xx rules</sub>\n\n"
+TABLE_HEAD = (
+    "| model | environment | change | GPUs | cost/hour | artifacts | policy | alerts |\n"
+    "|---|---|---|---|---|---|---|---|\n"
+)
+TABLE_FOOT = (
+    "\n\n<sub>artifacts per target: +added ~changed -removed · policy: results of the G6xx rules"
+    " · alerts: SLO and GPU alert thresholds removed (-) and added (+)</sub>\n\n"
+)
 
 
 def _diagnostic_table(diagnostics: list[Diagnostic], most: int) -> str:

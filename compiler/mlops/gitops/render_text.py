@@ -49,6 +49,8 @@ def render(plan: Plan) -> str:
         ]
         if row.model:
             facts.append(f"policy {show.policy(row, ARROW)}")
+            if (row.before.alerts if row.before else ()) != (row.after.alerts if row.after else ()):
+                facts.append(f"alerts {terminal(show.alerts(row.before, row.after))}")
         lines.append(f"{show.SIGN.get(row.status, ' ')} {where} [{row.status}]: {'; '.join(facts)}")
         for c in row.changes:
             extra = f", identical to {c.renamed_from}" if c.renamed_from else ""

@@ -41,6 +41,15 @@ def cost(before: Footprint | None, after: Footprint | None, arrow: str) -> str:
     return transition(money(b) if before else NONE, money(a) if after else NONE, delta, arrow)
 
 
+def alerts(before: Footprint | None, after: Footprint | None) -> str:
+    """What changed in the SLO and GPU alerts: `-removed threshold, +added threshold`, or `unchanged`."""
+    b = set(before.alerts) if before else set()
+    a = set(after.alerts) if after else set()
+    if a == b:
+        return "unchanged" if a else NONE
+    return ", ".join([f"-{x}" for x in sorted(b - a)] + [f"+{x}" for x in sorted(a - b)])
+
+
 def total_gpus(t: Total, arrow: str) -> str:
     d = t.gpus_after - t.gpus_before
     return transition(str(t.gpus_before), str(t.gpus_after), f"{d:+d}" if d else "", arrow)
