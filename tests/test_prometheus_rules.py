@@ -69,6 +69,9 @@ def histogram(name: str, labels: dict[str, str], threshold: float, breach: bool)
                 f"0+{10 if counted else 0}x{MINUTES}",
             )
         )
+    # a histogram's count and sum come with its buckets
+    out.append(series(f"{name}_count", labels, f"0+10x{MINUTES}"))
+    out.append(series(f"{name}_sum", labels, f"0+{10 * threshold * (3 if breach else 0.25)}x{MINUTES}"))
     return out
 
 
@@ -137,16 +140,25 @@ def serving_cases(m: ResolvedModel, spec: dict[str, Any]) -> list[dict[str, Any]
     selector = {"model_name": m.name} if m.environment.local else {"namespace": m.name}
     scaled_to_zero = spec["serving"].get("replicas", {}).get("min", 1) == 0 and not m.environment.local
     container = {"namespace": m.name, "container": spec["serving"]["engine"]}
-    # nothing exported at all: every guard fires, with the selector's equality labels
-    expected = [{"exp_labels": {**labels_of(m, "warning", series=g), **selector}} for g in guards]
+    # nothing exported at all: every histogram's guard fires, with the selector's equality labels; a
+    # request counter by status has no series before the first request, so its guard waits for traffic
+    counters = [g for g in guards if not g.endswith("_bucket")]
+    expected = [{"exp_labels": {**labels_of(m, "warning", series=g), **selector}} for g in guards if g not in counters]
     other = [series("up", {"job": "other"}, f"1x{MINUTES}")]
+    running = [series(RUNNING, container, f"1x{MINUTES}")] if scaled_to_zero else []
     if scaled_to_zero:  # the guards hold only while a serving container runs
-        cases.append(
-            case([*other, series(RUNNING, container, f"1x{MINUTES}")], [(after, "MlopsSeriesAbsent", expected)])
-        )
+        cases.append(case([*other, *running], [(after, "MlopsSeriesAbsent", expected)]))
         cases.append(case([*other, series(RUNNING, container, f"0x{MINUTES}")], [(after, "MlopsSeriesAbsent", [])]))
     else:
         cases.append(case(other, [(before - 1, "MlopsSeriesAbsent", []), (after, "MlopsSeriesAbsent", expected)]))
+    if counters:  # requests are served (the latency histograms count them) but the counter is missing
+        served = [
+            s
+            for metric in ("vllm:e2e_request_latency_seconds", "vllm:time_to_first_token_seconds")
+            for s in histogram(metric, labels, 1.0, False)
+        ]
+        missing = [{"exp_labels": {**labels_of(m, "warning", series=c), **selector}} for c in counters]
+        cases.append(case([*served, *running], [(after, "MlopsSeriesAbsent", missing)]))
     return cases
 
 

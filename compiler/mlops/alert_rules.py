@@ -16,7 +16,8 @@ name, not the adapter's); locally, by the `model_name` label the mlops server se
 Every rule has an `absent()` guard over each series it reads: a missing exporter, a broken scrape or
 a renamed metric alerts instead of leaving the SLO silently unwatched. Where the exporter runs only
 while a workload does (training pods, serving scaled to zero), the guard fires only while it runs,
-which kube-state-metrics tells.
+which kube-state-metrics tells; a request counter by status (no series before its first request)
+is guarded only while the latency histogram counts requests.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def serving_rules(m: ResolvedModel) -> list[dict[str, Any]]:
     window, for_ = slo.window, slo.for_duration
     rules: list[dict[str, Any]] = []
     reads: dict[str, list[str]] = {}  # series -> the alerts that read it, for the guards
+    traffic: dict[str, str] = {}
 
     def quantile_rule(kind: str, metric: str, what: str, path: str, q: Quantile) -> None:
         bucket = f"{metric}_bucket"
@@ -131,9 +133,11 @@ def serving_rules(m: ResolvedModel) -> list[dict[str, Any]]:
             )
         )
         reads.setdefault(counter, []).append("MlopsErrorRate")
+        # a counter by status has no series before its first request: missing only matters under traffic
+        traffic[counter] = f"sum(rate({E2E_REQUEST_LATENCY}_count{sel()}[{window}]))"
     # serving scaled to zero exports nothing: the guard holds only while a serving container runs
     running = Selector((("namespace", "=", ns), ("container", "=", s.engine))) if s.min_replicas == 0 else None
-    return rules + _guards(m, reads, sel, running if on_cluster(m) else None, for_)
+    return rules + _guards(m, reads, sel, running if on_cluster(m) else None, for_, traffic)
 
 
 def training_rules(m: ResolvedModel) -> list[dict[str, Any]]:
@@ -206,13 +210,22 @@ def _alert(
 
 
 def _guards(
-    m: ResolvedModel, reads: dict[str, list[str]], sel: Selector, running: Selector | None, for_: str
+    m: ResolvedModel,
+    reads: dict[str, list[str]],
+    sel: Selector,
+    running: Selector | None,
+    for_: str,
+    traffic: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
+    """One absent() guard per series read; `traffic` maps a series that exists only once requests come
+    (a request counter by status) to the expression that says requests are coming."""
     rules = []
     for series, alerts in reads.items():
         expr = f"absent({series}{sel()})"
         if running is not None:
             expr += f" and on() (sum({CONTAINER_RUNNING}{running()}) > 0)"
+        if traffic and series in traffic:
+            expr += f" and on() ({traffic[series]} > 0)"
         rule = _alert(
             m,
             "MlopsSeriesAbsent",
