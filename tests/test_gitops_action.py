@@ -98,7 +98,7 @@ def test_the_action_is_composite_and_runs_validate_check_and_plan() -> None:
     assert ACTION["runs"]["using"] == "composite"
     scripts = "\n".join(s.get("run", "") for s in ACTION["runs"]["steps"])
     assert "mlops validate --format github" in scripts
-    assert "mlops compile --check" in scripts
+    assert "mlops compile --check --format github" in scripts
     assert re.search(r"mlops plan .* --format markdown", scripts)
     # no expression is pasted into a script (injection): inputs reach scripts as environment variables
     assert "${{" not in scripts

@@ -32,11 +32,11 @@ def stale_files(result: Result, env: str) -> list[str]:
 
 
 def materialize_command(result: Result, env: str, models: Sequence[str], home: Path | None, echo: Echo) -> int:
-    from mlops.formats import text
+    from mlops.formats import render as render_diagnostics
     from mlops.runtime.dagster import instance as dagster_instance
 
     if not result.ok:
-        echo(text.render(result.diagnostics), err=True)
+        echo(render_diagnostics("text", result.diagnostics, result.sources.root), err=True)
         return 1
     known = {m.name for m in result.models}
     unknown = sorted(set(models) - known)
@@ -62,12 +62,12 @@ def materialize_command(result: Result, env: str, models: Sequence[str], home: P
 
 
 def status_command(result: Result, env: str, home: Path | None, fmt: str, echo: Echo) -> int:
-    from mlops.formats import text
+    from mlops.formats import render as render_diagnostics
     from mlops.runtime.dagster import instance as dagster_instance
     from mlops.targets.dagster import model_data
 
     if not result.ok:
-        echo(text.render(result.diagnostics), err=True)
+        echo(render_diagnostics("text", result.diagnostics, result.sources.root), err=True)
         return 1
     instance_home = dagster_instance.dagster_home(result.sources.root, home)
     assets = dagster_instance.expected(model_data(m) for m in result.models if m.environment.name == env)
