@@ -232,3 +232,26 @@ def test_rendered_files_hold_invisible_characters_only_as_escapes(copy_example) 
         assert not INVISIBLE.search(p.read_text(encoding="utf-8").replace("\n", "")), p
     monitor = json.loads((root / "rendered/prod/whylogs/support-assistant.json").read_text())
     assert "x\u202ey" in json.dumps(monitor, ensure_ascii=False)
+
+
+def test_a_problem_of_the_base_spec_is_reported_once_and_an_overlay_problem_names_its_environment(
+    nested: Path,
+) -> None:
+    path = nested / MODEL
+    path.write_text(path.read_text().replace("resources: {gpu: L4,", "resources: {gpu: L5,"))
+    [d] = [d for d in validate(nested).diagnostics if d.code == "R401"]
+    assert (d.model, d.environments) == ("churn-classifier", ("dev", "prod"))  # local overlays the GPU
+    path.write_text(
+        path.read_text()
+        .replace("resources: {gpu: L5,", "resources: {gpu: L4,")
+        .replace("gpu: cpu, gpus", "gpu: cpx, gpus")
+    )
+    [d] = [d for d in validate(nested).diagnostics if d.code == "R401"]
+    assert (d.model, d.environments) == ("churn-classifier", ("local",))
+    assert "error R401 [local] unknown GPU type 'cpx'" in mlops("validate", nested).output
+    path.write_text(path.read_text().replace("gpu: cpx, gpus", "gpu: cpu, gpus"))
+    text = path.read_text()
+    start = text.index("    base_model: {")
+    path.write_text(text[:start] + "    base_model: acme/nope\n" + text[text.index("\n", start) + 1 :])
+    [d] = [d for d in validate(nested).diagnostics if d.code == "R407"]
+    assert (d.model, d.environments) == ("churn-classifier", ())  # every environment: no [env] shown

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 class Severity(enum.StrEnum):
@@ -61,6 +61,16 @@ class Diagnostic:
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def merge_environments(diagnostics: list[Diagnostic], environments: list[str]) -> list[Diagnostic]:
+    """The same problem found in several environments once, with their names; in all of them,
+    with none (a problem of the spec itself, the way a reader sees it)."""
+    groups: dict[Diagnostic, set[str]] = {}
+    for d in diagnostics:
+        groups.setdefault(replace(d, environments=()), set()).update(d.environments)
+    every = set(environments)
+    return [replace(d, environments=() if envs >= every else tuple(sorted(envs))) for d, envs in groups.items()]
 
 
 def sort_unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

@@ -91,8 +91,10 @@ class Document:
     data: Any
     sha256: str = ""  # of the file's bytes, recorded in mlops.lock
     text: str = field(default="", repr=False)
-    overlay: str = ""  # "/spec/environments/<env>" for an overlay document
-    source: Document | None = field(default=None, repr=False)  # the file's document, for an overlay
+    overlay: str = ""  # "/spec/environments/<env>" when that environment has an overlay
+    source: Document | None = field(default=None, repr=False)  # the file's document, for a model in one env
+    model: str = ""  # for a model as seen in one environment: its diagnostics say which
+    environment: str = ""
 
     @cached_property
     def _tables(self) -> _Tables:
@@ -110,10 +112,10 @@ class Document:
     def key_positions(self) -> dict[str, Position]:
         return self._tables.key_positions
 
-    def with_data(self, data: Any, overlay: str) -> Document:
+    def with_data(self, data: Any, overlay: str, *, model: str = "", environment: str = "") -> Document:
         """The same file seen through an overlay: `data` merged, positions looked up in `overlay` first."""
         root = self.source or self
-        return Document(self.path, data, self.sha256, "", overlay, root)
+        return Document(self.path, data, self.sha256, "", overlay, root, model, environment)
 
     def _lookups(self, pointer: str) -> tuple[str, ...]:
         if self.overlay and (pointer == "/spec" or pointer.startswith("/spec/")):
@@ -147,6 +149,9 @@ class Document:
     def diagnostic(self, pointer: str, code: str, message: str, **kwargs: Any) -> Diagnostic:
         key = kwargs.pop("key", False)
         line, col = self.where(pointer, key=key)
+        if self.model:
+            kwargs.setdefault("model", self.model)
+            kwargs.setdefault("environments", (self.environment,))
         return Diagnostic(self.path, line, col, code, message, pointer=pointer, **kwargs)
 
 

@@ -31,4 +31,5 @@ def overlay_document(doc: Document, env: str) -> Document:
     if isinstance(overlay, dict):
         merged_spec = deep_merge(merged_spec, overlay)
     merged = {**data, "spec": merged_spec}
-    return doc.with_data(merged, f"/spec/environments/{escape(env)}" if isinstance(overlay, dict) else "")
+    prefix = f"/spec/environments/{escape(env)}" if isinstance(overlay, dict) else ""
+    return doc.with_data(merged, prefix, model=str(data.get("metadata", {}).get("name", "")), environment=env)

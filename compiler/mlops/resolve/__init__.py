@@ -17,7 +17,7 @@ from mlops.canonical import digest, to_json
 from mlops.catalog import base_model
 from mlops.defaults import artifacts as default_artifacts
 from mlops.defaults import dagster_launcher, data_format
-from mlops.diagnostics import Diagnostic
+from mlops.diagnostics import Diagnostic, merge_environments
 from mlops.loader import Document
 from mlops.merge import overlay_document
 from mlops.model import BaseModel, Dataset, Environment, GpuType, ResolvedModel
@@ -79,6 +79,7 @@ def resolve(
             out.diagnostics.extend(problems)
             if model is not None:
                 out.models.append(model)
+    out.diagnostics = merge_environments(out.diagnostics, [e.name for e in envs])
     return out
 
 
