@@ -124,6 +124,7 @@ class TrainingSpec:
     image: str | None
     nodes: int
     gpus_per_node: int
+    world_size: int  # resolved once by the compiler (nodes x gpus_per_node); the runtime does not recount
     gpu: str
     gpu_is_host: bool
     instance_type: str | None
@@ -141,6 +142,7 @@ class TrainingSpec:
             "image": self.image,
             "nodes": self.nodes,
             "gpus_per_node": self.gpus_per_node,
+            "world_size": self.world_size,
             "gpu": self.gpu,
             "gpu_is_host": self.gpu_is_host,
             "instance_type": self.instance_type,
@@ -152,7 +154,8 @@ class TrainingSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "training") -> TrainingSpec:
-        keys = ("command", "base_model", "method", "image", "nodes", "gpus_per_node", "gpu", "gpu_is_host")
+        keys = ("command", "base_model", "method", "image", "nodes", "gpus_per_node", "world_size", "gpu")
+        keys += ("gpu_is_host",)
         keys += ("instance_type", "spot")
         d = _fields(d, where, (*keys, "max_hours", "schedule", "retrain_on"))
         schedule = _fields(d["schedule"], f"{where}.schedule", ("cron", "timezone")) if d["schedule"] else {}
@@ -163,6 +166,7 @@ class TrainingSpec:
             image=d["image"],
             nodes=int(d["nodes"]),
             gpus_per_node=int(d["gpus_per_node"]),
+            world_size=int(d["world_size"]),
             gpu=d["gpu"],
             gpu_is_host=bool(d["gpu_is_host"]),
             instance_type=d["instance_type"],

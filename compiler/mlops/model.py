@@ -274,6 +274,10 @@ class GpuUse:
         return self.gpus_per_node * self.max_nodes
 
     @property
+    def min_gpus(self) -> int:
+        return self.gpus_per_node * self.min_nodes
+
+    @property
     def key(self) -> tuple[str, str, str | None]:
         return (self.gpu, self.role, self.pool)
 

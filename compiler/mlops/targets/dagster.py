@@ -148,6 +148,7 @@ def model_spec(m: ResolvedModel) -> contract.ModelSpec:
             image=t.entrypoint_image,
             nodes=t.nodes,
             gpus_per_node=t.gpus_per_node,
+            world_size=t.world_size,
             gpu=t.gpu.name,
             gpu_is_host=t.gpu.local,
             instance_type=t.instance.type if t.instance else None,

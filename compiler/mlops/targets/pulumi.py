@@ -123,11 +123,10 @@ def node_pools(env: Environment, models: list[ResolvedModel]) -> dict[str, dict[
             pool = pools.setdefault(use.pool, _pool(env, use, use.pool, use.instance))
             pool["min_nodes"] += use.min_nodes
             pool["max_nodes"] += use.max_nodes
+            pool["max_gpus"] += use.gpus
             pool["workloads"].append(
                 {"model": m.name, "role": use.role, "min_nodes": use.min_nodes, "max_nodes": use.max_nodes}
             )
-    for pool in pools.values():
-        pool["max_gpus"] = pool["max_nodes"] * pool["gpus_per_node"]
     return dict(sorted(pools.items()))
 
 
@@ -142,6 +141,7 @@ def _pool(env: Environment, use: GpuUse, name: str, instance: Instance) -> dict[
         "disk_gb": DISK_GB,
         "min_nodes": 0,
         "max_nodes": 0,
+        "max_gpus": 0,
         "labels": {f"{LABEL}/environment": env.name, f"{LABEL}/gpu": slug(use.gpu), f"{LABEL}/pool": name},
         "taints": [dict(GPU_TAINT)],
         "workloads": [],
@@ -175,7 +175,7 @@ def _model(m: ResolvedModel, pools: dict[str, dict[str, Any]]) -> dict[str, Any]
     serving = (
         _serving(m, serve) if serve is not None and m.serving is not None and m.serving.engine != "batch" else None
     )
-    serving_min = serve.gpus_per_node * serve.min_nodes if serve else 0
+    serving_min = serve.min_gpus if serve else 0
     serving_max = serve.gpus if serve else 0
     return {
         "name": m.name,

@@ -181,7 +181,7 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
             "output_dir": dg.MetadataValue.path(str(output)),
             "model_dir": dg.MetadataValue.path(str(output / "model")),
             "deepspeed_config": dg.MetadataValue.path(str(config)),
-            "world_size": t.nodes * t.gpus_per_node,
+            "world_size": t.world_size,
             "dataset_run_id": data.get("_run_id", ""),
         }
         try:

@@ -65,6 +65,7 @@ MODELS = [
             "image": "ghcr.io/acme/train:1.4.0",
             "nodes": 1,
             "gpus_per_node": 1,
+            "world_size": 1,
             "gpu": "A10G",
             "gpu_is_host": False,
             "instance_type": "g5.xlarge",

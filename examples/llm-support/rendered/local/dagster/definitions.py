@@ -65,6 +65,7 @@ MODELS = [
             "image": "ghcr.io/acme/train:1.4.0",
             "nodes": 1,
             "gpus_per_node": 2,
+            "world_size": 2,
             "gpu": "cpu",
             "gpu_is_host": True,
             "instance_type": None,

@@ -65,6 +65,7 @@ MODELS = [
             "image": "ghcr.io/acme/train:1.4.0",
             "nodes": 2,
             "gpus_per_node": 8,
+            "world_size": 16,
             "gpu": "H100-80GB",
             "gpu_is_host": False,
             "instance_type": "p5.48xlarge",

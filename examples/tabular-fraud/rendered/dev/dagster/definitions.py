@@ -65,6 +65,7 @@ MODELS = [
             "image": "ghcr.io/acme/tabular-train:2.0.1",
             "nodes": 2,
             "gpus_per_node": 1,
+            "world_size": 2,
             "gpu": "T4",
             "gpu_is_host": False,
             "instance_type": "g4dn.xlarge",

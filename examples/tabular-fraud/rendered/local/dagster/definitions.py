@@ -65,6 +65,7 @@ MODELS = [
             "image": "ghcr.io/acme/tabular-train:2.0.1",
             "nodes": 1,
             "gpus_per_node": 2,
+            "world_size": 2,
             "gpu": "cpu",
             "gpu_is_host": True,
             "instance_type": None,
