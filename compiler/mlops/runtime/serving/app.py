@@ -62,6 +62,8 @@ class ServingApp:
         self.max_body_bytes = max_body_bytes
         self.metrics = Metrics()
         self.slots = {m.name: Slot(m, InferenceLog(m.registry, m.blocked_patterns, log_flush_seconds)) for m in models}
+        for m in models:
+            self.metrics.declare(m.name, m.llm)
         self._tasks: list[asyncio.Task[None]] = []
         self.app = Starlette(
             routes=[

@@ -67,5 +67,13 @@ class Metrics:
             names.SERVING_VERSION, "The registry version each model serves.", label, registry=self.registry
         )
 
+    def declare(self, model: str, llm: bool) -> None:
+        """Create a served model's latency series at zero, as vLLM does at start-up: an idle server
+        then shows the series the alert rules read, and their absent() guards stay quiet."""
+        self.e2e.labels(model)
+        if llm:
+            self.ttft.labels(model)
+            self.tpot.labels(model)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
