@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.helpers import edit, mlops, snapshot
 
@@ -142,3 +146,196 @@ def test_a_real_console_script_compile_killed_leaves_a_complete_tree(project: Pa
         check = mlops("compile", "--check", project)
         assert after == old or check.exit_code == 0
         assert _leftovers(project) == []
+
+
+# ---- validate on mutated specs of every kind ----
+
+SHARES = {"mutations": 250, "policies": 150}  # of 2,000 at the default FUZZ_EXAMPLES
+SPEC_FILES = {
+    "model": MODEL,
+    "environment": "environments/prod.yaml",
+    "policy": "policies/guardrails.yaml",
+    "project": "mlops.yaml",
+}
+HOSTILE = st.sampled_from(
+    [
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        10**13,
+        2**64,
+        -1,
+        0,
+        64.0,
+        0.5,
+        True,
+        None,
+        "",
+        "\u0663",
+        "\u0663 * * * *",
+        "0 *\u2003* * *",
+        "America",
+        "prod\n",
+        "evil\n",
+        "../../etc/passwd",
+        "/etc/passwd",
+        "x" * 300,
+        "::error::x",
+        [],
+        {},
+        [1, "a"],
+        {"a": {"b": []}},
+    ]
+)
+
+
+def _settings(share: str) -> settings:
+    return settings(
+        max_examples=max(1, round(SHARES[share] * EXAMPLES / 2000)),
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        database=None,
+    )
+
+
+def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _fresh(base: Path, template: Path) -> Path:
+    root = base / "fuzz-hostile"
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(template, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("hostile") / "template"
+    assert mlops("init", root).exit_code == 0
+    return root
+
+
+class Hang(Exception):
+    pass
+
+
+def _bounded(seconds: int):
+    """A hang fails the case instead of the run (SIGALRM: the tests run in the main thread)."""
+
+    def alarm(signum, frame):
+        raise Hang(f"validate ran over {seconds} s")
+
+    signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+
+
+@_settings("mutations")
+@given(data=st.data(), kind=st.sampled_from(sorted(SPEC_FILES)), op=st.sampled_from(["set", "delete", "add"]))
+def test_mutated_specs_of_every_kind_validate_to_0_or_1_in_bounded_time(
+    tmp_path_factory, template: Path, data, kind: str, op: str
+) -> None:
+    root = _fresh(tmp_path_factory.getbasetemp(), template)
+    path = root / SPEC_FILES[kind]
+    doc = yaml.safe_load(path.read_text())
+    where = data.draw(st.sampled_from(_paths(doc)), label="path")
+    parent = doc
+    for key in where[:-1]:
+        parent = parent[key]
+    value = data.draw(HOSTILE, label="value")
+    if op == "set":
+        parent[where[-1]] = value
+    elif op == "delete":
+        del parent[where[-1]]
+    elif isinstance(parent, dict):
+        parent[data.draw(st.sampled_from(["memory_mb", "spot", "x\u200b", "drfit"]), label="key")] = value
+    else:
+        parent.append(value)
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    start = time.monotonic()
+    _bounded(60)
+    try:
+        result = mlops("validate", root)  # a traceback fails inside mlops()
+    finally:
+        signal.alarm(0)
+    assert result.exit_code in (0, 1), result.output
+    assert time.monotonic() - start < 60
+
+
+# ---- the policy property: every rule written to fire is reported ----
+
+POLICY_PATH = re.compile(r"^[a-z_]+(\.[a-z_]+)*$")  # what the policy schema allows
+
+
+def _leaves(facts: dict, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for k, v in facts.items():
+        path = f"{prefix}{k}"
+        if not POLICY_PATH.match(path):
+            continue
+        if isinstance(v, dict) and v:
+            out += _leaves(v, path + ".")
+        elif not isinstance(v, dict):
+            out.append((path, v))
+    return out
+
+
+def _firing(path: str, value: object, pick) -> dict | None:
+    """A rule that must fire on `value`, or None when no literal can express one."""
+    scalar = (str, int, float, bool)
+    if value is None or value == [] or value == ():
+        return {"require": path}
+    if isinstance(value, bool):
+        return {"forbid": {path: value}}
+    if isinstance(value, int | float):
+        return pick([{"max": {path: value - 1}}, {"min": {path: value + 1}}, {"forbid": {path: value}}])
+    if isinstance(value, str):
+        return pick([{"forbid": {path: value}}, {"allow": {path: [value + "-other"]}}])
+    if isinstance(value, list | tuple) and all(isinstance(x, scalar) for x in value):
+        first = value[0]
+        other = first + "-other" if isinstance(first, str) else (not first if isinstance(first, bool) else first + 1)
+        if any(x == other and type(x) is type(other) for x in value):
+            return {"forbid": {path: first}}
+        return pick([{"forbid": {path: first}}, {"allow": {path: [other]}}])
+    return None
+
+
+@pytest.fixture(scope="module")
+def facts_of(template: Path) -> dict[tuple[str, str], dict]:
+    from mlops.pipeline import validate
+
+    result = validate(template)
+    assert result.ok
+    return {(m.name, m.environment.name): m.facts() for m in result.models}
+
+
+@_settings("policies")
+@given(data=st.data())
+def test_every_policy_rule_written_to_fire_is_reported(tmp_path_factory, template: Path, facts_of, data) -> None:
+    from mlops.pipeline import validate
+
+    (model, env), facts = data.draw(st.sampled_from(sorted(facts_of.items())), label="model x env")
+    candidates = [(p, v) for p, v in _leaves(facts) if _firing(p, v, lambda xs: xs[0]) is not None]
+    path, value = data.draw(st.sampled_from(candidates), label="path")
+    rule = _firing(path, value, lambda xs: data.draw(st.sampled_from(xs), label="rule"))
+    root = _fresh(tmp_path_factory.getbasetemp(), template)
+    policy = {
+        "apiVersion": "mlops/v1",
+        "kind": "Policy",
+        "metadata": {"name": "fuzz"},
+        "spec": {"environments": [env], "models": [model], "rules": [rule]},
+    }
+    (root / "policies" / "fuzz.yaml").write_text(yaml.safe_dump(policy, allow_unicode=True))
+    result = validate(root)
+    codes = [d for d in result.diagnostics if d.file.endswith("policies/fuzz.yaml")]
+    assert not codes, f"{rule}: {[str(d) for d in codes]}"  # a path read from the facts is valid
+    fired = [d for d in result.diagnostics if d.code == "G601" and "policy fuzz:" in d.message]
+    assert [(d.model, d.environments) for d in fired] == [(model, (env,))], f"silent policy pass: {rule}"
