@@ -280,3 +280,13 @@ def test_the_runtime_refuses_a_data_link_that_appeared_after_review(copy_example
     (root / "data" / "transactions.csv").symlink_to(secret)
     with pytest.raises(DataError, match="leads outside the project"):
         read_bytes(root, "data/transactions.csv", None)
+
+
+def test_a_catalog_integer_written_as_a_float_is_refused(copy_example) -> None:
+    root = copy_example("tabular-fraud")
+    rel = "catalogs/gpus.yaml"
+    line = line_of(root, rel, "g2-standard-4,")
+    edit(root, rel, "gpus: 1,", "gpus: 1.0,")
+    result = mlops("validate", root)
+    assert result.exit_code == 1
+    assert f"{shown(root, rel)}:{line}:" in result.output and "1.0" in result.output, result.output

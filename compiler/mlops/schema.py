@@ -96,7 +96,7 @@ CATALOGS = ("gpus", "base_models")  # the catalog files mlops.yaml may name, eac
 
 @cache
 def _catalog_validator(which: str) -> Draft202012Validator:
-    return Draft202012Validator({"$ref": f"#/$defs/{which}", "$defs": schema("Catalog")["$defs"]})
+    return _Validator({"$ref": f"#/$defs/{which}", "$defs": schema("Catalog")["$defs"]})
 
 
 def check_catalog(doc: Document, which: str) -> list[Diagnostic]:
