@@ -34,7 +34,7 @@ ARTIFACTS_PVC = "MLOPS_ARTIFACTS_PVC"  # off local: a PVC that holds $MLOPS_ARTI
 GIT_REVISION = "MLOPS_GIT_REVISION"
 
 
-STAGES = ("dataset", "train", "evaluate", "deploy", "monitor")
+STAGES = ("dataset", "train", "evaluate", "deploy", "score", "monitor")
 
 
 def gate_check(metric: str) -> str:
@@ -188,9 +188,12 @@ class ServingSpec:
     min_replicas: int
     max_replicas: int
     port: int
+    # engine batch: {"input": project file, "output": artifacts folder, "prediction": the output column}
+    batch: Mapping[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "batch": dict(self.batch) if self.batch else None,
             "engine": self.engine,
             "image": self.image,
             "quantization": self.quantization,
@@ -202,7 +205,9 @@ class ServingSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "serving") -> ServingSpec:
-        d = _fields(d, where, ("engine", "image", "quantization", "tensor_parallel", "gpu", "replicas", "port"))
+        d = _fields(
+            d, where, ("engine", "image", "quantization", "tensor_parallel", "gpu", "replicas", "port", "batch")
+        )
         replicas = _fields(d["replicas"], f"{where}.replicas", ("min", "max"))
         return cls(
             d["engine"],
@@ -213,6 +218,7 @@ class ServingSpec:
             int(replicas["min"]),
             int(replicas["max"]),
             int(d["port"]),
+            dict(d["batch"]) if d["batch"] else None,
         )
 
 

@@ -71,6 +71,7 @@ PORT = 8000
 SLO_WINDOW = "5m"  # the rate window of SLO quantiles and error rates
 SLO_FOR = "5m"  # how long an SLO breach lasts before its alert fires
 GPU_ALERTS_FOR = "15m"  # how long a GPU condition lasts before its alert fires
+BATCH_OUTPUT = "scores"
 
 # --- Model: monitoring ---------------------------------------------------------------------------
 DRIFT_REFERENCE = "train"
@@ -117,6 +118,7 @@ SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {
         "/spec/serving/slo/window": SLO_WINDOW,
         "/spec/serving/slo/for": SLO_FOR,
         "/spec/training/alerts/for": GPU_ALERTS_FOR,
+        "/spec/serving/batch/output": BATCH_OUTPUT,
         "/spec/monitoring/drift/reference": DRIFT_REFERENCE,
         "/spec/monitoring/drift/algorithm": DRIFT_ALGORITHM,
         "/spec/monitoring/drift/blocking": DRIFT_BLOCKING,

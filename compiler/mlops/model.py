@@ -164,6 +164,8 @@ class Serving:
     cost_per_hour_max: float | None
     slo: Slo | None = None  # serving.slo, rendered by the Prometheus target
     vllm: VllmServing | None = None  # engine vllm: what the cluster Deployment serves and the V1xx rules check
+    batch_input: str | None = None  # engine batch: the project file the release scores
+    batch_output: str = "scores"  # engine batch: the folder under the model's artifacts for predictions
 
     @property
     def max_gpus(self) -> int:

@@ -39,4 +39,6 @@ def derive(s: dict[str, Any], gpu: GpuType, env: Environment, trained: Training)
         )
         if s["engine"] == "vllm"
         else None,
+        batch_input=(s.get("batch") or {}).get("input"),
+        batch_output=(s.get("batch") or {}).get("output", d.BATCH_OUTPUT),
     )

@@ -61,6 +61,8 @@ def assets_of(model: ResolvedModel) -> tuple[str, ...]:
     names = ["dataset", "train", "evaluate"]
     if model.serving is not None:
         names.append("deploy")
+        if model.serving.engine == "batch":
+            names.append("score")
     if model.monitoring is not None:
         names.append("monitor")
     return tuple(names)
@@ -114,6 +116,8 @@ def asset_inputs(m: ResolvedModel) -> dict[str, dict[str, Any]]:
             "port": s.port,
             "instance_type": s.instance.type if s.instance else None,
         }
+        if s.engine == "batch":
+            out["score"] = {"batch": {"input": s.batch_input, "output": s.batch_output}, "task": m.task}
     if m.monitoring is not None:
         definition = whylogs_target.definition(m)
         out["monitor"] = {"definition": {k: v for k, v in definition.items() if k not in MONITOR_AUTOMATION_ONLY}}
@@ -170,6 +174,13 @@ def model_spec(m: ResolvedModel) -> contract.ModelSpec:
             min_replicas=s.min_replicas,
             max_replicas=s.max_replicas,
             port=s.port,
+            batch=None
+            if not s.batch_input
+            else {
+                "input": s.batch_input,
+                "output": s.batch_output,
+                "prediction": (mon.prediction if mon else None) or "prediction",
+            },
         ),
         monitoring=None
         if mon is None

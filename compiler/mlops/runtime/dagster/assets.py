@@ -25,7 +25,13 @@ from mlops.runtime.dagster.automation import condition
 from mlops.runtime.dagster.location import Location
 from mlops.runtime.dagster.spec import ModelSpec, gate_check, monitor_check
 
-KINDS = {"dataset": {"dvc"}, "train": {"deepspeed", "pytorch"}, "evaluate": {"python"}, "monitor": {"whylogs"}}
+KINDS = {
+    "dataset": {"dvc"},
+    "train": {"deepspeed", "pytorch"},
+    "evaluate": {"python"},
+    "score": {"pytorch"},
+    "monitor": {"whylogs"},
+}
 ARTIFACTS_PVC_VAR = contract.ARTIFACTS_PVC
 
 
@@ -39,6 +45,7 @@ def model_assets(model: ModelSpec, loc: Location) -> list[dg.AssetsDefinition]:
         "train": _train,
         "evaluate": _evaluate,
         "deploy": _deploy,
+        "score": _score,
         "monitor": _monitor,
     }
     return [factories[stage](model, loc) for stage in model.stages]
@@ -416,6 +423,58 @@ def _deploy(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         )
 
     return deploy
+
+
+# --- score (engine batch) -------------------------------------------------------------------------
+
+
+def _score(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
+    batch = dict((model.serving.batch if model.serving else None) or {})
+    text = f"Scores {batch.get('input')} with the released version (serving.engine batch) and writes the predictions."
+
+    @dg.asset(**_common(model, loc, "score", text))
+    def score(context: AssetExecutionContext) -> dg.MaterializeResult:
+        from mlops.runtime.serving import ServingError
+        from mlops.runtime.serving.batch import score as run_score
+
+        if not batch.get("input"):
+            raise dg.Failure(description=f"{model.name}: serving.batch.input names no rows to score")
+        source = (loc.project_root / batch["input"]).resolve()
+        if not source.is_relative_to(loc.project_root) or not source.is_file():
+            raise dg.Failure(
+                description=f"{model.name}: serving.batch.input {batch['input']} is not a file of the project"
+            )
+        prediction = batch.get("prediction")
+        try:
+            scored = run_score(
+                loc.registry(model.name),
+                model.task,
+                source,
+                batch.get("output") or "scores",
+                context.run.run_id,
+                prediction,
+            )
+        except ServingError as exc:
+            raise dg.Failure(description=f"{model.name}: {exc}") from exc
+        if scored.refused:
+            context.log.warning(f"{model.name}: {scored.refused} row(s) refused, first: {scored.first_refusal}")
+        if not scored.scored:
+            raise dg.Failure(
+                description=f"{model.name}: no row of {batch['input']} could be scored: {scored.first_refusal}"
+            )
+        return dg.MaterializeResult(
+            metadata={
+                **_run_metadata(model, loc),
+                "version": scored.version,
+                "predictions": scored.output,
+                "rows": scored.rows,
+                "scored": scored.scored,
+                "refused": scored.refused,
+                **({"first_refusal": scored.first_refusal} if scored.first_refusal else {}),
+            }
+        )
+
+    return score
 
 
 # --- monitor -------------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ MODELS = [
             "rouge_l": {"min": 0.35, "max": None},
         },
         "serving": {
+            "batch": None,
             "engine": "vllm",
             "image": None,
             "quantization": "none",

@@ -79,6 +79,7 @@ MODELS = [
             "roc_auc": {"min": 0.75, "max": None},
         },
         "serving": {
+            "batch": None,
             "engine": "rest",
             "image": "ghcr.io/acme/fraud-serve:2.0.1",
             "quantization": "none",
