@@ -51,15 +51,11 @@ def test_the_score_asset_writes_the_releases_predictions_with_its_version(copy_e
     assert max(abs(s["fraud_score"] - e) for s, e in zip(scored, expected, strict=True)) < 1e-6
 
 
-def test_engine_batch_needs_an_input(copy_example) -> None:
+def test_a_batch_input_stays_inside_the_project(copy_example) -> None:
     project = copy_example("tabular-fraud")
     spec_file = project / "models" / "fraud-detector.yaml"
     spec = yaml.safe_load(spec_file.read_text())
-    spec["spec"]["serving"] = {"engine": "batch", "gpu": "cpu"}
-    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    result = mlops("validate", project)
-    assert result.exit_code == 1 and "batch" in result.output
-    spec["spec"]["serving"]["batch"] = {"input": "../../etc/passwd.csv"}
+    spec["spec"]["serving"] = {"engine": "batch", "gpu": "cpu", "batch": {"input": "../../etc/passwd.csv"}}
     spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
     result = mlops("validate", project)
     assert result.exit_code == 1 and "input" in result.output

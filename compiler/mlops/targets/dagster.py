@@ -61,7 +61,7 @@ def assets_of(model: ResolvedModel) -> tuple[str, ...]:
     names = ["dataset", "train", "evaluate"]
     if model.serving is not None:
         names.append("deploy")
-        if model.serving.engine == "batch":
+        if model.serving.engine == "batch" and model.serving.batch_input:
             names.append("score")
     if model.monitoring is not None:
         names.append("monitor")
@@ -116,7 +116,7 @@ def asset_inputs(m: ResolvedModel) -> dict[str, dict[str, Any]]:
             "port": s.port,
             "instance_type": s.instance.type if s.instance else None,
         }
-        if s.engine == "batch":
+        if s.engine == "batch" and s.batch_input:
             out["score"] = {"batch": {"input": s.batch_input, "output": s.batch_output}, "task": m.task}
     if m.monitoring is not None:
         definition = whylogs_target.definition(m)
