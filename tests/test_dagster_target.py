@@ -55,7 +55,7 @@ def test_committed_modules_load_as_code_locations(name: str, env: str) -> None:
     graph = defs.resolve_asset_graph()
     [model] = rendered_models(path)
     group = model["name"].replace("-", "_")
-    stages = ["dataset", "train", "evaluate", "deploy", "monitor"]
+    stages = ["dataset", "train", "evaluate", "deploy", "monitor"] + (["prepare"] if model["prepare"] else [])
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {f"{group}/{s}" for s in stages}
     for stage in stages:
         node = graph.get(dg.AssetKey([group, stage]))

@@ -179,7 +179,7 @@ VARIANTS = {
     "tensor-parallel-2": ("    precision: bf16\n", "    precision: bf16\n    parallel: {tensor: 2}\n"),
     "qlora-zero2": ("    method: lora\n", "    method: qlora\n"),
     "no-dataset-size": (
-        "train: {path: data/tickets/train.jsonl, examples: 512,",
+        "train: {path: data/tickets/train.jsonl, examples: 476,",
         "train: {path: data/tickets/train.jsonl,",
     ),
 }

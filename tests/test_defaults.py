@@ -59,9 +59,10 @@ MINIMAL = {
     "metadata": {"name": "bare"},
     "spec": {
         "task": "llm-finetune",
-        "data": {"train": {"path": "data/train.jsonl"}},
+        "data": {"train": {"path": "data/train.jsonl"}, "prepare": {"near_dedup": {}, "length": {"min": 1}}},
         "training": {
             "base_model": {"name": "tiny", "params": 1000},
+            "hub_token_secret": {"name": "hf-token"},
             "method": "lora",
             "lora": {},
             "entrypoint": {"command": ["python", "train.py"]},
@@ -116,6 +117,17 @@ RESOLVED = {
     "/spec/monitoring/drift/blocking": lambda m: m.monitoring.drift.blocking,
     "/spec/monitoring/compliance/max_violations": lambda m: m.monitoring.compliance.max_violations,
     "/spec/monitoring/compliance/blocking": lambda m: m.monitoring.compliance.blocking,
+    "/spec/training/hub_token_secret/key": lambda m: m.training.hub_token_secret.key,
+    "/spec/data/prepare/dedup": lambda m: m.prepare.dedup,
+    "/spec/data/prepare/near_dedup/threshold": lambda m: m.prepare.near_dedup.threshold,
+    "/spec/data/prepare/near_dedup/shingle": lambda m: m.prepare.near_dedup.shingle,
+    "/spec/data/prepare/near_dedup/num_perm": lambda m: m.prepare.near_dedup.num_perm,
+    "/spec/data/prepare/length/unit": lambda m: m.prepare.length_unit,
+    "/spec/data/prepare/redact_pii": lambda m: m.prepare.redact == m.monitoring.compliance.blocked_patterns,
+    "/spec/data/prepare/split/eval_fraction": lambda m: m.prepare.eval_fraction,
+    "/spec/prompt/template": lambda m: m.prompt.template,
+    "/spec/prompt/response": lambda m: m.prompt.response,
+    "/spec/prompt/format": lambda m: m.prompt.format,
 }
 
 

@@ -79,6 +79,13 @@ CODES: dict[str, Code] = {
     "T506": Code("qlora-zero3", "QLoRA (4-bit base weights) with ZeRO-3 is a known failure in the field."),
     "T507": Code("nvme-path", "NVMe offload needs zero.nvme_path."),
     "T508": Code("offload-optimizer-stage", "offload_optimizer needs ZeRO stage 1 or higher; at stage 0 it fails."),
+    "T509": Code("prompt-syntax", "prompt.template or prompt.chat_template is not a valid Jinja2 template."),
+    "T510": Code(
+        "prompt-field", "The prompt template or its response field names a field the training data does not have."
+    ),
+    "T511": Code(
+        "qlora-device", "method qlora where the training device cannot run bitsandbytes 4-bit kernels (cpu/local)."
+    ),
     # G: policy
     "G601": Code("policy-violation", "A policy rule does not hold for a resolved model; the severity is the policy's."),
     "G602": Code(

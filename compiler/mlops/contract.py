@@ -16,7 +16,7 @@ from typing import Any
 
 from mlops.defaults import DRIFT_REFERENCE, TIMEZONE
 
-CONTRACT_VERSION = 1  # bump when a payload field changes meaning, is added or is removed
+CONTRACT_VERSION = 2  # bump when a payload field changes meaning, is added or is removed
 
 # --- trainer environment (what a training entrypoint reads) --------------------------------------
 DEEPSPEED_CONFIG = "MLOPS_DEEPSPEED_CONFIG"  # rendered/<env>/deepspeed/<model>.json (required)
@@ -25,6 +25,8 @@ EVAL_DATA = "MLOPS_EVAL_DATA"  # evaluation data (optional)
 OUTPUT_DIR = "MLOPS_OUTPUT_DIR"  # where metrics.json and model/ go (required)
 MODEL_NAME = "MLOPS_MODEL_NAME"  # for logging (trainers and serving pods)
 ENVIRONMENT = "MLOPS_ENVIRONMENT"  # for logging (trainers and serving pods)
+FINETUNE = "MLOPS_FINETUNE"  # llm-finetune: JSON with method, base model, LoRA, prompt (mlops.runtime.training.llm)
+HF_TOKEN = "HF_TOKEN"  # a gated hub model's token, from the Secret training.hub_token_secret names
 # --- serving pods ----------------------------------------------------------------------------------
 SERVING_HASH = "MLOPS_SERVING_HASH"  # sha256 of the serving section the pod was rendered from
 # --- the Dagster code location ---------------------------------------------------------------------
@@ -34,7 +36,7 @@ ARTIFACTS_PVC = "MLOPS_ARTIFACTS_PVC"  # off local: a PVC that holds $MLOPS_ARTI
 GIT_REVISION = "MLOPS_GIT_REVISION"
 
 
-STAGES = ("dataset", "train", "evaluate", "deploy", "score", "monitor")
+STAGES = ("dataset", "prepare", "train", "evaluate", "deploy", "score", "monitor")
 
 
 def gate_check(metric: str) -> str:
@@ -133,6 +135,7 @@ class TrainingSpec:
     cron: str | None
     timezone: str
     retrain_on: tuple[str, ...]
+    hub_token_secret: Mapping[str, str] | None = None  # {name, key} of a Kubernetes Secret
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,6 +153,7 @@ class TrainingSpec:
             "max_hours": self.max_hours,
             "schedule": {"cron": self.cron, "timezone": self.timezone} if self.cron else None,
             "retrain_on": list(self.retrain_on),
+            "hub_token_secret": dict(self.hub_token_secret) if self.hub_token_secret else None,
         }
 
     @classmethod
@@ -157,7 +161,7 @@ class TrainingSpec:
         keys = ("command", "base_model", "method", "image", "nodes", "gpus_per_node", "world_size", "gpu")
         keys += ("gpu_is_host",)
         keys += ("instance_type", "spot")
-        d = _fields(d, where, (*keys, "max_hours", "schedule", "retrain_on"))
+        d = _fields(d, where, (*keys, "max_hours", "schedule", "retrain_on", "hub_token_secret"))
         schedule = _fields(d["schedule"], f"{where}.schedule", ("cron", "timezone")) if d["schedule"] else {}
         return cls(
             command=tuple(d["command"]),
@@ -175,6 +179,9 @@ class TrainingSpec:
             cron=schedule.get("cron"),
             timezone=schedule.get("timezone", TIMEZONE),
             retrain_on=tuple(d["retrain_on"]),
+            hub_token_secret=_fields(d["hub_token_secret"], f"{where}.hub_token_secret", ("name", "key"))
+            if d["hub_token_secret"]
+            else None,
         )
 
 
@@ -260,6 +267,8 @@ class ModelSpec:
     gates: Mapping[str, Mapping[str, float | None]]
     serving: ServingSpec | None
     monitoring: MonitoringSpec | None
+    finetune: Mapping[str, Any] | None = None  # llm-finetune: what the trainer reads through MLOPS_FINETUNE
+    prepare: Mapping[str, Any] | None = None  # data.prepare resolved (mlops.model.Prepare as a dict)
 
     @property
     def group(self) -> str:
@@ -300,6 +309,8 @@ class ModelSpec:
             "gates": {k: dict(v) for k, v in self.gates.items()},
             "serving": self.serving.to_dict() if self.serving else None,
             "monitoring": self.monitoring.to_dict() if self.monitoring else None,
+            "finetune": dict(self.finetune) if self.finetune is not None else None,
+            "prepare": dict(self.prepare) if self.prepare is not None else None,
         }
 
     @classmethod
@@ -308,7 +319,7 @@ class ModelSpec:
         where = f"MODELS[{name}]"
         keys = ("name", "description", "owner", "source", "spec_hash", "section_hashes", "code_versions", "task")
         keys += ("data",)
-        d = _fields(d, where, (*keys, "training", "gates", "serving", "monitoring"))
+        d = _fields(d, where, (*keys, "training", "gates", "serving", "monitoring", "finetune", "prepare"))
         data = _fields(d["data"], f"{where}.data", ("train", "eval", "label"))
         return cls(
             name=d["name"],
@@ -326,4 +337,6 @@ class ModelSpec:
             gates={k: dict(v) for k, v in d["gates"].items()},
             serving=ServingSpec.from_dict(d["serving"], f"{where}.serving") if d["serving"] else None,
             monitoring=MonitoringSpec.from_dict(d["monitoring"], f"{where}.monitoring") if d["monitoring"] else None,
+            finetune=d["finetune"],
+            prepare=d["prepare"],
         )

@@ -62,6 +62,19 @@ NODES = 1
 SPOT = False
 TIMEZONE = "UTC"
 
+# --- Model: LLM fine-tuning (prompt, data.prepare, hub token) -----------------------------------
+PROMPT_TEMPLATE = "{{ prompt }}"
+PROMPT_RESPONSE = "response"
+PROMPT_FORMAT = "text"
+PREPARE_DEDUP = True
+NEAR_DEDUP_THRESHOLD = 0.8
+NEAR_DEDUP_SHINGLE = 3
+NEAR_DEDUP_NUM_PERM = 128
+LENGTH_UNIT = "chars"
+REDACT_PII = True
+EVAL_FRACTION = 0.1
+HUB_TOKEN_KEY = "token"
+
 # --- Model: serving ------------------------------------------------------------------------------
 QUANTIZATION = "none"
 SERVING_TENSOR_PARALLEL = 1
@@ -110,6 +123,17 @@ SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {
         "/spec/training/resources/nodes": NODES,
         "/spec/training/resources/spot": SPOT,
         "/spec/training/schedule/timezone": TIMEZONE,
+        "/spec/training/hub_token_secret/key": HUB_TOKEN_KEY,
+        "/spec/data/prepare/dedup": PREPARE_DEDUP,
+        "/spec/data/prepare/near_dedup/threshold": NEAR_DEDUP_THRESHOLD,
+        "/spec/data/prepare/near_dedup/shingle": NEAR_DEDUP_SHINGLE,
+        "/spec/data/prepare/near_dedup/num_perm": NEAR_DEDUP_NUM_PERM,
+        "/spec/data/prepare/length/unit": LENGTH_UNIT,
+        "/spec/data/prepare/redact_pii": REDACT_PII,
+        "/spec/data/prepare/split/eval_fraction": EVAL_FRACTION,
+        "/spec/prompt/template": PROMPT_TEMPLATE,
+        "/spec/prompt/response": PROMPT_RESPONSE,
+        "/spec/prompt/format": PROMPT_FORMAT,
         "/spec/serving/quantization": QUANTIZATION,
         "/spec/serving/tensor_parallel": SERVING_TENSOR_PARALLEL,
         "/spec/serving/replicas/min": MIN_REPLICAS,

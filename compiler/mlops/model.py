@@ -33,6 +33,7 @@ class GpuType:
     local: bool = False
     instances: tuple[Instance, ...] = ()
     fp8: bool = False  # native fp8 (Ada, Hopper): what vLLM's --quantization fp8 needs
+    bitsandbytes: bool = True  # runs bitsandbytes 4-bit kernels (QLoRA); false on the cpu device
 
     @property
     def usable_mib(self) -> int | None:
@@ -53,6 +54,7 @@ class BaseModel:
     kv_size: int | None = None
     intermediate_size: int | None = None
     vocab_size: int | None = None
+    path: str | None = None  # a save_pretrained folder in the project (local); None: the hub name
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,56 @@ class Lora:
     alpha: float
     dropout: float
     target_modules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HubTokenSecret:
+    """The Kubernetes Secret (and key) that holds a Hugging Face token; the token never is in a spec."""
+
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """The spec's `prompt` with defaults; mlops.runtime.prompt renders it."""
+
+    template: str
+    system: str | None
+    response: str
+    format: str  # text | chat
+    chat_template: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class NearDedup:
+    threshold: float
+    shingle: int
+    num_perm: int
+
+
+@dataclass(frozen=True, slots=True)
+class Prepare:
+    """data.prepare with defaults: the steps between the dataset and training, in order."""
+
+    fields: tuple[str, ...]
+    dedup: bool
+    near_dedup: NearDedup | None
+    min_length: int | None
+    max_length: int | None
+    length_unit: str  # chars | tokens
+    redact: tuple[tuple[str, str], ...]  # (name, regex) from monitoring.compliance.blocked_patterns
+    eval_fraction: float | None  # None when the spec has an eval set
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (lists, not tuples): it travels in the rendered Dagster payload."""
+        d = asdict(self)
+        d["fields"] = list(self.fields)
+        d["redact"] = [list(p) for p in self.redact]
+        return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +195,7 @@ class Training:
     cost_per_hour: float | None
     cost_per_run: float | None
     alerts: GpuAlerts | None = None  # training.alerts, rendered by the Prometheus target
+    hub_token_secret: HubTokenSecret | None = None
 
     @property
     def total_gpus(self) -> int:
@@ -354,6 +407,8 @@ class ResolvedModel:
     footprint: Footprint
     deepspeed_json: bytes  # the rendered DeepSpeed config, built once from the derived numbers
     entrypoint_files: tuple[tuple[str, str], ...] = ()  # (project path, sha256) of files the command names
+    prompt: Prompt | None = None
+    prepare: Prepare | None = None
 
     def section_hash(self, section: str) -> str:
         return dict(self.section_hashes).get(section, "")

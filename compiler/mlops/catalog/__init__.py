@@ -72,6 +72,7 @@ def base_model(name: str, entry: dict[str, Any]) -> BaseModel:
         kv_size=entry.get("kv_size"),
         intermediate_size=entry.get("intermediate_size"),
         vocab_size=vocab,
+        path=entry.get("path"),
     )
 
 
@@ -97,4 +98,5 @@ def _gpu(name: str, entry: dict[str, Any]) -> GpuType:
         fp8=bool(entry.get("fp8", False)),
         local=bool(entry.get("local", False)),
         instances=instances,
+        bitsandbytes=bool(entry.get("bitsandbytes", not entry.get("local", False))),
     )

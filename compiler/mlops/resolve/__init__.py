@@ -21,12 +21,12 @@ from mlops.diagnostics import Diagnostic, merge_environments
 from mlops.loader import Document
 from mlops.merge import overlay_document
 from mlops.model import BaseModel, Dataset, Environment, GpuType, ResolvedModel
-from mlops.resolve import entrypoint, footprint, monitoring, serving, training
+from mlops.resolve import entrypoint, footprint, llm, monitoring, serving, training
 from mlops.suggest import did_you_mean
 
 __all__ = ["Catalogs", "Resolution", "digest", "environment", "resolve"]
 
-SECTIONS = ("task", "data", "training", "evaluation", "serving", "monitoring")
+SECTIONS = ("task", "data", "training", "evaluation", "serving", "monitoring", "prompt")
 
 
 @dataclass
@@ -119,6 +119,7 @@ def _resolve_one(
     trained = training.derive(t, data["train"].get("examples"), gpu, base, env)
     served = serving.derive(serving_spec, serving_gpu, env, trained) if serving_spec and serving_gpu else None
     identity = {"metadata": meta, "spec": spec, "environment": env.name}
+    prompt = llm.prompt(spec)
     return ResolvedModel(
         name=meta["name"],
         owner=meta.get("owner"),
@@ -139,6 +140,8 @@ def _resolve_one(
         footprint=footprint.derive(env, trained, served),
         deepspeed_json=to_json(deepspeed_config.config(trained)),
         entrypoint_files=entrypoint.files(trained.command, root),
+        prompt=prompt,
+        prepare=llm.prepare(spec, prompt),
     ), problems
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from mlops import alerting, memory
 from mlops import defaults as d
 from mlops.model import BaseModel, Environment, GpuType, Hyperparameters, Lora, Training, Zero
-from mlops.resolve import cost, memory_setup, parallelism, schedule
+from mlops.resolve import cost, llm, memory_setup, parallelism, schedule
 
 
 def lora(spec: dict[str, Any] | None) -> Lora:
@@ -99,4 +99,5 @@ def derive(t: dict[str, Any], examples: int | None, gpu: GpuType, base: BaseMode
         cost_per_hour=per_hour,
         cost_per_run=cost.per_run(per_hour, max_hours),
         alerts=alerting.gpu_alerts(t.get("alerts")),
+        hub_token_secret=llm.hub_token_secret(t),
     )

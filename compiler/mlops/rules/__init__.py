@@ -28,6 +28,8 @@ from mlops.rules import (
     paths_inside,
     policies,
     precision,
+    prompt_template,
+    qlora_device,
     qlora_zero3,
     quantized_checkpoint,
     schedules,
@@ -53,6 +55,7 @@ RULES: list[Rule] = [
     offload_stage.check,
     nvme_path.check,
     qlora_zero3.check,
+    qlora_device.check,
     memory_fit.check,
     host_memory.check,
     cloud_instance.check,
@@ -74,6 +77,7 @@ RULES: list[Rule] = [
     gpu_alerts.check,
     dvc_tracked.check,
     data_revision.check,
+    prompt_template.check,
 ]
 
 

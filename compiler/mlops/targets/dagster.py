@@ -58,7 +58,7 @@ def render(models: list[ResolvedModel]) -> list[Artifact]:
 
 def assets_of(model: ResolvedModel) -> tuple[str, ...]:
     """The assets a model gets: deploy needs a serving section, monitor a monitoring section."""
-    names = ["dataset", "train", "evaluate"]
+    names = ["dataset", *(["prepare"] if model.prepare is not None else []), "train", "evaluate"]
     if model.serving is not None:
         names.append("deploy")
         if model.serving.engine == "batch" and model.serving.batch_input:
@@ -121,7 +121,23 @@ def asset_inputs(m: ResolvedModel) -> dict[str, dict[str, Any]]:
     if m.monitoring is not None:
         definition = whylogs_target.definition(m)
         out["monitor"] = {"definition": {k: v for k, v in definition.items() if k not in MONITOR_AUTOMATION_ONLY}}
+    _llm_inputs(m, out)
     return out
+
+
+def _llm_inputs(m: ResolvedModel, out: dict[str, dict[str, Any]]) -> None:
+    """The LLM parts: prepare's steps (and the base whose tokenizer measures lengths); the prompt, which
+    formats training examples, evaluation prompts and serving requests alike, in train, evaluate, deploy."""
+    if m.prepare is not None:
+        base = m.training.base_model  # its tokenizer measures token lengths: the name and folder, not the sizes
+        out["prepare"] = {"prepare": asdict(m.prepare), "tokenizer": [base.name, base.path]}
+    finetune = finetune_data(m)
+    if finetune is not None:
+        out["train"]["finetune"] = finetune
+    if m.prompt is not None:
+        for name in ("evaluate", "deploy"):
+            if name in out:
+                out[name]["prompt"] = asdict(m.prompt)
 
 
 def model_data(m: ResolvedModel) -> dict[str, Any]:
@@ -161,7 +177,12 @@ def model_spec(m: ResolvedModel) -> contract.ModelSpec:
             cron=t.cron,
             timezone=t.timezone,
             retrain_on=t.retrain_on,
+            hub_token_secret=None
+            if t.hub_token_secret is None
+            else {"name": t.hub_token_secret.name, "key": t.hub_token_secret.key},
         ),
+        finetune=finetune_data(m),
+        prepare=None if m.prepare is None else m.prepare.to_dict(),
         gates={g.metric: {"min": g.min, "max": g.max} for g in m.evaluation.gates},
         serving=None
         if s is None
@@ -191,6 +212,27 @@ def model_spec(m: ResolvedModel) -> contract.ModelSpec:
             checks=mon.checks,  # check kind -> blocking, for the kinds this spec configures
         ),
     )
+
+
+def finetune_data(m: ResolvedModel) -> dict[str, Any] | None:
+    """What the llm-finetune trainer reads (mlops.runtime.training.llm, through MLOPS_FINETUNE)."""
+    if m.task != "llm-finetune":
+        return None
+    t = m.training
+    return {
+        "method": t.method,
+        "base_model": {"name": t.base_model.name, "path": t.base_model.path},
+        "lora": None
+        if t.lora is None
+        else {
+            "rank": t.lora.rank,
+            "alpha": t.lora.alpha,
+            "dropout": t.lora.dropout,
+            "target_modules": list(t.lora.target_modules),
+        },
+        "sequence_length": t.sequence_length,
+        "prompt": m.prompt.to_dict() if m.prompt is not None else None,
+    }
 
 
 def _dataset(d: Dataset) -> contract.DataSpec:

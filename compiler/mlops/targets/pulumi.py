@@ -197,6 +197,12 @@ def _model(m: ResolvedModel, pools: dict[str, dict[str, Any]]) -> dict[str, Any]
             "deepspeed_key": DEEPSPEED_KEY,
             "deepspeed_json": _Block(ds_json.decode()),
             "deepspeed_sha256": hashlib.sha256(ds_json).hexdigest(),
+            # a gated base model's token: the Secret the training pods read HF_TOKEN from (its value is never here)
+            **(
+                {"hub_token_secret": {"name": t.hub_token_secret.name, "key": t.hub_token_secret.key}}
+                if t.hub_token_secret
+                else {}
+            ),
         },
         "serving": serving,
         "monitoring": stack_monitoring.model(m),

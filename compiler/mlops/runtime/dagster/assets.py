@@ -23,10 +23,12 @@ from mlops.runtime import registry
 from mlops.runtime.dagster import launch as dagster_launch
 from mlops.runtime.dagster.automation import condition
 from mlops.runtime.dagster.location import Location
+from mlops.runtime.dagster.prepare import prepare_asset
 from mlops.runtime.dagster.spec import ModelSpec, gate_check, monitor_check
 
 KINDS = {
     "dataset": {"dvc"},
+    "prepare": {"python"},
     "train": {"deepspeed", "pytorch"},
     "evaluate": {"python"},
     "score": {"pytorch"},
@@ -42,6 +44,7 @@ def key(model: ModelSpec, stage: str) -> dg.AssetKey:
 def model_assets(model: ModelSpec, loc: Location) -> list[dg.AssetsDefinition]:
     factories: dict[str, Callable[[ModelSpec, Location], dg.AssetsDefinition]] = {
         "dataset": _dataset,
+        "prepare": _prepare,
         "train": _train,
         "evaluate": _evaluate,
         "deploy": _deploy,
@@ -145,6 +148,14 @@ def _rows(path: Path, fmt: str) -> int:
     return max(lines - 1, 0) if fmt == "csv" else lines
 
 
+# --- prepare -------------------------------------------------------------------------------------
+
+
+def _prepare(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
+    text = "data.prepare: exact and near-duplicate removal, length filter, PII redaction, split."
+    return prepare_asset(model, loc, _common(model, loc, "prepare", text), _run_metadata, latest)
+
+
 # --- train ---------------------------------------------------------------------------------------
 
 
@@ -155,9 +166,10 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
 
     @dg.asset(**_common(model, loc, "train", text))
     def train(context: AssetExecutionContext) -> dg.MaterializeResult:
-        data = latest(context, key(model, "dataset"))
+        source = "prepare" if "prepare" in model.stages else "dataset"
+        data = latest(context, key(model, source))
         if "train_path" not in data:
-            raise dg.Failure(description=f"{model.name}: materialize the dataset asset first")
+            raise dg.Failure(description=f"{model.name}: materialize the {source} asset first")
         work = _workdir(context, loc, model, "train")
         output = work / "output"
         output.mkdir(exist_ok=True)
@@ -175,6 +187,10 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         }
         if "eval_path" in data:
             env[contract.EVAL_DATA] = str(data["eval_path"])
+        if model.finetune is not None:  # the llm-finetune trainer's settings (mlops.runtime.training.llm)
+            finetune = work / "finetune.json"
+            finetune.write_text(json.dumps(model.finetune, indent=2, sort_keys=True) + "\n")
+            env[contract.FINETUNE] = str(finetune)
         if loc.environment.local:
             invocation = dagster_launch.run_local(context, t, env, cwd=str(loc.project_root))
         else:
@@ -189,7 +205,7 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
             "model_dir": dg.MetadataValue.path(str(output / "model")),
             "deepspeed_config": dg.MetadataValue.path(str(config)),
             "world_size": t.world_size,
-            "dataset_run_id": data.get("_run_id", ""),
+            "dataset_run_id" if source == "dataset" else "prepare_run_id": data.get("_run_id", ""),
         }
         try:
             reference = _profile_reference(model, loc, data, work)
@@ -198,7 +214,9 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
             reference = None
         if reference is not None:
             metadata["reference_profile"] = dg.MetadataValue.path(str(reference))
-        version = _register(context, model, loc, data, output, config, metrics)
+        # lineage names the dataset as DVC pinned it, also when training read prepare's output
+        dataset = data if source == "dataset" else latest(context, key(model, "dataset"))
+        version = _register(context, model, loc, dataset, output, config, metrics)
         metadata["version"] = version.number
         metadata["version_uri"] = version.uri
         context.log.info(f"{model.name}: registered version {version.number} at {version.uri}")

@@ -23,7 +23,7 @@ RETRAIN_JOB = "mlops_retrain"
 MONITOR_JOB = "mlops_monitor"
 AUTOMATION_SENSOR = "mlops_automation"
 DRIFT_SENSOR = "mlops_retrain_on_drift"
-RETRAIN_STAGES = ("dataset", "train", "evaluate", "deploy")
+RETRAIN_STAGES = ("dataset", "prepare", "train", "evaluate", "deploy")
 
 
 def condition(model: ModelSpec, stage: str) -> dg.AutomationCondition:
@@ -77,7 +77,7 @@ def build(models: Sequence[ModelSpec], environment: EnvironmentSpec) -> Automati
     retrain = dg.define_asset_job(
         RETRAIN_JOB,
         dg.AssetSelection.assets(*keys(models, RETRAIN_STAGES)),
-        description="Dataset, train, evaluate and deploy; schedules and the drift sensor pick the models.",
+        description="Dataset, prepare, train, evaluate and deploy; schedules and the drift sensor pick the models.",
     )
     monitor_keys = keys(models, ("monitor",))
     out.jobs = [all_job, retrain]

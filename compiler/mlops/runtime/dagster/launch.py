@@ -22,6 +22,7 @@ from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec, TrainingSpec
 MASTER_PORT = 29500
 GPU_RESOURCE = "nvidia.com/gpu"
 PYTHONS = ("python", "python3", sys.executable)
+HF_TOKEN = contract.HF_TOKEN  # what transformers and huggingface_hub read
 
 
 def torchrun(
@@ -58,6 +59,10 @@ def run_local(context: Any, training: TrainingSpec, env: Mapping[str, str], cwd:
 def pod_spec(training: TrainingSpec, environment: EnvironmentSpec) -> dict[str, Any]:
     """The pod spec of one training node: GPU limits, node selector, tolerations."""
     container: dict[str, Any] = {"name": cluster.TRAINING_CONTAINER}
+    if training.hub_token_secret:
+        # a gated hub model: the token comes from the Secret the spec names, never from the spec
+        secret = {"name": training.hub_token_secret["name"], "key": training.hub_token_secret.get("key", "token")}
+        container["env"] = [{"name": HF_TOKEN, "valueFrom": {"secretKeyRef": secret}}]
     selector: dict[str, str] = {}
     tolerations: list[dict[str, str]] = []
     if not training.gpu_is_host:
@@ -166,7 +171,7 @@ def _node(base: dict[str, Any], image: str, command: Sequence[str], env: Mapping
         **base["containers"][0],
         "image": image,
         "command": list(command),
-        "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
+        "env": [*base["containers"][0].get("env", []), *({"name": k, "value": v} for k, v in sorted(env.items()))],
     }
     return {**base, "containers": [container]}
 

@@ -69,6 +69,11 @@ def profile(monitor: dict[str, Any], data: pd.DataFrame) -> Profile:
     return why.log(pandas=data, schema=_schema(monitor, set(data.columns))).view()
 
 
+def profile_frame(data: pd.DataFrame) -> Profile:
+    """A profile of a table with whylogs' standard metrics only (no monitor definition)."""
+    return why.log(pandas=data).view()
+
+
 def write(view: Profile, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(view.serialize())  # the whylogs .bin format (what DatasetProfileView.write produces)

@@ -8,6 +8,7 @@ project folder as working directory and reads everything from environment variab
     MLOPS_EVAL_DATA          evaluation data (optional; the training data when unset)
     MLOPS_OUTPUT_DIR         where metrics.json and model/ go (required; created)
     MLOPS_MODEL_NAME, MLOPS_ENVIRONMENT   for logging only
+    MLOPS_FINETUNE           llm-finetune only: method, base model, LoRA, prompt (mlops.runtime.training.llm)
 
 Rank 0 writes `$MLOPS_OUTPUT_DIR/metrics.json` (a flat object of floats) and, under Dagster
 Pipes (DAGSTER_PIPES_CONTEXT set), reports the same numbers as asset materialization metadata.
@@ -293,25 +294,6 @@ def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float:
         rank_sum += mid * sum(1 for _, y in pairs[i:j] if y)
         i = j
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
-
-
-def rouge_l(hypothesis: str, reference: str) -> float:
-    """ROUGE-L F1 over whitespace tokens (Lin 2004, beta = 1)."""
-    h, r = hypothesis.split(), reference.split()
-    if not h or not r:
-        return 0.0
-    row = [0] * (len(r) + 1)
-    for x in h:
-        prev = 0
-        for j, y in enumerate(r):
-            cur = row[j + 1]
-            row[j + 1] = prev + 1 if x == y else max(row[j + 1], row[j])
-            prev = cur
-    lcs = row[-1]
-    if not lcs:
-        return 0.0
-    precision, recall = lcs / len(h), lcs / len(r)
-    return 2 * precision * recall / (precision + recall)
 
 
 def setup_logging() -> None:

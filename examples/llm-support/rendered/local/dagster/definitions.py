@@ -10,7 +10,7 @@ from the data below, written for the mlops contract version CONTRACT.
 
 from mlops.runtime.dagster.defs import build_definitions
 
-CONTRACT = 1
+CONTRACT = 2
 
 ENVIRONMENT = {
     "name": "local",
@@ -28,20 +28,22 @@ MODELS = [
         "description": "Support LLM fine-tuned on ticket history",
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
-        "spec_hash": "5d42192418221f65e9104bd6284cc2e03a608d26d049b4a05c716eb576c7a29f",
+        "spec_hash": "5616cd9fd58b9eb79fc0e7a5e8d078c33b6453acf0e901bec544e79b0cf2a25c",
         "section_hashes": {
             "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
-            "data": "8493c8b384d1fb347ac9710b9135529ce1b0877ab59455965cc55600ff154165",
-            "training": "240daeb0fb22c16fb675d896776d60fe9adf53c35a632a3ea99c012988ef0c63",
-            "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
+            "data": "2add36a9e29da41d349ed472f9e781fe8e4e4b4223eb750f44da42888ffed35a",
+            "training": "fb11a364ce82aa311df1aa593db8e00033024e987d828383ceedbabc455ec37b",
+            "evaluation": "745b6ddfcd6b6095a020f58698955040f872b38ebe9ebdf9e743647a3cfee332",
             "serving": "6181930dcce8b86c232e6670d0d127f88bff57aa9f5fc3e3433bb1794bd18c5d",
             "monitoring": "1dbfb4bbacc849831f8ab426eb50e48ec75c2d7ac2ea32ac7712feb6b76a9753",
+            "prompt": "04dfa66aaa18a7db23487f54dc0c141a54169a8a826d0d4077cbefb19e47d2ac",
         },
         "code_versions": {
-            "dataset": "0aa1832240c635bb",
-            "train": "b83c7bed4b12b102",
-            "evaluate": "4324eed0bf66c7d1",
-            "deploy": "67d035d5325864a4",
+            "dataset": "b702ebd24e14505a",
+            "prepare": "0e6c56e8f18973af",
+            "train": "2beb38578bc11adc",
+            "evaluate": "ccd2eb01efe0b461",
+            "deploy": "7856d8f4f8495c05",
             "monitor": "dcf00ccd4fd165f9",
         },
         "task": "llm-finetune",
@@ -60,8 +62,8 @@ MODELS = [
         },
         "training": {
             "command": ["python", "trainer/train.py"],
-            "base_model": "tiny-support-lm",
-            "method": "full",
+            "base_model": "tiny-llama",
+            "method": "lora",
             "image": "ghcr.io/acme/train:1.4.0",
             "nodes": 1,
             "gpus_per_node": 2,
@@ -73,9 +75,10 @@ MODELS = [
             "max_hours": 1,
             "schedule": {"cron": "0 3 * * 0", "timezone": "UTC"},
             "retrain_on": ["drift", "data_change"],
+            "hub_token_secret": {"name": "hf-token", "key": "token"},
         },
         "gates": {
-            "eval_loss": {"min": None, "max": 1.2},
+            "eval_loss": {"min": None, "max": 1.6},
             "rouge_l": {"min": 0.35, "max": None},
         },
         "serving": {
@@ -93,6 +96,45 @@ MODELS = [
             "source": "data/production/responses.jsonl",
             "reference": "train",
             "checks": {"constraints": False, "drift": False, "compliance": True},
+        },
+        "finetune": {
+            "method": "lora",
+            "base_model": {"name": "tiny-llama", "path": "base/tiny-llama"},
+            "lora": {
+                "rank": 16,
+                "alpha": 32,
+                "dropout": 0.05,
+                "target_modules": [
+                    "q_proj",
+                    "k_proj",
+                    "v_proj",
+                    "o_proj",
+                    "gate_proj",
+                    "up_proj",
+                    "down_proj",
+                ],
+            },
+            "sequence_length": 192,
+            "prompt": {
+                "template": "Customer: {{ prompt }}\nAgent:",
+                "system": "You are Acme's support agent. Answer in one or two sentences and name the order.",
+                "response": "response",
+                "format": "text",
+                "chat_template": None,
+            },
+        },
+        "prepare": {
+            "fields": ["prompt", "response"],
+            "dedup": True,
+            "near_dedup": {"threshold": 0.8, "shingle": 3, "num_perm": 128},
+            "min_length": 40,
+            "max_length": 1500,
+            "length_unit": "chars",
+            "redact": [
+                ["email", "\\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}\\b"],
+                ["ssn", "\\b\\d{3}-\\d{2}-\\d{4}\\b"],
+            ],
+            "eval_fraction": None,
         },
     },
 ]

@@ -10,7 +10,7 @@ from the data below, written for the mlops contract version CONTRACT.
 
 from mlops.runtime.dagster.defs import build_definitions
 
-CONTRACT = 1
+CONTRACT = 2
 
 ENVIRONMENT = {
     "name": "prod",
@@ -28,20 +28,22 @@ MODELS = [
         "description": "Support LLM fine-tuned on ticket history",
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
-        "spec_hash": "d1cd00a911c9ceb979de2c1ef05365b39937ac12e63501bdf118b51bc4953e78",
+        "spec_hash": "afe116b2131e68d3df98962829b6cd9609c4824bca33ab7967f02014cd5953c8",
         "section_hashes": {
             "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
-            "data": "8493c8b384d1fb347ac9710b9135529ce1b0877ab59455965cc55600ff154165",
-            "training": "80a4be1987466f6781fae296ba41d217ba9526a7e1778b4d950e2552e2f1752d",
+            "data": "2add36a9e29da41d349ed472f9e781fe8e4e4b4223eb750f44da42888ffed35a",
+            "training": "e0895adbddedb59b165032ef5bb3946c1553ec6e5b8a4b5b421a8ec11d3bc000",
             "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
             "serving": "80ec7fa51bd7801237e3cb25423aac439337ae4d344704d2c2bd5052865a302f",
             "monitoring": "1dbfb4bbacc849831f8ab426eb50e48ec75c2d7ac2ea32ac7712feb6b76a9753",
+            "prompt": "04dfa66aaa18a7db23487f54dc0c141a54169a8a826d0d4077cbefb19e47d2ac",
         },
         "code_versions": {
-            "dataset": "0aa1832240c635bb",
-            "train": "5b49c1e4c7d39e6b",
-            "evaluate": "4324eed0bf66c7d1",
-            "deploy": "757bb0585de24a6f",
+            "dataset": "b702ebd24e14505a",
+            "prepare": "366d2d832c544630",
+            "train": "f1b8134af602dfa1",
+            "evaluate": "04aeea045339fc02",
+            "deploy": "3d78180c896d8148",
             "monitor": "112331f0be7aabf6",
         },
         "task": "llm-finetune",
@@ -73,6 +75,7 @@ MODELS = [
             "max_hours": 12,
             "schedule": {"cron": "0 3 * * 0", "timezone": "UTC"},
             "retrain_on": ["drift", "data_change"],
+            "hub_token_secret": {"name": "hf-token", "key": "token"},
         },
         "gates": {
             "eval_loss": {"min": None, "max": 1.2},
@@ -93,6 +96,45 @@ MODELS = [
             "source": "data/production/responses.jsonl",
             "reference": "train",
             "checks": {"constraints": False, "drift": False, "compliance": True},
+        },
+        "finetune": {
+            "method": "lora",
+            "base_model": {"name": "meta-llama/Llama-3.1-8B", "path": None},
+            "lora": {
+                "rank": 16,
+                "alpha": 32,
+                "dropout": 0.05,
+                "target_modules": [
+                    "q_proj",
+                    "k_proj",
+                    "v_proj",
+                    "o_proj",
+                    "gate_proj",
+                    "up_proj",
+                    "down_proj",
+                ],
+            },
+            "sequence_length": 4096,
+            "prompt": {
+                "template": "Customer: {{ prompt }}\nAgent:",
+                "system": "You are Acme's support agent. Answer in one or two sentences and name the order.",
+                "response": "response",
+                "format": "text",
+                "chat_template": None,
+            },
+        },
+        "prepare": {
+            "fields": ["prompt", "response"],
+            "dedup": True,
+            "near_dedup": {"threshold": 0.8, "shingle": 3, "num_perm": 128},
+            "min_length": 40,
+            "max_length": 1500,
+            "length_unit": "chars",
+            "redact": [
+                ["email", "\\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}\\b"],
+                ["ssn", "\\b\\d{3}-\\d{2}-\\d{4}\\b"],
+            ],
+            "eval_fraction": None,
         },
     },
 ]

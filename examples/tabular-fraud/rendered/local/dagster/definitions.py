@@ -10,7 +10,7 @@ from the data below, written for the mlops contract version CONTRACT.
 
 from mlops.runtime.dagster.defs import build_definitions
 
-CONTRACT = 1
+CONTRACT = 2
 
 ENVIRONMENT = {
     "name": "local",
@@ -36,10 +36,11 @@ MODELS = [
             "evaluation": "bf0c17269dd48d9b1760a1ccf6dd045f922e1a730b49298cbe335b9dd40cf033",
             "serving": "5056090a02ca6197fdfc06e7de55abce7d6e14922fa6d757243989aa38d1d5f9",
             "monitoring": "ee4b90a558461b64706d7f15a306ed65e63f8659bf2b5dc6299ace396c1079fa",
+            "prompt": "74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b",
         },
         "code_versions": {
             "dataset": "851fa46190700606",
-            "train": "a522148bea0bf8d3",
+            "train": "eb9b4525f9089659",
             "evaluate": "41abcba03ec3a879",
             "deploy": "1b20fb43d37babb5",
             "monitor": "3cc15bea6dae23a5",
@@ -73,6 +74,7 @@ MODELS = [
             "max_hours": 1,
             "schedule": {"cron": "0 4 * * *", "timezone": "UTC"},
             "retrain_on": ["drift", "data_change", "schedule"],
+            "hub_token_secret": None,
         },
         "gates": {
             "accuracy": {"min": 0.7, "max": None},
@@ -94,6 +96,8 @@ MODELS = [
             "reference": "train",
             "checks": {"constraints": False, "drift": False},
         },
+        "finetune": None,
+        "prepare": None,
     },
 ]
 
