@@ -21,7 +21,7 @@ def test_lora_rank_over_vllms_limit(copy_example: Callable[[str], Path]) -> None
     root = copy_example("llm-support")
     edit(root, LLM, RANK, "lora: {rank: 1024,")
     diags = found(root, "V101")
-    assert {d.environments for d in diags} == {("dev",), ("prod",)}  # local trains a full model
+    assert {d.environments for d in diags} == {("dev",), ("local",), ("prod",)}  # local fine-tunes LoRA too
     d = diags[0]
     assert d.line == line_of(root, LLM, "lora: {rank: 1024,")
     assert "LoRA rank 1024 is over vLLM's --max-lora-rank limit of 512" in d.message
