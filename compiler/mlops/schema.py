@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
@@ -47,6 +48,72 @@ def schema(kind: str) -> dict[str, Any]:
 @cache
 def _validator(kind: str) -> Draft202012Validator:
     return _Validator(schema(kind))
+
+
+class _IntegerNotFloat:
+    """A keyword of the compiled schema next to every integer type: Rust counts 64.0 as an
+    integer, so a float there goes to jsonschema (which has the last word) instead."""
+
+    def __init__(self, parent_schema: dict[str, Any], value: Any, schema_path: list[str | int]) -> None:
+        pass
+
+    def validate(self, instance: Any) -> None:
+        if type(instance) is float:
+            raise ValueError("a float where an integer may be")
+
+
+_INTEGER_KEYWORD = "x-mlops-integer"
+
+
+def _mark_integers(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_mark_integers(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _mark_integers(v) for k, v in node.items()}
+    types = node.get("type")
+    if types == "integer" or (isinstance(types, list) and "integer" in types):
+        out[_INTEGER_KEYWORD] = True
+    return out
+
+
+@cache
+def _compiled(kind: str) -> jsonschema_rs.Draft202012Validator:
+    return jsonschema_rs.Draft202012Validator(
+        _mark_integers(schema(kind)), keywords={_INTEGER_KEYWORD: _IntegerNotFloat}
+    )
+
+
+# Python's re counts the ASCII information separators as whitespace (\s), Rust's regex does not.
+_SEPARATORS = frozenset("\x1c\x1d\x1e\x1f")
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Data on which the compiled validator and jsonschema agree: str keys, no NaN/inf, no huge
+    integers, no Python-only whitespace."""
+    t = type(value)
+    if t is str:
+        return value.isprintable() or _SEPARATORS.isdisjoint(value)
+    if t is dict:
+        return depth < 64 and all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
+    if t is list:
+        return depth < 64 and all(_plain(v, depth + 1) for v in value)
+    if t is int:
+        return -MAX_INT <= value <= MAX_INT
+    if t is float:
+        return math.isfinite(value)
+    return value is None or t is bool
+
+
+def _fast_valid(kind: str, instance: Any) -> bool:
+    """The compiled (Rust) validator says yes for valid data in microseconds. Anything it refuses,
+    or data it might read differently, goes through jsonschema, whose errors become diagnostics."""
+    if not _plain(instance):
+        return False
+    try:
+        return _compiled(kind).is_valid(instance)
+    except ValueError:
+        return False
 
 
 def dotted(path: Iterable[Any]) -> str:
@@ -88,7 +155,15 @@ def check_header(doc: Document, expected: str | None) -> list[Diagnostic]:
 
 def check(doc: Document, kind: str, data: Any = None) -> list[Diagnostic]:
     """Validate `data` (default: the document's) against the schema of `kind`."""
-    return _check(doc, _validator(kind), doc.data if data is None else data)
+    instance = doc.data if data is None else data
+    if _fast_valid(kind, instance):
+        return []
+    return explain(doc, kind, instance)
+
+
+def explain(doc: Document, kind: str, instance: Any) -> list[Diagnostic]:
+    """jsonschema's findings on `instance` as diagnostics: the words for a file that fails."""
+    return _check(doc, _validator(kind), instance)
 
 
 CATALOGS = ("gpus", "base_models")  # the catalog files mlops.yaml may name, each a part of catalog.schema.json

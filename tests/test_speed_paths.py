@@ -1,0 +1,142 @@
+"""The fast paths say what the slow ones say (the compiled schema validator), and validate and
+compile stay light (what they import)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlops import schema
+from mlops.loader import parse_bytes
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+SPECS = {
+    "Model": [
+        EXAMPLES / "llm-support/models/support-assistant.yaml",
+        EXAMPLES / "tabular-fraud/models/fraud-detector.yaml",
+    ],
+    "Environment": sorted((EXAMPLES / "llm-support/environments").glob("*.yaml")),
+    "Policy": [EXAMPLES / "llm-support/policies/prod-guardrails.yaml"],
+}
+HEAVY = ("dagster", "deepspeed", "torch", "transformers", "whylogs", "pulumi", "pandas", "dvc")
+
+
+def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+DOCS = {kind: [yaml.safe_load(p.read_text()) for p in paths] for kind, paths in SPECS.items()}
+TARGETS = [(kind, i, path) for kind, docs in DOCS.items() for i, d in enumerate(docs) for path in _paths(d)]
+
+# values where Python's jsonschema and a Rust validator could disagree: integral floats, huge
+# integers, NaN, infinities, trailing newlines, Python-only whitespace, non-ASCII, wrong types
+AWKWARD = st.sampled_from(
+    [
+        64.0,
+        0.0,
+        -1.0,
+        2**53,
+        2**63,
+        float("nan"),
+        float("inf"),
+        "a\n",
+        "a\x1cb",
+        "0\x1c3 * * * *",
+        "\u00e9",
+        "ok",
+        "H100-80GB",
+        "",
+        None,
+        True,
+        [],
+        {},
+        1,
+        0,
+        -1,
+        0.5,
+        "0 3 * * 0",
+        "1 2 3 4 5\n",
+    ]
+)
+VALUES = AWKWARD | st.integers(-(10**6), 10**6) | st.floats() | st.text(max_size=10)
+
+
+def _put(doc: Any, path: tuple, key: str | None, value: Any) -> Any:
+    doc = copy.deepcopy(doc)
+    if not path and key is None:
+        return value
+    node = doc
+    for p in path[:-1] if key is None else path:
+        node = node[p]
+    if key is not None:
+        if isinstance(node, dict):
+            node[key] = value
+        return doc
+    node[path[-1]] = value
+    return doc
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(TARGETS), st.none() | st.sampled_from(["extra", "rank", "min", "gpu"]), VALUES)
+def test_the_compiled_validator_agrees_with_jsonschema(target, key, value) -> None:
+    kind, i, path = target
+    instance = _put(DOCS[kind][i], path, key, value)
+    doc = parse_bytes(b"{}\n", "x.yaml")
+    assert schema.check(doc, kind, instance) == schema.explain(doc, kind, instance)
+
+
+def _leaf(doc: Any, path: tuple) -> Any:
+    for p in path:
+        doc = doc[p]
+    return doc
+
+
+def test_every_awkward_value_at_every_leaf_agrees() -> None:
+    # exhaustive where the random test samples: e.g. a cron of "0\x1c3 * * * *" is five fields
+    # to Rust's regex and four to Python's
+    doc = parse_bytes(b"{}\n", "x.yaml")
+    checked = 0
+    for kind, i, path in TARGETS:
+        if isinstance(_leaf(DOCS[kind][i], path), dict | list):
+            continue
+        for value in [*AWKWARD.elements, "5 4 * * 1\x1f2", "@daily\n", "a b\x1dc d e"]:
+            instance = _put(DOCS[kind][i], path, None, value)
+            assert schema.check(doc, kind, instance) == schema.explain(doc, kind, instance), (path, value)
+            checked += 1
+    assert checked > 1000
+
+
+def test_valid_examples_take_the_fast_path() -> None:
+    # the point of the compiled validator: a valid spec never reaches jsonschema
+    for kind, docs in DOCS.items():
+        for d in docs:
+            assert schema._fast_valid(kind, d), kind
+
+
+def test_help_validate_and_compile_import_no_heavy_library(tmp_path: Path) -> None:
+    example = EXAMPLES / "tabular-fraud"
+    code = (
+        "import sys; from click.testing import CliRunner; from mlops.cli import main; r = CliRunner(); "
+        "codes = [r.invoke(main, ['--help']).exit_code, "
+        f"r.invoke(main, ['validate', {str(example)!r}]).exit_code, "
+        f"r.invoke(main, ['compile', {str(example)!r}, '--out', {str(tmp_path / 'out')!r}]).exit_code, "
+        f"r.invoke(main, ['compile', '--check', {str(example)!r}]).exit_code]; "
+        f"heavy = sorted(m for m in {HEAVY!r} if m in sys.modules); print(codes, heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert out.strip() == "[0, 0, 0, 0] []"
