@@ -107,10 +107,20 @@ def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool) -> None:
 @FORMAT
 def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fmt: str) -> None:
     """Render every target for every environment into rendered/ with mlops.lock."""
-    from mlops import writer
+    from mlops import cache, writer
     from mlops.commands.output import check_diagnostics, write_diagnostic
     from mlops.pipeline import render
 
+    fresh = None if envs or not path.is_dir() else cache.up_to_date(path, out)
+    if fresh is not None:  # inputs and output exactly as the last compile left them
+        count, target = fresh
+        if fmt != "text":
+            _echo_diagnostics([], path, fmt)
+        else:
+            click.echo(
+                f"up to date: {count} files in {target}" if check else f"up to date: nothing to write in {target}"
+            )
+        return
     result = _validate(path, envs)
     text = fmt == "text"
     if not result.ok:
@@ -119,7 +129,8 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
             click.echo("nothing written: fix the errors above", err=True)
         sys.exit(1)
     target = out if out is not None else result.sources.output
-    artifacts = render(result)
+    memo = cache.Artifacts(result.sources.root)
+    artifacts = render(result, memo)
     try:
         # one lock spans reading the old tree (kept environments) and writing or checking it
         with writer.locked(target, create=not check) as locked:
@@ -137,9 +148,14 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
             _echo_diagnostics(findings, path, fmt)
         if findings:
             sys.exit(1)
+        if not envs:
+            cache.record(result.sources.root, target, files, lock, result.models)
         if text:
             click.echo(f"up to date: {len(files)} files in {target}")
         return
+    memo.save()
+    if not envs:
+        cache.record(result.sources.root, target, files, lock, result.models)
     if text:
         click.echo(f"wrote {len(artifacts)} files for {len(result.environments)} environments to {target}")
     else:

@@ -17,7 +17,7 @@ from mlops.model import Environment, ResolvedModel
 from mlops.project import Sources, load_project
 from mlops.resolve import Catalogs, environment, resolve
 from mlops.rules.context import Context
-from mlops.targets import render_all
+from mlops.targets import Memo, render_all
 from mlops.targets.base import Artifact
 
 
@@ -65,7 +65,8 @@ def check(sources: Sources, envs: Sequence[str] = ()) -> Result:
     return result
 
 
-def render(result: Result) -> list[Artifact]:
+def render(result: Result, memo: Memo | None = None) -> list[Artifact]:
+    """Every artifact; `memo` (mlops.cache.Artifacts) reuses what an unchanged model rendered before."""
     if not result.ok:
         raise ValueError("refusing to render a project with errors")
-    return render_all(result.models)
+    return render_all(result.models, memo) if memo is not None else render_all(result.models)

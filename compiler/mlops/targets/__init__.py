@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from mlops.model import ResolvedModel
 from mlops.targets import dagster, deepspeed
@@ -25,12 +26,20 @@ ENVIRONMENT_TARGETS: dict[str, Callable[[list[ResolvedModel]], list[Artifact]]] 
 }
 
 
-def render_all(models: list[ResolvedModel]) -> list[Artifact]:
-    artifacts = [a for m in models for render in TARGETS.values() for a in render(m)]
+# memo(target, models, render): the artifacts `render()` returns, or the same bytes from a cache
+Memo = Callable[[str, Sequence[ResolvedModel], Callable[[], list[Artifact]]], list[Artifact]]
+
+
+def _no_memo(target: str, models: Sequence[ResolvedModel], render: Callable[[], list[Artifact]]) -> list[Artifact]:
+    return render()
+
+
+def render_all(models: list[ResolvedModel], memo: Memo = _no_memo) -> list[Artifact]:
+    artifacts = [a for m in models for name, render in TARGETS.items() for a in memo(name, (m,), partial(render, m))]
     by_env: dict[str, list[ResolvedModel]] = {}
     for m in models:
         by_env.setdefault(m.environment.name, []).append(m)
-    for render_env in ENVIRONMENT_TARGETS.values():
+    for name, render_env in ENVIRONMENT_TARGETS.items():
         for env_models in by_env.values():
-            artifacts.extend(render_env(env_models))
+            artifacts.extend(memo(name, env_models, partial(render_env, env_models)))
     return sorted(artifacts, key=lambda a: a.path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import asdict
 from functools import cache
 from typing import Any
@@ -262,8 +263,10 @@ def py(value: Any, prefix: int = 0) -> str:
 
 
 def _literal(value: Any, indent: int, prefix: int, suffix: int) -> str:
-    flat = _flat(value)
-    if not isinstance(value, (list, tuple, dict)) or not value or prefix + _width(flat) + suffix <= LINE_LENGTH:
+    if not isinstance(value, (list, tuple, dict)) or not value:
+        return _flat(value)
+    flat = _fit(value, LINE_LENGTH - prefix - suffix)
+    if flat is not None:
         return flat
     inner = indent + 4
     pad = " " * inner
@@ -275,6 +278,33 @@ def _literal(value: Any, indent: int, prefix: int, suffix: int) -> str:
         return "{\n" + "\n".join(lines) + "\n" + " " * indent + "}"
     lines = [f"{pad}{_literal(item, inner, inner, 1)}," for item in value]
     return "[\n" + "\n".join(lines) + "\n" + " " * indent + "]"
+
+
+def _fit(value: Any, budget: int) -> str | None:
+    """`_flat(value)` when it is at most `budget` columns wide, else None. Stops as soon as the
+    width passes the budget, so a container is measured in O(line length), not O(its size): each
+    level of a big nested literal would otherwise flatten everything below it again."""
+    if isinstance(value, dict):
+        items: Iterable[tuple[str, Any]] = ((f"{_scalar(k)}: ", v) for k, v in value.items())
+        opening, closing = "{", "}"
+    elif isinstance(value, (list, tuple)):
+        items = (("", v) for v in value)
+        opening, closing = "[", "]"
+    else:
+        flat = _scalar(value)
+        return flat if _width(flat) <= budget else None
+    parts: list[str] = []
+    used = 2  # the brackets
+    if used > budget:
+        return None
+    for head, item in items:
+        used += _width(head) + (2 if parts else 0)  # ", " between items
+        text = _fit(item, budget - used)
+        if text is None:
+            return None
+        used += _width(text)
+        parts.append(head + text)
+    return opening + ", ".join(parts) + closing
 
 
 def _width(text: str) -> int:
