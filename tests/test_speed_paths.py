@@ -1,9 +1,10 @@
-"""The fast paths say what the slow ones say (the compiled schema validator), and validate and
-compile stay light (what they import)."""
+"""The fast paths say what the slow ones say (the compiled schema validator, orjson for rendered
+JSON, the Dagster literal printer), and validate and compile stay light (what they import)."""
 
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlops import schema
+from mlops.canonical import to_json
+from mlops.escaping import json_visible
 from mlops.loader import parse_bytes
+from mlops.targets import dagster
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -140,3 +144,63 @@ def test_help_validate_and_compile_import_no_heavy_library(tmp_path: Path) -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert out.strip() == "[0, 0, 0, 0] []"
+
+
+JSON_TEXT = st.text(max_size=12)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=5) | st.tuples(inner, inner) | st.dictionaries(JSON_TEXT, inner, max_size=5),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    JSON_VALUES
+    | st.sampled_from([1e-05, 1.5e-07, 2**64, -(2**63) - 1, {"a": 1e-300}, "\u2028\x1f", 1e22, "\ud800", "\u202e\x7f"])
+)
+def test_rendered_json_is_byte_for_byte_what_json_dumps_writes(value: Any) -> None:
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    expected = (json_visible(text) + "\n").encode()
+    assert to_json(value) == expected
+
+
+def _reference_literal(value: Any, indent: int, prefix: int, suffix: int) -> str:
+    """The printer as first written: flatten, and break the container when the flat text is too long."""
+
+    def flat(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{dagster._scalar(k)}: {flat(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(flat(x) for x in v) + "]"
+        return dagster._scalar(v)
+
+    text = flat(value)
+    if not isinstance(value, (list, tuple, dict)) or not value:
+        return text
+    if prefix + dagster._width(text) + suffix <= dagster.LINE_LENGTH:
+        return text
+    pad = " " * (indent + 4)
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            head = f"{dagster._scalar(key)}: "
+            lines.append(f"{pad}{head}{_reference_literal(item, indent + 4, indent + 4 + dagster._width(head), 1)},")
+    else:
+        lines = [f"{pad}{_reference_literal(item, indent + 4, indent + 4, 1)}," for item in value]
+    opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
+    return opening + "\n" + "\n".join(lines) + "\n" + " " * indent + closing
+
+
+PY_TEXT = st.text(st.sampled_from(list("ab \"'\\\n\u00e9\u4e2d\u0301\U0001f600x")), max_size=30)
+PY_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | PY_TEXT,
+    lambda inner: st.lists(inner, max_size=6) | st.tuples(inner, inner) | st.dictionaries(PY_TEXT, inner, max_size=6),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PY_VALUES, st.integers(0, 100))
+def test_the_dagster_literal_printer_breaks_lines_where_the_reference_does(value: Any, prefix: int) -> None:
+    assert dagster.py(value, prefix) == _reference_literal(value, 0, prefix, 0)

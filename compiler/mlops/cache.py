@@ -1,5 +1,6 @@
 """The incremental compile: a content-addressed cache in <project>/.mlops/cache/ (gitignored, never
-committed; deleting it only makes the next compile a clean one).
+committed; deleting it only makes the next compile a clean one). `compile` writes it, `compile
+--check` only reads it (it writes nothing).
 
 Two layers, both keyed by what the output depends on and by the compiler's fingerprint (the
 sha256 of every file of the installed package, its JSON Schemas, templates and catalogs, and the
@@ -10,7 +11,7 @@ Python version), so a changed compiler never reads an old entry:
   the frozen dataclasses: every resolved input, catalog number and derived value). An unchanged
   model's files are taken from the cache instead of rendered again; the bytes are the ones a
   clean compile renders, since they are what a clean compile rendered.
-- tree: after a compile (or a passing `--check`), the sha256 of every input file (project file,
+- tree: after a compile, the sha256 of every input file (project file,
   specs, catalogs) and of every output file. When the inputs hash the same and the output tree
   still holds exactly those files, `compile --check` and `compile` answer without loading a
   spec. Taken only where the answer depends on nothing else: no `--env` selection, no DVC in the
@@ -126,10 +127,12 @@ class Artifacts:
         self.new[key] = entry
         return [Artifact(path, content, tgt, env, model) for path, content, tgt, env, model in entry]
 
-    def save(self) -> None:
-        """Keep what this compile used: the cache holds one project's current output, not its history."""
-        if self.new != self.old:
-            _write(self.path, self.new)
+    def save(self, prune: bool = True) -> None:
+        """Keep what this compile used (the cache holds one project's current output, not its
+        history); a compile of some environments keeps the others' entries too."""
+        keep = self.new if prune else self.old | self.new
+        if keep != self.old:
+            _write(self.path, keep)
 
 
 # --- tree ----------------------------------------------------------------------------------------

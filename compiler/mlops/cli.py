@@ -148,12 +148,10 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
             _echo_diagnostics(findings, path, fmt)
         if findings:
             sys.exit(1)
-        if not envs:
-            cache.record(result.sources.root, target, files, lock, result.models)
         if text:
             click.echo(f"up to date: {len(files)} files in {target}")
         return
-    memo.save()
+    memo.save(prune=not envs)
     if not envs:
         cache.record(result.sources.root, target, files, lock, result.models)
     if text:
