@@ -50,11 +50,19 @@ def copy_example(tmp_path: Path) -> Callable[[str], Path]:
     return copy
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A fresh project made by `mlops init` (valid, not yet compiled)."""
+@pytest.fixture(scope="session")
+def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One project made by `mlops init` per test session (init runs git, DVC and a compile)."""
     from tests.helpers import mlops
 
-    root = tmp_path / "proj"
+    root = tmp_path_factory.mktemp("scaffold") / "proj"
     assert mlops("init", root).exit_code == 0
+    return root
+
+
+@pytest.fixture
+def project(scaffolded: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the `mlops init` project (valid, compiled, data tracked by DVC) to change."""
+    root = tmp_path / "proj"
+    shutil.copytree(scaffolded, root, symlinks=True)
     return root

@@ -92,7 +92,7 @@ def test_unknown_base_model(project: Path) -> None:
     edit(
         project,
         MODEL,
-        "base_model: {name: churn-mlp, params: 20000, hidden_size: 128, num_layers: 2}",
+        "base_model: {name: churn-mlp, params: 1345, hidden_size: 32, num_layers: 2, largest_layer_params: 1056}",
         "base_model: meta-llama/Llama-3.1-8b",
     )
     diags = found(project, "R407")
@@ -166,9 +166,10 @@ def test_a_blocked_pattern_named_like_a_secret_is_not_one(project: Path) -> None
     edit(
         project,
         MODEL,
-        "  serving:\n",
-        "  monitoring:\n    columns: {response: {type: text}}\n    compliance:\n      columns: [response]\n"
-        "      blocked_patterns: {api_key: 'sk-[A-Za-z0-9]{20,}', password: 'password\\s*='}\n  serving:\n",
+        "    columns:\n",
+        "    compliance:\n      columns: [response]\n"
+        "      blocked_patterns: {api_key: 'sk-[A-Za-z0-9]{20,}', password: 'password\\s*='}\n"
+        "    columns:\n      response: {type: text}\n",
     )
     assert found(project, "X701") == []
     edit(project, MODEL, "owner: ml-team\n", "owner: ml-team\n  labels: {api_key: abc}\n")

@@ -211,16 +211,26 @@ def rules(code: str | None) -> None:
 @click.argument("directory", type=PATH)
 @click.option("--name", default=None, help="Project name (default: the folder's name).")
 def init(directory: Path, name: str | None) -> None:
-    """Scaffold a project: mlops.yaml, local/dev/prod environments, one model, one policy."""
-    from mlops.commands.scaffold import ScaffoldError, scaffold
+    """Scaffold a project that runs end to end locally: specs for local/dev/prod, one model with
+    its trainer and monitor, a generated dataset tracked with DVC (offline remote), rendered files.
+
+    Runs `git init` unless DIRECTORY is inside a git work tree already.
+    """
+    from mlops.commands.scaffold import ScaffoldError, next_steps, scaffold
 
     try:
-        written = scaffold(directory, name)
+        made = scaffold(directory, name)
     except ScaffoldError as exc:
         _fail_usage(str(exc))
-    for p in written:
-        click.echo(f"created {p}")
-    click.echo(f"next: cd {directory} && mlops validate && mlops compile")
+    shown = sorted({p.relative_to(directory).parts[0] + ("/" if p.parent != directory else "") for p in made.written})
+    click.echo(f"created {directory}: {', '.join(shown)}")
+    click.echo(
+        ("initialized a git repository; " if made.git_created else "")
+        + f"data tracked with DVC (remote: {directory / 'dvc-remote'}); compiled {made.rendered} files into rendered/"
+    )
+    click.echo(f"\nnext steps (also in {directory / 'README.md'}):\n  cd {directory}")
+    for line in next_steps(directory):
+        click.echo(f"  {line}")
 
 
 @main.command()

@@ -86,6 +86,14 @@ CODES: dict[str, Code] = {
     "T511": Code(
         "qlora-device", "method qlora where the training device cannot run bitsandbytes 4-bit kernels (cpu/local)."
     ),
+    "T512": Code(
+        "entrypoint-missing",
+        "The training entrypoint of a local environment (a script, module or executable) does not exist.",
+    ),
+    "T513": Code(
+        "entrypoint-not-python",
+        "The training command runs python on something that is not a Python file or module name.",
+    ),
     # G: policy
     "G601": Code("policy-violation", "A policy rule does not hold for a resolved model; the severity is the policy's."),
     "G602": Code(
@@ -99,6 +107,9 @@ CODES: dict[str, Code] = {
     # D: data
     "D801": Code("data-not-tracked", "A data path is not tracked by DVC."),
     "D802": Code("data-rev", "A data revision does not resolve to a commit."),
+    "D803": Code(
+        "data-missing", "A data path is neither a file in the working tree nor tracked by DVC, so no run can read it."
+    ),
     # M: monitoring
     "M901": Code("impossible-constraint", "A column constraint cannot hold (min > max, min_length > max_length)."),
     "M902": Code("bad-pattern", "A regular expression does not compile or is too large."),

@@ -1,4 +1,4 @@
-"""D801: a data path must be tracked by DVC (a `.dvc` file or a dvc.yaml stage output covers it).
+"""D801: a data path must be tracked by DVC (a `.dvc` file, or a dvc.lock / dvc.yaml stage output, covers it).
 
 Applies to projects that use DVC (a `.dvc/` folder at the project or above it, up to the git
 top level). A project without DVC reads its data from the working tree, unpinned; pinning a
@@ -38,6 +38,8 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
                 )
             continue
         rel = relative(root, dvc_root, ds.path)
+        if not ds.rev and not (root / ds.path).exists():
+            continue  # neither on disk nor in DVC: D803 (data_exists) says so once
         if not is_tracked(rel, reader):
             yield at(
                 ctx,
@@ -108,9 +110,10 @@ def is_tracked(rel: str, read: Reader) -> bool:
             return True
     for folder in candidates[1:]:
         prefix = "" if str(folder) == "." else f"{folder}/"
-        content = read(f"{prefix}dvc.yaml")
-        if content is not None and _covers(folder, _stage_outs(content), target):
-            return True
+        for name, outs in (("dvc.lock", _lock_outs), ("dvc.yaml", _stage_outs)):
+            content = read(f"{prefix}{name}")
+            if content is not None and _covers(folder, outs(content), target):
+                return True
     return False
 
 
@@ -145,6 +148,17 @@ def _outs(content: bytes, key: str) -> list[str]:
     data = _load(content)
     outs = data.get(key) if isinstance(data, dict) else None
     return [o["path"] for o in outs or [] if isinstance(o, dict) and isinstance(o.get("path"), str)]
+
+
+def _lock_outs(content: bytes) -> list[str]:
+    """dvc.lock: stages -> name -> outs: [{path, md5, ...}], what `dvc repro` recorded."""
+    data = _load(content)
+    stages = data.get("stages") if isinstance(data, dict) else None
+    found: list[str] = []
+    for stage in stages.values() if isinstance(stages, dict) else []:
+        outs = stage.get("outs") if isinstance(stage, dict) else None
+        found.extend(o["path"] for o in outs or [] if isinstance(o, dict) and isinstance(o.get("path"), str))
+    return found
 
 
 def _stage_outs(content: bytes) -> list[str]:
