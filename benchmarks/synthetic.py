@@ -35,3 +35,23 @@ def write_project(
         old.unlink()
     for doc in models:
         (root / "models" / f"{doc['metadata']['name']}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        write_run_files(root, doc)
+
+
+def write_run_files(root: Path, doc: dict[str, Any]) -> None:
+    """The files a model's spec names (data, the trainer script), so the project validates as a real
+    one does: validate refuses data and entrypoints that are not there (D803, T509)."""
+    spec = doc["spec"]
+    for split in ("train", "eval"):
+        data = spec.get("data", {}).get(split)
+        if data:
+            path = root / data["path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                path.write_text("x,y\n1,0\n" if path.suffix == ".csv" else '{"text": "x"}\n')
+    command = spec["training"]["entrypoint"]["command"]
+    if len(command) > 1 and command[0].startswith("python") and command[1].endswith(".py"):
+        script = root / command[1]
+        script.parent.mkdir(parents=True, exist_ok=True)
+        if not script.exists():
+            script.write_text("# the synthetic project's trainer\n")

@@ -4,6 +4,7 @@ leaves a field out resolves to the value the schema (what an editor shows) docum
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,9 @@ RESOLVED = {
 
 
 def test_a_spec_without_optional_fields_resolves_to_the_schema_defaults(project: Path) -> None:
+    shutil.rmtree(project / ".dvc")  # without DVC, data comes from the working tree as it is
+    (project / "data" / "train.jsonl").write_text('{"text": "hello"}\n')
+    (project / "train.py").write_text("# trainer\n")
     (project / "models" / "bare.yaml").write_text(yaml.safe_dump(MINIMAL))
     plain = json.loads(json.dumps(MINIMAL))
     plain["metadata"]["name"] = "plain"

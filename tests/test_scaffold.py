@@ -88,6 +88,7 @@ def test_init_then_materialize_then_status(tmp_path: Path) -> None:
     root = tmp_path / "churn"
     run = cli("materialize", "--env", "local", cwd=root)
     assert run.returncode == 0, run.stdout + run.stderr
+    quiet_output(run.stdout + run.stderr, root / ".dagster_home")
     status = cli("status", "--env", "local", "--format", "json", cwd=root)
     assert status.returncode == 0, status.stderr
     rows = json.loads(status.stdout)["assets"]
@@ -96,3 +97,21 @@ def test_init_then_materialize_then_status(tmp_path: Path) -> None:
     [metrics] = (root / ".dagster_home").rglob("train/*/output/metrics.json")
     values = json.loads(metrics.read_text())
     assert values["accuracy"] >= 0.8 and values["train_loss_last"] < values["train_loss_first"]  # it learned
+
+
+NOISE = ("Welcome to Dagster", "telemetry", "FutureWarning", "[WARNING]", "dagster - INFO", "DeepSpeed", "mlops.train")
+
+
+def quiet_output(output: str, home: Path) -> None:
+    """One line per asset with its numbers, the log file named at the end; library chatter only in it."""
+    lines = output.splitlines()
+    assert not [line for line in lines if any(n in line for n in NOISE)], output
+    assets = {line.split()[0]: line for line in lines if line.startswith("  churn_classifier/")}
+    assert list(assets) == [f"churn_classifier/{s}" for s in STAGES], output
+    assert all(line.split()[1] == "materialized" for line in assets.values())
+    assert "accuracy 0." in assets["churn_classifier/train"] and "steps 240" in assets["churn_classifier/train"]
+    assert "[gate_accuracy passed]" in assets["churn_classifier/evaluate"]
+    log = home / "logs" / "materialize.log"
+    assert lines[-1] == f"log: {log}"
+    raw = log.read_text()
+    assert "mlops.train step 240/240" in raw  # the trainer's own log lines went to the file

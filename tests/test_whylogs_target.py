@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlops.diagnostics import Severity
 from mlops.pipeline import render, validate
@@ -91,6 +92,10 @@ def test_categorical_drift_uses_chi_square_when_the_spec_says_ks(copy_example: C
 def test_a_model_without_monitoring_renders_no_monitor(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     assert mlops("init", root).exit_code == 0
+    spec = root / "models" / "churn-classifier.yaml"
+    doc = yaml.safe_load(spec.read_text())
+    del doc["spec"]["monitoring"]  # the scaffold monitors its model; this test needs one that does not
+    spec.write_text(yaml.safe_dump(doc))
     result = validate(root)
     assert result.ok and all(m.monitoring is None for m in result.models)
     assert [a for a in render(result) if a.target == "whylogs"] == []

@@ -315,8 +315,14 @@ HOME_OPTION = click.option(
 @click.argument("path", type=PATH, default=".")
 @click.option("--env", "env", default="local", show_default=True, help="Environment whose definitions to run.")
 @click.option("--model", "models", multiple=True, help="Only these models' assets (repeatable).")
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Library output on the terminal instead of <dagster-home>/logs/materialize.log.",
+)
 @HOME_OPTION
-def materialize(path: Path, env: str, models: tuple[str, ...], dagster_home: Path | None) -> None:
+def materialize(path: Path, env: str, models: tuple[str, ...], verbose: bool, dagster_home: Path | None) -> None:
     """Run every asset and check of an environment into a Dagster instance.
 
     Executes rendered/<env>/dagster/definitions.py in this process: dataset -> train (torchrun)
@@ -325,7 +331,7 @@ def materialize(path: Path, env: str, models: tuple[str, ...], dagster_home: Pat
     """
     from mlops.commands.dagster_cli import materialize_command
 
-    sys.exit(materialize_command(_validate(path, (env,)), env, models, dagster_home, click.echo))
+    sys.exit(materialize_command(_validate(path, (env,)), env, models, dagster_home, click.echo, verbose))
 
 
 @main.command()
@@ -399,3 +405,19 @@ def serve(path: Path, env: str, port: int) -> None:
         sys.exit(serve_command(_ok(path, env), env, port, click.echo))
     except CommandError as exc:
         _fail_usage(str(exc))
+
+
+@main.command()
+@click.argument("path", type=PATH, default=".")
+@click.option("--env", "env", default="local", show_default=True, help="Environment whose definitions to load.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port on 127.0.0.1 (default: a free one).")
+@HOME_OPTION
+def dev(path: Path, env: str, port: int | None, dagster_home: Path | None) -> None:
+    """Start the Dagster UI (dagster-webserver) on the project's own instance, on 127.0.0.1.
+
+    Loads rendered/<env>/dagster/definitions.py and opens the DAGSTER_HOME that materialize and
+    status use, so their runs show in the UI. Runs until Ctrl-C.
+    """
+    from mlops.commands.dev import dev_command
+
+    sys.exit(dev_command(_validate(path, (env,)), env, dagster_home, port, click.echo))

@@ -27,6 +27,7 @@ MODEL_NAME = "MLOPS_MODEL_NAME"  # for logging (trainers and serving pods)
 ENVIRONMENT = "MLOPS_ENVIRONMENT"  # for logging (trainers and serving pods)
 FINETUNE = "MLOPS_FINETUNE"  # llm-finetune: JSON with method, base model, LoRA, prompt (mlops.runtime.training.llm)
 HF_TOKEN = "HF_TOKEN"  # a gated hub model's token, from the Secret training.hub_token_secret names
+PROGRESS_FILE = "MLOPS_PROGRESS_FILE"  # optional: rank 0 appends {"step", "steps", "loss", "model"} lines
 # --- serving pods ----------------------------------------------------------------------------------
 SERVING_HASH = "MLOPS_SERVING_HASH"  # sha256 of the serving section the pod was rendered from
 # --- the Dagster code location ---------------------------------------------------------------------

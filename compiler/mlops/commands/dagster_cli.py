@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mlops.pipeline import Result
+from mlops.runtime.dagster.instance import Outcome
 
 Echo = Callable[..., None]
 
@@ -31,7 +32,9 @@ def stale_files(result: Result, env: str) -> list[str]:
     return [f"{f.path} {f.message()}" for f in findings if f.path != writer.LOCK]
 
 
-def materialize_command(result: Result, env: str, models: Sequence[str], home: Path | None, echo: Echo) -> int:
+def materialize_command(
+    result: Result, env: str, models: Sequence[str], home: Path | None, echo: Echo, verbose: bool = False
+) -> int:
     from mlops.formats import render as render_diagnostics
     from mlops.runtime.dagster import instance as dagster_instance
 
@@ -50,15 +53,59 @@ def materialize_command(result: Result, env: str, models: Sequence[str], home: P
         echo(f"rendered files of '{env}' are not current: run `mlops compile` first", err=True)
         return 1
     instance_home = dagster_instance.dagster_home(result.sources.root, home)
-    success, outcomes, run_id = dagster_instance.materialize(definitions_path(result, env), instance_home, models)
+    definitions = definitions_path(result, env)
+    if verbose:
+        success, outcomes, run_id = dagster_instance.materialize(definitions, instance_home, models)
+        log = None
+    else:
+        success, outcomes, run_id, log = _quiet_materialize(definitions, instance_home, models, echo)
     echo(f"run {run_id} in {instance_home}")
     for o in outcomes:
-        checks = ", ".join(f"{name} {'passed' if ok else 'FAILED'}" for name, ok in sorted(o.checks.items()))
-        echo(
-            f"  {o.asset:<40} {o.state:<13} code_version {o.code_version or '-'}" + (f"  [{checks}]" if checks else "")
-        )
+        echo(outcome_line(o))
     echo("run succeeded" if success else "run FAILED")
+    if log is not None:
+        echo(f"log: {log}")
     return 0 if success else 1
+
+
+def outcome_line(o: Outcome) -> str:
+    """`  model/stage   materialized  accuracy 0.888, eval_loss 0.2612  [gate_accuracy passed]`"""
+    shown = ", ".join(f"{name} {_number(value)}" for name, value in sorted(o.numbers.items()))
+    checks = ", ".join(f"{name} {'passed' if ok else 'FAILED'}" for name, ok in sorted(o.checks.items()))
+    return f"  {o.asset:<32} {o.state:<13} {shown}{f'  [{checks}]' if checks else ''}".rstrip()
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.4g}"
+
+
+def _quiet_materialize(
+    definitions: Path, home: Path, models: Sequence[str], echo: Echo
+) -> tuple[bool, list[Outcome], str, Path]:
+    """Library output to <home>/logs/materialize.log; a training progress bar on the terminal."""
+    import os
+
+    from mlops.commands import quiet
+    from mlops.contract import PROGRESS_FILE
+    from mlops.runtime.dagster import instance as dagster_instance
+
+    logs = home / "logs"
+    log = logs / "materialize.log"
+    logs.mkdir(parents=True, exist_ok=True)
+    log.write_text("")  # this run's log only
+    echo(f"materializing into {home} (library output: {log})")
+    progress_file = logs / f"progress-{os.getpid()}.jsonl"
+    before = os.environ.get(PROGRESS_FILE)
+    os.environ[PROGRESS_FILE] = str(progress_file)  # the trainer subprocess inherits it
+    try:
+        with quiet.to_log(log) as terminal, quiet.TrainingProgress(progress_file, terminal):
+            success, outcomes, run_id = dagster_instance.materialize(definitions, home, models)
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_FILE, None)
+        else:
+            os.environ[PROGRESS_FILE] = before
+    return success, outcomes, run_id, log
 
 
 def status_command(result: Result, env: str, home: Path | None, fmt: str, echo: Echo) -> int:

@@ -109,6 +109,13 @@ class Snapshot:
         return sum(d.severity is Severity.ERROR for d in self.diagnostics)
 
     @property
+    def known(self) -> bool:
+        """Are its GPU and cost numbers whole? Not for a revision that does not compile: models that
+        fail to resolve have no footprint, so a sum over the rest would show a drop that is only
+        missing data. (No project at all is known: nothing.)"""
+        return self.compiled or not self.exists
+
+    @property
     def warnings(self) -> int:
         return sum(d.severity is Severity.WARNING for d in self.diagnostics)
 
@@ -188,6 +195,8 @@ class Row:
     changes: list[ArtifactChange]
     policy_before: list[Diagnostic]
     policy_after: list[Diagnostic]
+    known_before: bool = True  # False: that revision does not compile, its numbers are unknown
+    known_after: bool = True
 
     def targets(self) -> dict[str, dict[str, int]]:
         """Per target, how many artifacts were added / changed / removed."""
@@ -201,8 +210,9 @@ class Row:
             "model": self.model,
             "environment": self.environment,
             "status": self.status,
-            "before": self.before.to_dict() if self.before else None,
-            "after": self.after.to_dict() if self.after else None,
+            "before": self.before.to_dict() if self.before and self.known_before else None,
+            "after": self.after.to_dict() if self.after and self.known_after else None,
+            "known": {"before": self.known_before, "after": self.known_after},
             "targets": self.targets(),
             "artifacts": [c.to_dict() for c in self.changes],
             "policy_before": [d.to_dict() for d in self.policy_before],
@@ -223,16 +233,29 @@ class Total:
     cost_after: float
     cost_unknown_before: int  # models whose price the catalog lacks (not in cost_before)
     cost_unknown_after: int
+    known_before: bool = True  # False: that revision does not compile; its GPUs and cost are unknown
+    known_after: bool = True
+
+    @property
+    def known(self) -> bool:
+        return self.known_before and self.known_after
 
     def to_dict(self) -> dict[str, Any]:
+        """Unknown numbers (and any delta with one) are null, never a partial sum."""
+        b, a = self.known_before, self.known_after
         return {
             "environment": self.environment,
             "models": {"before": self.models_before, "after": self.models_after},
-            "gpus": {"before": self.gpus_before, "after": self.gpus_after, "delta": self.gpus_after - self.gpus_before},
+            "known": {"before": b, "after": a},
+            "gpus": {
+                "before": self.gpus_before if b else None,
+                "after": self.gpus_after if a else None,
+                "delta": self.gpus_after - self.gpus_before if self.known else None,
+            },
             "cost_per_hour": {
-                "before": round(self.cost_before, 4),
-                "after": round(self.cost_after, 4),
-                "delta": round(self.cost_after - self.cost_before, 4),
+                "before": round(self.cost_before, 4) if b else None,
+                "after": round(self.cost_after, 4) if a else None,
+                "delta": round(self.cost_after - self.cost_before, 4) if self.known else None,
                 "unknown_before": self.cost_unknown_before,
                 "unknown_after": self.cost_unknown_after,
             },
@@ -419,7 +442,18 @@ def _rows(base: Snapshot, head: Snapshot, changes: list[ArtifactChange]) -> list
         else:
             status = UNCHANGED
         rows.append(
-            Row(key[0], key[1], status, before, after, per_key[key], pol_base.get(key, []), pol_head.get(key, []))
+            Row(
+                key[0],
+                key[1],
+                status,
+                before,
+                after,
+                per_key[key],
+                pol_base.get(key, []),
+                pol_head.get(key, []),
+                base.known,
+                head.known,
+            )
         )
     return rows
 
@@ -436,7 +470,7 @@ def _totals(base: Snapshot, head: Snapshot) -> list[Total]:
     for env in [*envs, None]:
         mb, gb, cb, ub = sums(base, env)
         mh, gh, ch, uh = sums(head, env)
-        totals.append(Total(env, mb, mh, gb, gh, cb, ch, ub, uh))
+        totals.append(Total(env, mb, mh, gb, gh, cb, ch, ub, uh, base.known, head.known))
     return totals
 
 

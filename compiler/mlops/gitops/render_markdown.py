@@ -74,8 +74,8 @@ def _row_lines(plan: Plan) -> list[str]:
         model = code(r.model) if r.model else "*(all models)*"
         policy = show.policy(r, ARROW, MARK) if r.model else show.NONE
         lines.append(
-            f"| {model} | {cell(r.environment)} | {r.status} | {show.gpus(r.before, r.after, ARROW)} | "
-            f"{cell(show.cost(r.before, r.after, ARROW))} | {cell(show.targets(r))} | {cell(policy)} | "
+            f"| {model} | {cell(r.environment)} | {r.status} | {show.gpus(r, ARROW)} | "
+            f"{cell(show.cost(r, ARROW))} | {cell(show.targets(r))} | {cell(policy)} | "
             f"{cell(show.alerts(r.before, r.after) if r.model else show.NONE)} |"
         )
     return lines

@@ -44,8 +44,8 @@ def render(plan: Plan) -> str:
     for row in changed:
         where = f"{row.model} @ {row.environment}" if row.model else f"{row.environment} (all models)"
         facts = [
-            f"GPUs {show.gpus(row.before, row.after, ARROW)}",
-            f"cost/hour {show.cost(row.before, row.after, ARROW)}",
+            f"GPUs {show.gpus(row, ARROW)}",
+            f"cost/hour {show.cost(row, ARROW)}",
         ]
         if row.model:
             facts.append(f"policy {show.policy(row, ARROW)}")

@@ -7,6 +7,7 @@ from mlops.gitops.plan import ADDED, CHANGED, REMOVED, Footprint, Row, Total
 
 SIGN = {ADDED: "+", CHANGED: "~", REMOVED: "-"}
 NONE = "-"
+UNKNOWN = "unknown"  # a revision that does not compile: its numbers are not a partial sum
 
 
 def money(value: float | None) -> str:
@@ -24,21 +25,34 @@ def transition(before: str, after: str, delta: str, arrow: str) -> str:
     return f"{before} {arrow} {after}" + (f" ({delta})" if delta else "")
 
 
-def gpus(before: Footprint | None, after: Footprint | None, arrow: str) -> str:
+def _unknown(before: str, after: str, known_before: bool, known_after: bool, arrow: str) -> str:
+    """`a → unknown` / `unknown → b`, with no delta: one side's numbers are missing, not lower."""
+    return transition(before if known_before else UNKNOWN, after if known_after else UNKNOWN, "", arrow)
+
+
+def gpus(row: Row, arrow: str) -> str:
+    before, after = row.before, row.after
     if before is None and after is None:
         return NONE
     b = before.gpus if before else 0
     a = after.gpus if after else 0
-    return transition(str(b) if before else NONE, str(a) if after else NONE, f"{a - b:+d}" if a != b else "", arrow)
+    shown_b, shown_a = str(b) if before else NONE, str(a) if after else NONE
+    if not (row.known_before and row.known_after):
+        return _unknown(shown_b, shown_a, row.known_before, row.known_after, arrow)
+    return transition(shown_b, shown_a, f"{a - b:+d}" if a != b else "", arrow)
 
 
-def cost(before: Footprint | None, after: Footprint | None, arrow: str) -> str:
+def cost(row: Row, arrow: str) -> str:
+    before, after = row.before, row.after
     if before is None and after is None:
         return NONE
     b = before.cost_per_hour if before else 0.0
     a = after.cost_per_hour if after else 0.0
+    shown_b, shown_a = money(b) if before else NONE, money(a) if after else NONE
+    if not (row.known_before and row.known_after):
+        return _unknown(shown_b, shown_a, row.known_before, row.known_after, arrow)
     delta = _signed_money(a - b) if a is not None and b is not None and round(a - b, 2) != 0 else ""
-    return transition(money(b) if before else NONE, money(a) if after else NONE, delta, arrow)
+    return transition(shown_b, shown_a, delta, arrow)
 
 
 def alerts(before: Footprint | None, after: Footprint | None) -> str:
@@ -51,6 +65,8 @@ def alerts(before: Footprint | None, after: Footprint | None) -> str:
 
 
 def total_gpus(t: Total, arrow: str) -> str:
+    if not t.known:
+        return _unknown(str(t.gpus_before), str(t.gpus_after), t.known_before, t.known_after, arrow)
     d = t.gpus_after - t.gpus_before
     return transition(str(t.gpus_before), str(t.gpus_after), f"{d:+d}" if d else "", arrow)
 
@@ -61,13 +77,11 @@ def total_cost(t: Total, arrow: str) -> str:
     def side(value: float, unknown: int) -> str:
         return money(value) + (f" + {unknown} unpriced" if unknown else "")
 
+    before, after = side(t.cost_before, t.cost_unknown_before), side(t.cost_after, t.cost_unknown_after)
+    if not t.known:
+        return _unknown(before, after, t.known_before, t.known_after, arrow)
     d = round(t.cost_after - t.cost_before, 2)
-    return transition(
-        side(t.cost_before, t.cost_unknown_before),
-        side(t.cost_after, t.cost_unknown_after),
-        _signed_money(d) if d else "",
-        arrow,
-    )
+    return transition(before, after, _signed_money(d) if d else "", arrow)
 
 
 def targets(row: Row) -> str:

@@ -32,11 +32,25 @@ def open_instance(home: Path, *, create: bool) -> Any:
     from dagster import DagsterInstance
 
     if create:
-        home.mkdir(parents=True, exist_ok=True)
-        config = home / "dagster.yaml"
-        if not config.exists():
-            config.write_text("# Dagster instance for mlops; defaults: SQLite storage in this folder\n")
+        ensure_home(home)
     return DagsterInstance.from_config(str(home))
+
+
+HEADER = "# Dagster instance for mlops; defaults: SQLite storage in this folder\n"
+INSTANCE_CONFIG = {"telemetry": {"enabled": False}}  # mlops' instances send Dagster no usage data
+
+
+def ensure_home(home: Path) -> Path:
+    """Create `home` with a dagster.yaml (SQLite storage in this folder, telemetry off); a
+    dagster.yaml that is already there is the user's and stays as it is."""
+    import yaml
+
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    ours = not config.exists() or config.read_text(encoding="utf-8").strip() == HEADER.strip()  # an older mlops's
+    if ours:
+        config.write_text(HEADER + yaml.safe_dump(INSTANCE_CONFIG, sort_keys=True), encoding="utf-8")
+    return home
 
 
 def load_module(path: Path) -> ModuleType:
@@ -65,6 +79,18 @@ class Outcome:
     state: str  # materialized | failed | skipped
     code_version: str | None
     checks: dict[str, bool]
+    numbers: dict[str, float] = field(default_factory=dict)  # the materialization's numeric metadata
+
+
+def numbers(metadata: Mapping[str, Any]) -> dict[str, float]:
+    """Numeric metadata a person reads (metrics, rows, counts), not mlops/* bookkeeping."""
+    out: dict[str, float] = {}
+    for name, value in metadata.items():
+        raw = getattr(value, "value", value)
+        if name.startswith("mlops/") or isinstance(raw, bool) or not isinstance(raw, int | float):
+            continue
+        out[name] = raw
+    return out
 
 
 def materialize(module_path: Path, home: Path, models: Sequence[str] = ()) -> tuple[bool, list[Outcome], str]:
@@ -110,7 +136,8 @@ def materialize(module_path: Path, home: Path, models: Sequence[str] = ()) -> tu
         else:
             state = "failed" if step in failed_steps else "skipped"
         recorded = versions.get(k) if k in materialized else None
-        outcomes.append(Outcome(k.to_user_string(), state, recorded, checks.get(k, {})))
+        found = numbers(materialized[k].materialization.metadata) if k in materialized else {}
+        outcomes.append(Outcome(k.to_user_string(), state, recorded, checks.get(k, {}), found))
     return result.success, outcomes, result.run_id
 
 

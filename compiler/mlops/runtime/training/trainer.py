@@ -9,6 +9,8 @@ project folder as working directory and reads everything from environment variab
     MLOPS_OUTPUT_DIR         where metrics.json and model/ go (required; created)
     MLOPS_MODEL_NAME, MLOPS_ENVIRONMENT   for logging only
     MLOPS_FINETUNE           llm-finetune only: method, base model, LoRA, prompt (mlops.runtime.training.llm)
+    MLOPS_PROGRESS_FILE      optional: rank 0 appends one JSON line per optimizer step
+                             ({"step", "steps", "loss", "model"}), which `mlops materialize` shows as a bar
 
 Rank 0 writes `$MLOPS_OUTPUT_DIR/metrics.json` (a flat object of floats) and, under Dagster
 Pipes (DAGSTER_PIPES_CONTEXT set), reports the same numbers as asset materialization metadata.
@@ -40,6 +42,7 @@ EVAL_DATA = contract.EVAL_DATA
 OUTPUT_DIR = contract.OUTPUT_DIR
 MODEL_NAME = contract.MODEL_NAME
 ENVIRONMENT = contract.ENVIRONMENT
+PROGRESS_FILE = contract.PROGRESS_FILE
 PIPES_CONTEXT = "DAGSTER_PIPES_CONTEXT"
 REQUIRED = (CONFIG, TRAIN_DATA, OUTPUT_DIR)
 
@@ -207,17 +210,44 @@ def fit(
     engine.train()
     losses: list[float] = []
     running = 0.0
-    for i, indices in enumerate(micro_batches(examples, config, dist.rank, steps, seed)):
-        loss = loss_of(indices)
-        engine.backward(loss)
-        engine.step()
-        running += float(loss.detach())
-        if (i + 1) % accum == 0:
-            losses.append(all_mean(running / accum))
-            running = 0.0
-            if dist.main and (len(losses) == 1 or len(losses) % 10 == 0 or len(losses) == steps):
-                log.info("step %d/%d loss %.4f", len(losses), steps, losses[-1])
+    with Progress.open(os.environ.get(PROGRESS_FILE) if dist.main else None, steps) as progress:
+        for i, indices in enumerate(micro_batches(examples, config, dist.rank, steps, seed)):
+            loss = loss_of(indices)
+            engine.backward(loss)
+            engine.step()
+            running += float(loss.detach())
+            if (i + 1) % accum == 0:
+                losses.append(all_mean(running / accum))
+                running = 0.0
+                progress.step(len(losses), losses[-1])
+                if dist.main and (len(losses) == 1 or len(losses) % 10 == 0 or len(losses) == steps):
+                    log.info("step %d/%d loss %.4f", len(losses), steps, losses[-1])
     return Fitted(losses)
+
+
+class Progress:
+    """Rank 0's step/loss record for whoever shows progress ($MLOPS_PROGRESS_FILE); a no-op without it."""
+
+    def __init__(self, file: Any, steps: int) -> None:
+        self._file = file
+        self.steps = steps
+
+    @classmethod
+    def open(cls, path: str | None, steps: int) -> Progress:
+        return cls(open(path, "a", encoding="utf-8") if path else None, steps)
+
+    def step(self, step: int, loss: float) -> None:
+        if self._file is not None:
+            record = {"step": step, "steps": self.steps, "loss": loss, "model": os.environ.get(MODEL_NAME, "")}
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def save_model(engine: Any, env: TrainEnv, description: Mapping[str, Any]) -> Path:
