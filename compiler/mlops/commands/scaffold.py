@@ -48,8 +48,7 @@ def scaffold(directory: Path, name: str | None = None) -> Scaffold:
     source = data_dir("templates") / "init"
     written = []
     for path in sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        rel = path.relative_to(source)
-        target = directory / (".gitignore" if rel.as_posix() == "gitignore" else rel)  # not live in this repo
+        target = directory / path.relative_to(source)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
         written.append(target)
