@@ -50,5 +50,7 @@ def line_of(root: Path, rel: str, needle: str) -> int:
 
 
 def shown(root: Path, rel: str) -> str:
-    """How every --format names a file of a project outside git: relative to the current folder."""
-    return Path(os.path.relpath(root / rel)).as_posix()
+    """How every --format names a project file: relative to the top of the git work tree that
+    holds the project (`mlops init` makes one), else to the current folder."""
+    top = next((p for p in (root.resolve(), *root.resolve().parents) if (p / ".git").exists()), None)
+    return Path(os.path.relpath(root.resolve() / rel, top or Path.cwd().resolve())).as_posix()

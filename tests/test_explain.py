@@ -43,7 +43,7 @@ def test_describe_aligns_keys_nests_and_reads_pairs_as_mappings() -> None:
 
 def test_describe_escapes_control_characters_for_the_terminal() -> None:
     out = describe.render({"description": "red \x1b[31mALERT\x1b[0m\rover", "k\nx": 1})
-    assert "\x1b" not in out and "\r" not in out and "\\x1b[31mALERT" in out and "k\\x0ax:" in out
+    assert "\x1b" not in out and "\r" not in out and "\\x1b[31mALERT" in out and "k\\nx:" in out
 
 
 def test_explain_text_has_sections_and_no_python_tuple_lists() -> None:

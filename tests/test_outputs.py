@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -76,6 +77,7 @@ def test_compile_check_findings_are_diagnostics_in_every_format(nested: Path) ->
 
 
 def test_a_failed_write_is_a_c002_diagnostic_on_spec_output(nested: Path) -> None:
+    shutil.rmtree(nested / "rendered")  # what `mlops init` compiled: a folder mlops did not write stands in
     (nested / "rendered").mkdir()
     (nested / "rendered" / "notes.txt").write_text("not written by mlops\n")  # the writer refuses to replace it
     result = mlops("compile", "--format", "json", nested)

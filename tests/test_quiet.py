@@ -59,7 +59,7 @@ def test_the_trainer_writes_one_progress_line_per_step(tmp_path: Path, monkeypat
 def test_instances_mlops_creates_have_telemetry_off(tmp_path: Path) -> None:
     home = ensure_home(tmp_path / "home")
     instance = open_instance(home, create=False)
-    assert instance.telemetry_enabled is False
+    assert instance.telemetry_enabled is False and instance.nux_enabled is False
     custom = tmp_path / "custom"
     custom.mkdir()
     (custom / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")

@@ -93,7 +93,7 @@ def test_an_executable_path_must_exist_and_a_bare_name_is_left_to_path(project: 
 def test_cluster_environments_are_not_checked(project: Path) -> None:
     """dev/prod run the command inside the trainer image; only local runs it from the project."""
     edit(project, MODEL, COMMAND, "command: [python, trainer/trian.py]")
-    assert [d.message.split("]")[0] for d in found(project, "T512")] == ["[local"]
+    assert [d.environments for d in found(project, "T512")] == [("local",)]
 
 
 def test_data_neither_on_disk_nor_in_dvc_is_d803_once(project: Path) -> None:

@@ -8,14 +8,14 @@ characters reach it).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from mlops import escaping
 
 INDENT = 2
 WIDTH = 100  # a list of scalars longer than this goes one per line
 NONE = "<none>"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def render(data: Mapping[str, Any]) -> str:
@@ -23,8 +23,8 @@ def render(data: Mapping[str, Any]) -> str:
 
 
 def escape(text: str) -> str:
-    """Control characters (ANSI escapes, carriage returns, newlines) as visible \\xNN."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+    """For a terminal: control, bidi and zero-width characters as visible escapes (mlops.escaping)."""
+    return escaping.terminal(text)
 
 
 def scalar(value: Any) -> str:

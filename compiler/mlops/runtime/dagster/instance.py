@@ -37,17 +37,18 @@ def open_instance(home: Path, *, create: bool) -> Any:
 
 
 HEADER = "# Dagster instance for mlops; defaults: SQLite storage in this folder\n"
-INSTANCE_CONFIG = {"telemetry": {"enabled": False}}  # mlops' instances send Dagster no usage data
+# mlops' instances send Dagster no usage data, and the UI asks for no newsletter sign-up
+INSTANCE_CONFIG = {"nux": {"enabled": False}, "telemetry": {"enabled": False}}
 
 
 def ensure_home(home: Path) -> Path:
     """Create `home` with a dagster.yaml (SQLite storage in this folder, telemetry off); a
-    dagster.yaml that is already there is the user's and stays as it is."""
+    dagster.yaml that mlops did not write is the user's and stays as it is."""
     import yaml
 
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    ours = not config.exists() or config.read_text(encoding="utf-8").strip() == HEADER.strip()  # an older mlops's
+    ours = not config.exists() or config.read_text(encoding="utf-8").startswith(HEADER)  # this or an older mlops
     if ours:
         config.write_text(HEADER + yaml.safe_dump(INSTANCE_CONFIG, sort_keys=True), encoding="utf-8")
     return home
