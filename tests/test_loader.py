@@ -127,7 +127,7 @@ def test_scientific_notation_is_a_number_and_an_integer_field_says_what_to_write
     assert mlops("validate", project).exit_code == 0
     model = next(m for m in validate(project).models if m.environment.name == "prod")
     assert model.training.hyperparameters.learning_rate == 0.0002
-    edit(project, MODEL, "examples: 10000}", "examples: 2.0e6}")
+    edit(project, MODEL, "examples: 2000}", "examples: 2.0e6}")
     d = _diagnostic(project, "S201")
     assert d["pointer"] == "/spec/data/train/examples"
     assert d["hint"] == "expected an integer (YAML reads 2.0e6 as a float); write 2000000"
