@@ -164,6 +164,7 @@ def test_a_committed_rendered_symlink_is_never_followed(project: Path, tmp_path:
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (outside / "mlops.lock").write_text("{}")  # looks like an mlops output: still never replaced
+    shutil.rmtree(project / "rendered")  # what `mlops init` compiled: the symlink stands in its place
     os.symlink(outside, project / "rendered")
     result = mlops("compile", project)
     assert result.exit_code == 1 and "L110 spec.output resolves to" in result.output
