@@ -44,7 +44,9 @@ def copy_example(tmp_path: Path) -> Callable[[str], Path]:
 
     def copy(name: str) -> Path:
         target = tmp_path / name
-        shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns(".dagster_home", "__pycache__"))
+        shutil.copytree(
+            EXAMPLES / name, target, ignore=shutil.ignore_patterns(".dagster_home", ".mlops", "__pycache__")
+        )
         return target
 
     return copy

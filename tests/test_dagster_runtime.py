@@ -14,7 +14,7 @@ from dagster_k8s.pipes import build_pod_body
 
 from mlops.contract import CONTRACT_VERSION
 from mlops.runtime.dagster import launch as dagster_launch
-from mlops.runtime.dagster.automation import DRIFT_SENSOR, RETRAIN_STAGES
+from mlops.runtime.dagster.automation import RETRAIN_SENSOR, RETRAIN_STAGES
 from mlops.runtime.dagster.defs import build_definitions
 from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec
 from tests.conftest import EXAMPLES
@@ -208,7 +208,7 @@ def test_train_follows_new_data_only_with_data_change(retrain_on: list[str], ret
 def test_drift_sensor_requests_one_retraining_per_drifted_monitor_run() -> None:
     environment, models, path = rendered("tabular-fraud", "local")
     defs = defs_for(models, environment, path)
-    sensor = defs.resolve_sensor_def(DRIFT_SENSOR)
+    sensor = defs.resolve_sensor_def(RETRAIN_SENSOR)
     instance = dg.DagsterInstance.ephemeral()
     monitor = dg.AssetKey(["fraud_detector", "monitor"])
     instance.report_runless_asset_event(dg.AssetMaterialization(monitor, metadata={"drift_detected": False}))
@@ -244,3 +244,5 @@ def test_schedules_and_jobs_stay_few_as_models_grow() -> None:
     local_environment, local_models, local_path = rendered("tabular-fraud", "local")
     local = defs_for(local_models, local_environment, local_path)
     assert {s.default_status for s in local.schedules} == {dg.DefaultScheduleStatus.STOPPED}
+    # what the monitor finds retrains the model locally too: the sensors start running
+    assert {s.default_status for s in local.sensors} == {dg.DefaultSensorStatus.RUNNING}

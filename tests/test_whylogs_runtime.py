@@ -50,7 +50,9 @@ def llm(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]
 
 
 def batch(root: Path, monitor: dict[str, Any]) -> pd.DataFrame:
-    return load_table(root / monitor["source"])
+    """The committed production fixture (the served tabular model is monitored on its inference log
+    in the lifecycle; these tests run the monitor runtime on a fixed batch)."""
+    return load_table(root / (monitor["source"] or "data/production/batch.csv"))
 
 
 def rows(check: monitoring.CheckResult, **match: Any) -> list[dict[str, Any]]:

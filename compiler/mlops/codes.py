@@ -110,6 +110,11 @@ CODES: dict[str, Code] = {
     "D803": Code(
         "data-missing", "A data path is neither a file in the working tree nor tracked by DVC, so no run can read it."
     ),
+    "D804": Code(
+        "retrain-cannot-learn",
+        "A drift or performance retraining on pinned data with neither data.feedback nor training.warm_start "
+        "would rebuild the model that serves.",
+    ),
     # M: monitoring
     "M901": Code("impossible-constraint", "A column constraint cannot hold (min > max, min_length > max_length)."),
     "M902": Code("bad-pattern", "A regular expression does not compile or is too large."),

@@ -23,6 +23,7 @@ DEEPSPEED_CONFIG = "MLOPS_DEEPSPEED_CONFIG"  # rendered/<env>/deepspeed/<model>.
 TRAIN_DATA = "MLOPS_TRAIN_DATA"  # training data, csv or jsonl (required)
 EVAL_DATA = "MLOPS_EVAL_DATA"  # evaluation data (optional)
 OUTPUT_DIR = "MLOPS_OUTPUT_DIR"  # where metrics.json and model/ go (required)
+WARM_START = "MLOPS_WARM_START"  # the serving version's model/ folder to continue from (training.warm_start: release)
 MODEL_NAME = "MLOPS_MODEL_NAME"  # for logging (trainers and serving pods)
 ENVIRONMENT = "MLOPS_ENVIRONMENT"  # for logging (trainers and serving pods)
 FINETUNE = "MLOPS_FINETUNE"  # llm-finetune: JSON with method, base model, LoRA, prompt (mlops.runtime.training.llm)
@@ -120,6 +121,20 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class FeedbackSpec:
+    path: str
+    window_days: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "window_days": self.window_days}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str) -> FeedbackSpec:
+        d = _fields(d, where, ("path", "window_days"))
+        return cls(d["path"], d["window_days"])
+
+
+@dataclass(frozen=True)
 class TrainingSpec:
     command: tuple[str, ...]
     base_model: str
@@ -136,6 +151,7 @@ class TrainingSpec:
     cron: str | None
     timezone: str
     retrain_on: tuple[str, ...]
+    warm_start: str  # none | release
     hub_token_secret: Mapping[str, str] | None = None  # {name, key} of a Kubernetes Secret
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,6 +170,7 @@ class TrainingSpec:
             "max_hours": self.max_hours,
             "schedule": {"cron": self.cron, "timezone": self.timezone} if self.cron else None,
             "retrain_on": list(self.retrain_on),
+            "warm_start": self.warm_start,
             "hub_token_secret": dict(self.hub_token_secret) if self.hub_token_secret else None,
         }
 
@@ -162,7 +179,7 @@ class TrainingSpec:
         keys = ("command", "base_model", "method", "image", "nodes", "gpus_per_node", "world_size", "gpu")
         keys += ("gpu_is_host",)
         keys += ("instance_type", "spot")
-        d = _fields(d, where, (*keys, "max_hours", "schedule", "retrain_on", "hub_token_secret"))
+        d = _fields(d, where, (*keys, "max_hours", "schedule", "retrain_on", "warm_start", "hub_token_secret"))
         schedule = _fields(d["schedule"], f"{where}.schedule", ("cron", "timezone")) if d["schedule"] else {}
         return cls(
             command=tuple(d["command"]),
@@ -180,6 +197,7 @@ class TrainingSpec:
             cron=schedule.get("cron"),
             timezone=schedule.get("timezone", TIMEZONE),
             retrain_on=tuple(d["retrain_on"]),
+            warm_start=d["warm_start"],
             hub_token_secret=_fields(d["hub_token_secret"], f"{where}.hub_token_secret", ("name", "key"))
             if d["hub_token_secret"]
             else None,
@@ -264,6 +282,7 @@ class ModelSpec:
     train: DataSpec
     eval: DataSpec | None
     label: str | None
+    feedback: FeedbackSpec | None
     training: TrainingSpec
     gates: Mapping[str, Mapping[str, float | None]]
     serving: ServingSpec | None
@@ -305,6 +324,7 @@ class ModelSpec:
                 "train": self.train.to_dict(),
                 "eval": self.eval.to_dict() if self.eval else None,
                 "label": self.label,
+                "feedback": self.feedback.to_dict() if self.feedback else None,
             },
             "training": self.training.to_dict(),
             "gates": {k: dict(v) for k, v in self.gates.items()},
@@ -321,7 +341,7 @@ class ModelSpec:
         keys = ("name", "description", "owner", "source", "spec_hash", "section_hashes", "code_versions", "task")
         keys += ("data",)
         d = _fields(d, where, (*keys, "training", "gates", "serving", "monitoring", "finetune", "prepare"))
-        data = _fields(d["data"], f"{where}.data", ("train", "eval", "label"))
+        data = _fields(d["data"], f"{where}.data", ("train", "eval", "label", "feedback"))
         return cls(
             name=d["name"],
             description=d["description"],
@@ -334,6 +354,7 @@ class ModelSpec:
             train=DataSpec.from_dict(data["train"], f"{where}.data.train"),
             eval=DataSpec.from_dict(data["eval"], f"{where}.data.eval") if data["eval"] else None,
             label=data["label"],
+            feedback=FeedbackSpec.from_dict(data["feedback"], f"{where}.data.feedback") if data["feedback"] else None,
             training=TrainingSpec.from_dict(d["training"], f"{where}.training"),
             gates={k: dict(v) for k, v in d["gates"].items()},
             serving=ServingSpec.from_dict(d["serving"], f"{where}.serving") if d["serving"] else None,

@@ -61,6 +61,7 @@ PIPELINE_PARALLEL = 1
 NODES = 1
 SPOT = False
 TIMEZONE = "UTC"
+WARM_START = "none"  # retrain from the base model unless the spec says release
 
 # --- Model: LLM fine-tuning (prompt, data.prepare, hub token) -----------------------------------
 PROMPT_TEMPLATE = "{{ prompt }}"
@@ -102,6 +103,7 @@ SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {
     "Project": {f"/spec/{key}": value for key, value in PROJECT_FOLDERS.items()},
     "Environment": {},
     "Model": {
+        "/spec/training/warm_start": WARM_START,
         "/spec/training/method": METHOD,
         "/spec/training/lora/rank": LORA_RANK,
         "/spec/training/lora/alpha": LORA_ALPHA,

@@ -66,6 +66,14 @@ class Dataset:
 
 
 @dataclass(frozen=True, slots=True)
+class Feedback:
+    """Ground truth that arrives after serving, joined with the inference log by request id."""
+
+    path: str  # inside the project, or an fsspec URI
+    window_days: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Lora:
     rank: int
     alpha: float
@@ -191,6 +199,7 @@ class Training:
     cron: str | None
     timezone: str
     retrain_on: tuple[str, ...]
+    warm_start: str  # none | release
     memory: Memory
     cost_per_hour: float | None
     cost_per_run: float | None
@@ -400,6 +409,7 @@ class ResolvedModel:
     train_data: Dataset
     eval_data: Dataset | None
     label: str | None
+    feedback: Feedback | None
     training: Training
     evaluation: Evaluation
     serving: Serving | None

@@ -20,7 +20,7 @@ from mlops.defaults import dagster_launcher, data_format
 from mlops.diagnostics import Diagnostic, merge_environments
 from mlops.loader import Document
 from mlops.merge import overlay_document
-from mlops.model import BaseModel, Dataset, Environment, GpuType, ResolvedModel
+from mlops.model import BaseModel, Dataset, Environment, Feedback, GpuType, ResolvedModel
 from mlops.resolve import entrypoint, footprint, llm, monitoring, serving, training
 from mlops.suggest import did_you_mean
 
@@ -133,6 +133,9 @@ def _resolve_one(
         train_data=_dataset(data["train"]),
         eval_data=_dataset(data["eval"]) if "eval" in data else None,
         label=data.get("label"),
+        feedback=Feedback(data["feedback"]["path"], data["feedback"].get("window_days"))
+        if "feedback" in data
+        else None,
         training=trained,
         evaluation=monitoring.evaluation(spec.get("evaluation")),
         serving=served,

@@ -95,6 +95,7 @@ def derive(t: dict[str, Any], examples: int | None, gpu: GpuType, base: BaseMode
         cron=sched.get("cron"),
         timezone=sched.get("timezone", d.TIMEZONE),
         retrain_on=tuple(t.get("retrain_on", [])),
+        warm_start=t.get("warm_start", d.WARM_START),
         memory=memory_setup.estimate(setup, micro, t.get("sequence_length"), base, gpu),
         cost_per_hour=per_hour,
         cost_per_run=cost.per_run(per_hour, max_hours),

@@ -34,6 +34,7 @@ from mlops.rules import (
     qlora_device,
     qlora_zero3,
     quantized_checkpoint,
+    retrain_learns,
     schedules,
     secrets,
     serving_memory,
@@ -82,6 +83,7 @@ RULES: list[Rule] = [
     data_exists.check,
     data_revision.check,
     prompt_template.check,
+    retrain_learns.check,
 ]
 
 

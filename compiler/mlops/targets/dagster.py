@@ -162,6 +162,7 @@ def model_spec(m: ResolvedModel) -> contract.ModelSpec:
         train=_dataset(m.train_data),
         eval=_dataset(m.eval_data) if m.eval_data else None,
         label=m.label,
+        feedback=contract.FeedbackSpec(m.feedback.path, m.feedback.window_days) if m.feedback else None,
         training=contract.TrainingSpec(
             command=t.command,
             base_model=t.base_model.name,
@@ -178,6 +179,7 @@ def model_spec(m: ResolvedModel) -> contract.ModelSpec:
             cron=t.cron,
             timezone=t.timezone,
             retrain_on=t.retrain_on,
+            warm_start=t.warm_start,
             hub_token_secret=None
             if t.hub_token_secret is None
             else {"name": t.hub_token_secret.name, "key": t.hub_token_secret.key},

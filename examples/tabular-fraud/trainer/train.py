@@ -12,6 +12,7 @@ model/ (weights + config.json with the feature scaling) to $MLOPS_OUTPUT_DIR.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -69,10 +70,15 @@ def main() -> None:
 
     x, y = tensors(training.read_rows(env.train_data))
     x_eval, y_eval = tensors(training.read_rows(env.eval_data or env.train_data))
-    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)  # scaling from the training data only
+    model = build_model()
+    if env.warm_start is not None:  # continue from the serving version: its weights and its input scaling
+        saved = json.loads((env.warm_start / "config.json").read_text())
+        mean, std = torch.tensor(saved["feature_mean"]), torch.tensor(saved["feature_std"])
+        model.load_state_dict(torch.load(env.warm_start / "pytorch_model.bin", map_location="cpu"))
+    else:
+        mean, std = x.mean(0), x.std(0).clamp_min(1e-6)  # scaling from the training data only
     x, x_eval = (x - mean) / std, (x_eval - mean) / std
 
-    model = build_model()
     engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=config)
     dtype = next(engine.module.parameters()).dtype  # bf16/fp16 configs convert the module
     loss_fn = nn.BCEWithLogitsLoss()

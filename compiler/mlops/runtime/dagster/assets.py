@@ -25,6 +25,14 @@ from mlops.runtime.dagster.automation import condition
 from mlops.runtime.dagster.location import Location
 from mlops.runtime.dagster.prepare import prepare_asset
 from mlops.runtime.dagster.spec import ModelSpec, gate_check, monitor_check
+from mlops.runtime.monitoring.window import (
+    join_feedback,
+    live_metrics,
+    read_feedback,
+    read_window,
+    records_table,
+    serving_stats,
+)
 
 KINDS = {
     "dataset": {"dvc"},
@@ -191,6 +199,7 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
             finetune = work / "finetune.json"
             finetune.write_text(json.dumps(model.finetune, indent=2, sort_keys=True) + "\n")
             env[contract.FINETUNE] = str(finetune)
+        learned = _what_is_new(context, model, loc, Path(str(data["train_path"])), work, env)
         if loc.environment.local:
             invocation = dagster_launch.run_local(context, t, env, cwd=str(loc.project_root))
         else:
@@ -206,6 +215,7 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
             "deepspeed_config": dg.MetadataValue.path(str(config)),
             "world_size": t.world_size,
             "dataset_run_id" if source == "dataset" else "prepare_run_id": data.get("_run_id", ""),
+            **learned,
         }
         try:
             reference = _profile_reference(model, loc, data, work)
@@ -223,6 +233,31 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata, check_results=reported.check_results)
 
     return train
+
+
+def _what_is_new(
+    context: AssetExecutionContext, model: ModelSpec, loc: Location, train: Path, work: Path, env: dict[str, str]
+) -> dict[str, Any]:
+    """What lets a retraining learn: labeled production records join the training data
+    (data.feedback) and the serving version's weights are the start (training.warm_start)."""
+    from mlops.runtime.training import feedback
+
+    out: dict[str, Any] = {}
+    reg = loc.registry(model.name)
+    if model.feedback is not None and model.label:
+        path = model.feedback.path
+        source = path if "://" in path else str(_inside(loc.project_root, path))
+        rows = feedback.labeled_records(reg, source, model.label, model.feedback.window_days)
+        combined, added, skipped = feedback.with_feedback(train, rows, work / "train_with_feedback")
+        env[contract.TRAIN_DATA] = str(combined)
+        out.update({"feedback_rows": added, "feedback_rows_skipped": skipped})
+        context.log.info(f"{model.name}: {added} labeled production records join the training data")
+    serving = reg.serving() if model.training.warm_start == "release" else None
+    if serving is not None:
+        env[contract.WARM_START] = str(reg.local_copy(serving))
+        out["warm_start_version"] = serving.number
+        context.log.info(f"{model.name}: continues from the weights of version {serving.number}")
+    return out
 
 
 def _register(
@@ -498,6 +533,9 @@ def _score(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
 # --- monitor -------------------------------------------------------------------------------------
 
 
+LIVE_CHECK = "live_metrics"
+
+
 def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
     mon = model.monitoring
     assert mon is not None
@@ -508,6 +546,12 @@ def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         dg.AssetCheckSpec(monitor_check(kind), asset=common["key"], blocking=blocking, description=f"whylogs {kind}")
         for kind, blocking in sorted(mon.checks.items())
     ]
+    if _served(model):
+        checks.append(
+            dg.AssetCheckSpec(
+                LIVE_CHECK, asset=common["key"], description="Served predictions against the gates, on feedback"
+            )
+        )
 
     @dg.asset(**common, check_specs=checks)
     def monitor(context: AssetExecutionContext) -> dg.MaterializeResult:
@@ -517,10 +561,22 @@ def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         if not definition_path.is_file():
             raise dg.Failure(description=f"rendered monitor {definition_path} is missing; run `mlops compile`")
         definition = json.loads(definition_path.read_text())
-        if not mon.source:
+        served = _served(model)
+        if not served and not mon.source:
             raise dg.Failure(description=f"{model.name}: monitoring.source names no production data")
+        live: dict[str, Any] = {}
         try:
-            batch = monitoring.load_table(str(_inside(loc.project_root, mon.source)))
+            if served:  # what the servers answered since the previous monitor run
+                window = read_window(loc.registry(model.name), _cursor(context, model))
+                batch = records_table(window.records, sorted(definition["columns"]))
+                live = _live(model, loc, window.records, (definition.get("tabular") or {}).get("prediction"))
+                live["log_cursor"] = json.dumps(window.cursor, sort_keys=True)
+                live.update(serving_stats(window.records).to_metadata())
+            else:
+                batch = monitoring.load_table(str(_inside(loc.project_root, mon.source)))
+            if batch.empty:  # nothing served since the last run: nothing to profile, nothing found
+                context.log.info(f"{model.name}: no production records since the last monitor run")
+                return _quiet_window(model, loc, mon.checks, live)
             reference = _reference(context, model, loc, definition)
             result = monitoring.run_monitor(definition, batch, reference)
         except monitoring.MonitorError as exc:
@@ -547,12 +603,19 @@ def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
             check_results.append(
                 dg.AssetCheckResult(check_name=monitor_check(kind), passed=not failed, severity=severity, metadata=meta)
             )
-        drift = any(c.kind == "drift" and not c.passed for c in result.checks)
+        drift = not batch.empty and any(c.kind == "drift" and not c.passed for c in result.checks)
+        failing_live = sorted(m for m, v in live.get("live_metrics", {}).items() if not _holds(v, model.gates[m]))
+        if served:
+            check_results.append(_live_check(model, live, failing_live))
         return dg.MaterializeResult(
             metadata={
                 **_run_metadata(model, loc),
-                "passed": result.passed,
+                **{k: v for k, v in live.items() if k != "live_metrics"},
+                **{f"live_{k}": v for k, v in live.get("live_metrics", {}).items()},
+                "passed": result.passed and not failing_live,
                 "drift_detected": drift,
+                "performance_degraded": bool(failing_live),
+                "source": "inference log" if served else str(mon.source),
                 "rows": len(batch),
                 "reference_profile": str(reference) if reference else "none",
                 "report": dg.MetadataValue.md(report),
@@ -562,6 +625,53 @@ def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         )
 
     return monitor
+
+
+def _quiet_window(
+    model: ModelSpec, loc: Location, kinds: Mapping[str, bool], live: Mapping[str, Any]
+) -> dg.MaterializeResult:
+    checks = [
+        dg.AssetCheckResult(check_name=monitor_check(kind), passed=True, metadata={"records": 0})
+        for kind in sorted(kinds)
+    ]
+    if _served(model):
+        checks.append(dg.AssetCheckResult(check_name=LIVE_CHECK, passed=True, metadata={"labeled": 0}))
+    meta = {**_run_metadata(model, loc), **{k: v for k, v in live.items() if k != "live_metrics"}}
+    meta.update({"passed": True, "drift_detected": False, "performance_degraded": False, "rows": 0})
+    return dg.MaterializeResult(metadata={**meta, "source": "inference log"}, check_results=checks)
+
+
+def _served(model: ModelSpec) -> bool:
+    """A model behind a server is monitored on its inference log; a batch model on its source file."""
+    return model.serving is not None and model.serving.engine != "batch"
+
+
+def _cursor(context: AssetExecutionContext, model: ModelSpec) -> dict[str, int]:
+    stored = latest(context, key(model, "monitor")).get("log_cursor")
+    return json.loads(str(stored)) if stored else {}
+
+
+def _live(model: ModelSpec, loc: Location, records: list[dict[str, Any]], prediction: str | None) -> dict[str, Any]:
+    """Live gate metrics from the window's records whose ground truth (data.feedback) has arrived."""
+    if model.feedback is None or not model.label or not records:
+        return {}
+    path = model.feedback.path
+    source = path if "://" in path else str(_inside(loc.project_root, path))
+    joined = join_feedback(records, read_feedback(source), model.label)
+    metrics = live_metrics(
+        model.task, joined, prediction or ("response" if model.task == "llm-finetune" else "prediction"), model.label
+    )
+    return {"labeled": len(joined), "live_metrics": {m: v for m, v in metrics.items() if m in model.gates}}
+
+
+def _live_check(model: ModelSpec, live: Mapping[str, Any], failing: list[str]) -> dg.AssetCheckResult:
+    metrics = live.get("live_metrics", {})
+    meta: dict[str, Any] = {"labeled": live.get("labeled", 0), **{m: float(v) for m, v in metrics.items()}}
+    if failing:
+        meta["failing"] = ", ".join(f"{m} {metrics[m]:.4f} ({_bounds(m, model.gates[m])})" for m in failing)
+    return dg.AssetCheckResult(
+        check_name=LIVE_CHECK, passed=not failing, severity=dg.AssetCheckSeverity.WARN, metadata=meta
+    )
 
 
 def _reference(

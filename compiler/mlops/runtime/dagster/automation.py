@@ -22,7 +22,7 @@ ALL_JOB = "mlops_all"
 RETRAIN_JOB = "mlops_retrain"
 MONITOR_JOB = "mlops_monitor"
 AUTOMATION_SENSOR = "mlops_automation"
-DRIFT_SENSOR = "mlops_retrain_on_drift"
+RETRAIN_SENSOR = "mlops_retrain_on_monitor"
 RETRAIN_STAGES = ("dataset", "prepare", "train", "evaluate", "deploy")
 
 
@@ -68,10 +68,10 @@ def keys(models: Iterable[ModelSpec], stages: Sequence[str]) -> list[dg.AssetKey
 
 
 def build(models: Sequence[ModelSpec], environment: EnvironmentSpec) -> Automation:
-    # local: nothing starts a training by itself; turn schedules and sensors on in the UI
-    running = not environment.local
-    schedule_status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
-    sensor_status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+    # local: cron does not start trainings on a laptop (turn schedules on in the UI), but the sensors
+    # run, so what the monitor finds retrains the model there as it would on a cluster
+    schedule_status = dg.DefaultScheduleStatus.STOPPED if environment.local else dg.DefaultScheduleStatus.RUNNING
+    sensor_status = dg.DefaultSensorStatus.RUNNING
     out = Automation()
     all_job = dg.define_asset_job(ALL_JOB, dg.AssetSelection.all(), description="Every asset of every model.")
     retrain = dg.define_asset_job(
@@ -104,11 +104,9 @@ def build(models: Sequence[ModelSpec], environment: EnvironmentSpec) -> Automati
                 _schedule("monitor", monitor, cron, tz, keys(group, ("monitor",)), group, schedule_status)
             )
 
-    watched = [
-        m for m in models if "drift" in m.training.retrain_on and m.monitoring and "drift" in m.monitoring.checks
-    ]
+    watched = [m for m in models if m.monitoring and _reacts(m)]
     if watched:
-        out.sensors.append(drift_sensor(watched, retrain, sensor_status))
+        out.sensors.append(retrain_sensor(watched, retrain, sensor_status))
     out.sensors.append(
         dg.AutomationConditionSensorDefinition(
             AUTOMATION_SENSOR,
@@ -148,16 +146,27 @@ def _schedule(
     )
 
 
-def drift_sensor(
+def _reacts(m: ModelSpec) -> bool:
+    """Whether a monitor finding can retrain this model: drift it checks, or live metrics it gets feedback for."""
+    drift = "drift" in m.training.retrain_on and m.monitoring is not None and "drift" in m.monitoring.checks
+    return drift or ("performance" in m.training.retrain_on and m.feedback is not None)
+
+
+# which monitor metadata flag each trigger reads
+FINDINGS = {"drift": "drift_detected", "performance": "performance_degraded"}
+
+
+def retrain_sensor(
     models: Sequence[ModelSpec], retrain: dg.UnresolvedAssetJobDefinition, status: dg.DefaultSensorStatus
 ) -> dg.SensorDefinition:
-    """Requests a retraining of a model when its monitor's latest run reported drift.
+    """Requests a retraining of a model when its monitor's latest run reported drift, or live
+    metrics below a gate, for the triggers its `retrain_on` names.
 
-    The cursor holds, per model, the last monitor materialization seen, so each drifted
-    monitor run triggers at most one retraining.
+    The cursor holds, per model, the last monitor materialization seen, so each monitor run
+    triggers at most one retraining.
     """
 
-    @dg.sensor(name=DRIFT_SENSOR, job=retrain, minimum_interval_seconds=60, default_status=status)
+    @dg.sensor(name=RETRAIN_SENSOR, job=retrain, minimum_interval_seconds=60, default_status=status)
     def retrain_on_drift(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
         requests = []
@@ -167,20 +176,24 @@ def drift_sensor(
                 continue
             record = records[0]
             seen[m.name] = record.storage_id
-            materialization = record.asset_materialization
-            drift = materialization.metadata.get("drift_detected") if materialization else None
-            if getattr(drift, "value", drift) is True:
+            metadata = record.asset_materialization.metadata if record.asset_materialization else {}
+            found = [
+                trigger
+                for trigger, flag in FINDINGS.items()
+                if trigger in m.training.retrain_on and getattr(metadata.get(flag), "value", None) is True
+            ]
+            if found:
                 requests.append(
                     dg.RunRequest(
-                        run_key=f"{m.name}-drift-{record.storage_id}",
+                        run_key=f"{m.name}-{'-'.join(found)}-{record.storage_id}",
                         asset_selection=keys([m], RETRAIN_STAGES),
-                        tags={"mlops/trigger": "drift", "mlops/model": m.name},
+                        tags={"mlops/trigger": ",".join(found), "mlops/model": m.name},
                     )
                 )
         return dg.SensorResult(
             run_requests=requests or None,
             cursor=json.dumps(seen, sort_keys=True),
-            skip_reason=None if requests else dg.SkipReason("no new drift"),
+            skip_reason=None if requests else dg.SkipReason("no new drift or live-metric drop"),
         )
 
     return retrain_on_drift

@@ -193,6 +193,8 @@ class ServingApp:
             if slot is not None and call.version is not None:
                 slot.log.append(_base(call, call.model or "", call.version, call.endpoint, 500))
         response.headers["x-request-id"] = call.rid
+        if call.version is not None:  # which registry version answered: clients and rollouts can tell
+            response.headers["x-model-version"] = str(call.version)
         label = call.model if call.model in self.slots else ""  # unknown names do not grow the label set
         if not isinstance(response, StreamingResponse):  # streams count themselves when they end
             self.metrics.requests.labels(label, str(response.status_code)).inc()

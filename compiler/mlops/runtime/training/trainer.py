@@ -43,6 +43,7 @@ OUTPUT_DIR = contract.OUTPUT_DIR
 MODEL_NAME = contract.MODEL_NAME
 ENVIRONMENT = contract.ENVIRONMENT
 PROGRESS_FILE = contract.PROGRESS_FILE
+WARM_START = contract.WARM_START
 PIPES_CONTEXT = "DAGSTER_PIPES_CONTEXT"
 REQUIRED = (CONFIG, TRAIN_DATA, OUTPUT_DIR)
 
@@ -59,6 +60,7 @@ class TrainEnv:
     output_dir: Path
     model_name: str
     environment: str
+    warm_start: Path | None = None  # the serving version's model/ folder, when the spec says warm_start: release
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainEnv:
@@ -81,6 +83,7 @@ class TrainEnv:
             output_dir=Path(env[OUTPUT_DIR]),
             model_name=env.get(MODEL_NAME, ""),
             environment=env.get(ENVIRONMENT, ""),
+            warm_start=Path(env[WARM_START]) if env.get(WARM_START) else None,
         )
 
     def config(self) -> dict[str, Any]:

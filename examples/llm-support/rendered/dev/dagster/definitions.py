@@ -59,6 +59,7 @@ MODELS = [
                 "format": "jsonl",
             },
             "label": None,
+            "feedback": None,
         },
         "training": {
             "command": ["python", "trainer/train.py"],
@@ -75,6 +76,7 @@ MODELS = [
             "max_hours": 4,
             "schedule": {"cron": "0 3 * * 0", "timezone": "UTC"},
             "retrain_on": ["drift", "data_change"],
+            "warm_start": "none",
             "hub_token_secret": {"name": "hf-token", "key": "token"},
         },
         "gates": {

@@ -1,0 +1,60 @@
+"""Labeled production records as training data: the inference log joined with ground truth.
+
+`data.feedback` names where labels arrive (rows of `request_id`, optional `index`, and the
+label column). A retraining appends every logged request whose label has arrived (within
+`window_days`, when set) to a copy of the pinned training data, with the training file's own
+columns, so the trainer reads one file as always and learns from what production saw.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlops.runtime.monitoring.window import join_feedback, read_feedback
+from mlops.runtime.registry import ModelRegistry
+from mlops.runtime.serving.log import read_records
+
+
+def labeled_records(
+    registry: ModelRegistry, feedback: str, label: str, window_days: int | None, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    records = read_records(registry)
+    if window_days:
+        since = ((now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=window_days)).strftime("%Y-%m-%dT%H:%M:%S")
+        records = [r for r in records if str(r.get("time", "")) >= since]
+    return join_feedback(records, read_feedback(feedback), label)
+
+
+def with_feedback(train: Path, rows: Sequence[Mapping[str, Any]], out: Path) -> tuple[Path, int, int]:
+    """`train` plus the rows that have every one of its columns (a null stays empty), written to `out`.
+
+    Returns (path, rows added, rows skipped for a missing column)."""
+    if train.suffix == ".csv":
+        with train.open(newline="", encoding="utf-8") as f:
+            columns = next(csv.reader(f), [])
+    else:
+        first = next((line for line in train.read_text(encoding="utf-8").splitlines() if line.strip()), "{}")
+        columns = list(json.loads(first))
+    usable = [r for r in rows if all(c in r for c in columns)]
+    out = out.with_suffix(train.suffix)
+    text = train.read_text(encoding="utf-8")
+    with out.open("w", newline="", encoding="utf-8") as f:
+        f.write(text if text.endswith("\n") or not text else text + "\n")
+        if train.suffix == ".csv":
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+            writer.writerows({c: _csv(r[c]) for c in columns} for r in usable)
+        else:
+            f.writelines(json.dumps({c: r[c] for c in columns}, sort_keys=True) + "\n" for r in usable)
+    return out, len(usable), len(rows) - len(usable)
+
+
+def _csv(value: Any) -> Any:
+    """A value as a csv cell: JSON's spelling of booleans (true/false), empty for null."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else value
