@@ -16,7 +16,7 @@ from typing import Any
 
 from mlops.defaults import DRIFT_REFERENCE, TIMEZONE
 
-CONTRACT_VERSION = 2  # bump when a payload field changes meaning, is added or is removed
+CONTRACT_VERSION = 3  # bump when a payload field changes meaning, is added or is removed
 
 # --- trainer environment (what a training entrypoint reads) --------------------------------------
 DEEPSPEED_CONFIG = "MLOPS_DEEPSPEED_CONFIG"  # rendered/<env>/deepspeed/<model>.json (required)
@@ -43,6 +43,9 @@ STAGES = ("dataset", "prepare", "train", "evaluate", "deploy", "score", "monitor
 
 def gate_check(metric: str) -> str:
     return f"gate_{metric}"
+
+
+LIVE_CHECK = "live_metrics"  # a served model's predictions, where ground truth arrived, against the gates
 
 
 def monitor_check(kind: str) -> str:
@@ -299,6 +302,11 @@ class ModelSpec:
     def stages(self) -> tuple[str, ...]:
         return tuple(s for s in STAGES if s in self.code_versions)
 
+    @property
+    def served(self) -> bool:
+        """Behind a server (monitored on its inference log), not scored in batches from a file."""
+        return self.serving is not None and self.serving.engine != "batch"
+
     def key_path(self, stage: str) -> list[str]:
         return [self.group, stage]
 
@@ -307,7 +315,8 @@ class ModelSpec:
         if stage == "evaluate":
             return [gate_check(metric) for metric in sorted(self.gates)]
         if stage == "monitor" and self.monitoring is not None:
-            return [monitor_check(kind) for kind in sorted(self.monitoring.checks)]
+            live = [LIVE_CHECK] if self.served else []
+            return sorted([monitor_check(kind) for kind in self.monitoring.checks] + live)
         return []
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from mlops import contract
+from mlops.contract import LIVE_CHECK
 from mlops.runtime import data as data_runtime
 from mlops.runtime import registry
 from mlops.runtime.dagster import launch as dagster_launch
@@ -533,9 +534,6 @@ def _score(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
 # --- monitor -------------------------------------------------------------------------------------
 
 
-LIVE_CHECK = "live_metrics"
-
-
 def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
     mon = model.monitoring
     assert mon is not None
@@ -546,7 +544,7 @@ def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         dg.AssetCheckSpec(monitor_check(kind), asset=common["key"], blocking=blocking, description=f"whylogs {kind}")
         for kind, blocking in sorted(mon.checks.items())
     ]
-    if _served(model):
+    if model.served:
         checks.append(
             dg.AssetCheckSpec(
                 LIVE_CHECK, asset=common["key"], description="Served predictions against the gates, on feedback"
@@ -561,7 +559,7 @@ def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         if not definition_path.is_file():
             raise dg.Failure(description=f"rendered monitor {definition_path} is missing; run `mlops compile`")
         definition = json.loads(definition_path.read_text())
-        served = _served(model)
+        served = model.served
         if not served and not mon.source:
             raise dg.Failure(description=f"{model.name}: monitoring.source names no production data")
         live: dict[str, Any] = {}
@@ -634,16 +632,11 @@ def _quiet_window(
         dg.AssetCheckResult(check_name=monitor_check(kind), passed=True, metadata={"records": 0})
         for kind in sorted(kinds)
     ]
-    if _served(model):
+    if model.served:
         checks.append(dg.AssetCheckResult(check_name=LIVE_CHECK, passed=True, metadata={"labeled": 0}))
     meta = {**_run_metadata(model, loc), **{k: v for k, v in live.items() if k != "live_metrics"}}
     meta.update({"passed": True, "drift_detected": False, "performance_degraded": False, "rows": 0})
     return dg.MaterializeResult(metadata={**meta, "source": "inference log"}, check_results=checks)
-
-
-def _served(model: ModelSpec) -> bool:
-    """A model behind a server is monitored on its inference log; a batch model on its source file."""
-    return model.serving is not None and model.serving.engine != "batch"
 
 
 def _cursor(context: AssetExecutionContext, model: ModelSpec) -> dict[str, int]:

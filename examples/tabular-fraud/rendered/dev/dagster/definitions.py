@@ -10,7 +10,7 @@ from the data below, written for the mlops contract version CONTRACT.
 
 from mlops.runtime.dagster.defs import build_definitions
 
-CONTRACT = 2
+CONTRACT = 3
 
 ENVIRONMENT = {
     "name": "dev",
