@@ -84,6 +84,7 @@ MINIMAL = {
 
 # where each schema default of a Model shows on the resolved model
 RESOLVED = {
+    "/spec/training/warm_start": lambda m: m.training.warm_start,
     "/spec/training/lora/rank": lambda m: m.training.lora.rank,
     "/spec/training/lora/alpha": lambda m: m.training.lora.alpha,
     "/spec/training/lora/dropout": lambda m: m.training.lora.dropout,
