@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from benchmarks.synthetic import write_run_files
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -105,7 +107,9 @@ def _dump(doc: dict[str, Any]) -> str:
 
 def write_model(root: Path, i: int, *, variant: int = 0) -> Path:
     path = root / "models" / f"model-{i:05d}.yaml"
-    path.write_text(_dump(model(i, variant=variant)), encoding="utf-8")
+    doc = model(i, variant=variant)
+    path.write_text(_dump(doc), encoding="utf-8")
+    write_run_files(root, doc)  # validate refuses data and trainers that are not there
     return path
 
 

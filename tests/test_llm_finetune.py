@@ -4,6 +4,8 @@ local graph (dataset -> prepare -> train on 2 CPU ranks -> evaluate -> deploy) a
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,7 +122,8 @@ def test_qlora_on_the_cpu_is_a_validate_time_diagnostic(copy_example: Callable[[
     line = next(i for i, t in enumerate(spec.read_text().splitlines(), 1) if "method: qlora" in t)
     assert result.exit_code == 1
     assert f"support-assistant.yaml:{line}:13: error T511 [local] method qlora on the cpu device" in result.output
-    assert "[prod]" not in result.output and "[dev]" not in result.output  # H100 and A10G run bitsandbytes
+    t511 = [line for line in result.output.splitlines() if " T511 " in line]
+    assert len(t511) == 1  # only local: H100 (prod) and A10G (dev) run bitsandbytes
 
 
 def meta(instance: dg.DagsterInstance, stage: str) -> dict:
@@ -136,11 +139,19 @@ def test_the_local_llm_graph_fine_tunes_the_base_with_lora(copy_example: Callabl
 
     project = copy_example("llm-support")
     home = tmp_path / "dagster_home"
-    result = mlops("materialize", project, "--env", "local", "--dagster-home", home)
-    assert result.exit_code == 0, result.output
+    # a real process, as a user runs it (in-process, the quiet mode's fd redirection and pytest's
+    # capture of an earlier test that imported rouge-score close each other's streams)
+    run = subprocess.run(
+        [sys.executable, "-m", "mlops", "materialize", str(project), "--env", "local", "--dagster-home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
     for stage in ("dataset", "prepare", "train", "evaluate", "deploy"):
-        assert f"support_assistant/{stage}" in result.output
-    assert "gate_eval_loss passed" in result.output and "gate_rouge_l passed" in result.output
+        assert f"support_assistant/{stage}" in output
+    assert "gate_eval_loss passed" in output and "gate_rouge_l passed" in output
     m = model()
     instance = dg.DagsterInstance.from_config(str(home))
 
