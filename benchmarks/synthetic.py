@@ -48,7 +48,9 @@ def write_run_files(root: Path, doc: dict[str, Any]) -> None:
             path = root / data["path"]
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
-                path.write_text("x,y\n1,0\n" if path.suffix == ".csv" else '{"prompt": "x", "response": "y", "text": "x"}\n')
+                path.write_text(
+                    "x,y\n1,0\n" if path.suffix == ".csv" else '{"prompt": "x", "response": "y", "text": "x"}\n'
+                )
     command = spec["training"]["entrypoint"]["command"]
     if len(command) > 1 and command[0].startswith("python") and command[1].endswith(".py"):
         script = root / command[1]

@@ -247,6 +247,9 @@ def test_a_data_path_symlinked_out_of_the_project_is_refused(
     copy_example, tmp_path: Path, field: str, rel: str, needle: str
 ) -> None:
     root = copy_example("tabular-fraud")
+    if needle == "source:":  # the served example watches its inference log; name a batch file here
+        spec = root / MODEL
+        spec.write_text(spec.read_text().replace("  monitoring:\n", "  monitoring:\n    source: " + rel + "\n", 1))
     secret = tmp_path / "passwd"
     secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
     (root / rel).unlink()
