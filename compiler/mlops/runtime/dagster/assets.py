@@ -236,6 +236,13 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
     return train
 
 
+def _feedback_source(model: ModelSpec, loc: Location) -> str:
+    """Where data.feedback's labels arrive: an fsspec URI as given, a project path kept inside the project."""
+    assert model.feedback is not None
+    path = model.feedback.path
+    return path if "://" in path else str(_inside(loc.project_root, path))
+
+
 def _what_is_new(
     context: AssetExecutionContext, model: ModelSpec, loc: Location, train: Path, work: Path, env: dict[str, str]
 ) -> dict[str, Any]:
@@ -246,9 +253,7 @@ def _what_is_new(
     out: dict[str, Any] = {}
     reg = loc.registry(model.name)
     if model.feedback is not None and model.label:
-        path = model.feedback.path
-        source = path if "://" in path else str(_inside(loc.project_root, path))
-        rows = feedback.labeled_records(reg, source, model.label, model.feedback.window_days)
+        rows = feedback.labeled_records(reg, _feedback_source(model, loc), model.label, model.feedback.window_days)
         combined, added, skipped = feedback.with_feedback(train, rows, work / "train_with_feedback")
         env[contract.TRAIN_DATA] = str(combined)
         out.update({"feedback_rows": added, "feedback_rows_skipped": skipped})
@@ -648,9 +653,7 @@ def _live(model: ModelSpec, loc: Location, records: list[dict[str, Any]], predic
     """Live gate metrics from the window's records whose ground truth (data.feedback) has arrived."""
     if model.feedback is None or not model.label or not records:
         return {}
-    path = model.feedback.path
-    source = path if "://" in path else str(_inside(loc.project_root, path))
-    joined = join_feedback(records, read_feedback(source), model.label)
+    joined = join_feedback(records, read_feedback(_feedback_source(model, loc)), model.label)
     metrics = live_metrics(
         model.task, joined, prediction or ("response" if model.task == "llm-finetune" else "prediction"), model.label
     )
