@@ -82,9 +82,11 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Check every spec; one line per problem, exit 1 on errors."""
+    from mlops import progress
     from mlops.diagnostics import Severity
 
-    result = _validate(path, envs)
+    with progress.on_terminal(fmt == "text"):
+        result = _validate(path, envs)
     _echo_diagnostics(result.diagnostics, path, fmt)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if fmt == "github" and summary:
@@ -107,7 +109,7 @@ def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool) -> None:
 @FORMAT
 def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fmt: str) -> None:
     """Render every target for every environment into rendered/ with mlops.lock."""
-    from mlops import cache, writer
+    from mlops import cache, progress, writer
     from mlops.commands.output import check_diagnostics, write_diagnostic
     from mlops.pipeline import render
 
@@ -121,16 +123,17 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
                 f"up to date: {count} files in {target}" if check else f"up to date: nothing to write in {target}"
             )
         return
-    result = _validate(path, envs)
     text = fmt == "text"
+    with progress.on_terminal(text):
+        result = _validate(path, envs)
+        memo = cache.Artifacts(result.sources.root)
+        artifacts = render(result, memo) if result.ok else []
     if not result.ok:
         _echo_diagnostics(result.diagnostics, path, fmt, err=text)
         if text:
             click.echo("nothing written: fix the errors above", err=True)
         sys.exit(1)
     target = out if out is not None else result.sources.output
-    memo = cache.Artifacts(result.sources.root)
-    artifacts = render(result, memo)
     try:
         # one lock spans reading the old tree (kept environments) and writing or checking it
         with writer.locked(target, create=not check) as locked:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops import schema
+from mlops import progress, schema
 from mlops.catalog import check_entries as catalog_entries
 from mlops.defaults import PROJECT_FOLDERS
 from mlops.diagnostics import Diagnostic
@@ -80,7 +80,7 @@ def load_project(root: Path) -> Sources:
                 project.diagnostic(f"/spec/{key}", "L110", f"spec.{key} leaves the project folder")
             )
             continue
-        for path in _spec_files(folder):
+        for path in progress.track(_spec_files(folder), f"load {key}"):
             doc = _load(sources, path, kind)
             if doc is not None:
                 sources.documents[kind].append(doc)

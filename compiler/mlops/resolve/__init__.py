@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops import deepspeed_config, schema
+from mlops import deepspeed_config, progress, schema
 from mlops.canonical import digest, to_json
 from mlops.catalog import base_model
 from mlops.defaults import artifacts as default_artifacts
@@ -67,7 +67,7 @@ def resolve(
     """One ResolvedModel per model x environment; `root` (the project folder) lets train's
     code version hash the files its command names."""
     out = Resolution()
-    for doc in model_docs:
+    for doc in progress.track(model_docs, "resolve"):
         for env in envs:
             merged = overlay_document(doc, env.name)
             problems = schema.check(merged, "Model")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from mlops import progress
 from mlops.diagnostics import Diagnostic
 from mlops.rules import (
     alert_durations,
@@ -88,4 +89,4 @@ RULES: list[Rule] = [
 
 
 def run(ctx: Context) -> list[Diagnostic]:
-    return [d for rule in RULES for d in rule(ctx)]
+    return [d for rule in progress.track(RULES, "check") for d in rule(ctx)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from mlops import progress
 from mlops.model import ResolvedModel
 from mlops.targets import dagster, deepspeed
 from mlops.targets import prometheus as prometheus_target
@@ -35,7 +36,12 @@ def _no_memo(target: str, models: Sequence[ResolvedModel], render: Callable[[], 
 
 
 def render_all(models: list[ResolvedModel], memo: Memo = _no_memo) -> list[Artifact]:
-    artifacts = [a for m in models for name, render in TARGETS.items() for a in memo(name, (m,), partial(render, m))]
+    artifacts = [
+        a
+        for m in progress.track(models, "render")
+        for name, render in TARGETS.items()
+        for a in memo(name, (m,), partial(render, m))
+    ]
     by_env: dict[str, list[ResolvedModel]] = {}
     for m in models:
         by_env.setdefault(m.environment.name, []).append(m)
