@@ -26,11 +26,12 @@ data: setup
 	cd examples/tabular-fraud && $(BIN)/dvc pull --quiet
 	cd examples/llm-support && $(BIN)/dvc pull --quiet
 
+# the main job (train v1, evaluate, deploy), then the loop: serve, traffic, drift, retrain, v2 serves.
+# On a fresh copy of the example each time; DEMO_FLAGS=--keep-serving leaves the server running.
 demo: data
 	$(BIN)/mlops validate examples/tabular-fraud
 	$(BIN)/mlops compile --check examples/tabular-fraud
-	$(BIN)/mlops materialize examples/tabular-fraud --env local
-	$(BIN)/mlops status examples/tabular-fraud --env local
+	$(BIN)/mlops demo examples/tabular-fraud --env local $(DEMO_FLAGS)
 
 test: data
 	$(BIN)/python -m pytest -q -n 2
@@ -41,3 +42,4 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/compile_bench.py
+	$(BIN)/python benchmarks/loop_bench.py --monitor

@@ -412,6 +412,28 @@ def serve(path: Path, env: str, port: int) -> None:
 
 @main.command()
 @click.argument("path", type=PATH, default=".")
+@click.option("--env", "env", default="local", show_default=True, help="A local environment of the project.")
+@click.option(
+    "--workdir", type=PATH, default=None, help="Folder for the project copy and its state (default: a new temp folder)."
+)
+@click.option(
+    "--traffic",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Traffic script with MODEL, LABEL, normal(n), shifted(n) (default: PATH/data/traffic.py).",
+)
+@click.option("--keep-serving", is_flag=True, help="Leave the server running when the demo ends.")
+def demo(path: Path, env: str, workdir: Path | None, traffic: Path | None, keep_serving: bool) -> None:
+    """The closed loop on a fresh copy of the project: train v1, serve it, replay normal then
+    shifted traffic through the server, monitor the inference log, let the retrain sensor
+    retrain on the labels that arrive (warm start), and see v2 serve. Ends with a table."""
+    from mlops.commands.demo import Options, demo_command
+
+    sys.exit(demo_command(_validate(path, (env,)), env, Options(workdir, traffic, keep_serving), click.echo))
+
+
+@main.command()
+@click.argument("path", type=PATH, default=".")
 @click.option("--env", "env", default="local", show_default=True, help="Environment whose definitions to load.")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port on 127.0.0.1 (default: a free one).")
 @HOME_OPTION

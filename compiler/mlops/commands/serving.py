@@ -189,6 +189,7 @@ def served_models(result: Result, env: str) -> list[Any]:
 
 def serve_command(result: Result, env: str, port: int, echo: Echo, poll_seconds: float = 0.5) -> int:
     from mlops.runtime.serving import ServingApp, serve
+    from mlops.runtime.serving.server import HOST, bind
 
     models = served_models(result, env)
     if not models:
@@ -199,6 +200,10 @@ def serve_command(result: Result, env: str, port: int, echo: Echo, poll_seconds:
         status = "no release yet" if release is None else f"version {release.version}"
         kind = "OpenAI API" if m.llm else f"KServe V1 at /v1/models/{m.name}:predict"
         echo(f"{m.name}: {status} ({kind}); inference log {m.registry.uri}/inference/")
-    echo(f"serving on http://127.0.0.1:{port} (/health, /metrics, /v1/models); Ctrl-C stops")
-    serve(state.app, port)
+    try:  # bound before the line below, which names the port (port 0: the one the OS picked)
+        sock = bind(port)
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from None
+    echo(f"serving on http://{HOST}:{sock.getsockname()[1]} (/health, /metrics, /v1/models); Ctrl-C stops")
+    serve(state.app, port, sock=sock)
     return 0

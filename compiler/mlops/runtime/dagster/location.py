@@ -69,16 +69,17 @@ class Location:
 
     def git_revision(self) -> str:
         """The commit the project is checked out at (`+dirty` when its files differ), for metadata."""
-        override = os.environ.get(GIT_REVISION_VAR)
-        if override:
-            return override
-        root = self.project_root
-        try:
-            head = _git(root, "rev-parse", "HEAD")
-            dirty = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".")
-        except (OSError, subprocess.CalledProcessError):
-            return "unknown"
-        return head + ("+dirty" if dirty else "")
+        return os.environ.get(GIT_REVISION_VAR) or git_revision(self.project_root)
+
+
+def git_revision(root: Path) -> str:
+    """HEAD of the git work tree holding `root`, `+dirty` when files under it differ; "unknown" outside git."""
+    try:
+        head = _git(root, "rev-parse", "HEAD")
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def _git(cwd: Path, *args: str) -> str:

@@ -36,9 +36,11 @@ def _config(app: Any, sock: socket.socket, log_level: str) -> uvicorn.Config:
     )
 
 
-def serve(app: Any, port: int, host: str = HOST, log_level: str = "info") -> None:
-    """Blocks until interrupted (Ctrl-C / SIGTERM: uvicorn drains the requests in flight)."""
-    sock = bind(port, host)
+def serve(app: Any, port: int, host: str = HOST, log_level: str = "info", sock: socket.socket | None = None) -> None:
+    """Blocks until interrupted (Ctrl-C / SIGTERM: uvicorn drains the requests in flight).
+
+    `sock`: a socket already bound (`bind`), so a caller can say which port port 0 became."""
+    sock = sock or bind(port, host)
     # uvicorn re-raises Ctrl-C after its graceful shutdown: here that is the normal way to stop
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(_config(app, sock, log_level)).run(sockets=[sock])
