@@ -16,14 +16,18 @@ import openai
 import pytest
 import torch
 
+from mlops.runtime.monitoring.window import live_metrics
 from mlops.runtime.registry import ModelRegistry
 from mlops.runtime.serving import ServedModel, ServerThread, ServingApp, read_records
+from mlops.runtime.training import llm
+from mlops.runtime.training import trainer as training
 
 NAME = "support-assistant"
 QUESTION = "where is my order"
 ANSWER = "your order ships tomorrow from the warehouse"
 WORDS = sorted(set(f"{QUESTION} {ANSWER} hello please help refund broken speaker thanks a the my is".split()))
 CONTEXT = 48
+LORA_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def build_base(folder: Path) -> None:
@@ -62,8 +66,7 @@ def fine_tune(base_dir: Path, out: Path) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     model = AutoModelForCausalLM.from_pretrained(base_dir)
-    modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=modules, task_type="CAUSAL_LM"))
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=LORA_MODULES, task_type="CAUSAL_LM"))
     prompt = [tokenizer.bos_token_id, *tokenizer(QUESTION, add_special_tokens=False)["input_ids"]]
     answer = [*tokenizer(ANSWER, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
     ids = torch.tensor([prompt + answer])
@@ -191,3 +194,61 @@ def test_bad_requests_get_a_4xx_and_nothing_is_logged(served) -> None:
     assert ok.choices[0].text == "your order"  # still serving
     state.flush_logs()
     assert len(read_records(reg)) == before + 1
+
+
+def test_live_rouge_l_compares_served_answers_with_the_references_that_arrive(served) -> None:
+    from rouge_score import rouge_scorer
+
+    server, state, reg = served
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="-")
+    for rid in ("live-1", "live-2", "live-3"):
+        client.chat.completions.create(
+            model=NAME,
+            messages=[{"role": "user", "content": QUESTION}],
+            temperature=0,
+            max_tokens=12,
+            extra_headers={"X-Request-Id": rid},
+        )
+    state.flush_logs()
+    records = read_records(reg)
+    references = {"live-1": ANSWER, "live-2": "a refund for the broken speaker is on its way"}
+    feedback = [
+        *({"request_id": rid, "response": text} for rid, text in references.items()),
+        {"request_id": "never-served", "response": ANSWER},
+        {"request_id": "live-3", "index": "not a number", "response": ANSWER},  # malformed: no key, skipped
+        {"request_id": "live-3"},  # no label yet
+    ]
+    labeled, metrics = live_metrics("llm-finetune", records, feedback, "response")
+    served_text = {r["request_id"]: r["response"] for r in records}
+    scorer = rouge_scorer.RougeScorer(["rougeL"])
+    expected = [scorer.score(ref, served_text[rid])["rougeL"].fmeasure for rid, ref in references.items()]
+    assert labeled == 2 and metrics == {"rouge_l": pytest.approx(sum(expected) / 2)}
+    assert 0 < metrics["rouge_l"] < 1  # one answer matches its reference (but for the redaction), one does not
+
+
+def lora_finetune(base: Path, rank: int = 8) -> llm.FineTune:
+    return llm.FineTune.from_dict(
+        {
+            "method": "lora",
+            "base_model": {"name": "tiny", "path": str(base)},
+            "lora": {"rank": rank, "alpha": 16, "dropout": 0.0, "target_modules": LORA_MODULES},
+            "sequence_length": CONTEXT,
+        }
+    )
+
+
+def test_a_warm_start_continues_the_serving_adapter_and_a_cold_start_does_not(versions) -> None:
+    from transformers import AutoTokenizer
+
+    reg, base = versions
+    serving = reg.local_copy(reg.get(1))
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    warm = llm.load_model(lora_finetune(base), {}, warm_start=serving)
+    assert generate(warm, tokenizer, QUESTION) == ANSWER  # where the serving version left off
+    lora = [p for n, p in warm.named_parameters() if "lora_" in n]
+    assert lora and all(p.requires_grad for p in lora)  # and it trains on
+    assert llm.trainable_params(warm) == sum(p.numel() for p in lora)
+    cold = llm.load_model(lora_finetune(base), {})
+    assert generate(cold, tokenizer, QUESTION) != ANSWER  # fresh adapters start as the base
+    with pytest.raises(training.ContractError, match="the spec asks for"):
+        llm.load_model(lora_finetune(base, rank=4), {}, warm_start=serving)

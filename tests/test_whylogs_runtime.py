@@ -49,10 +49,13 @@ def llm(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]
     return monitor, out
 
 
+FIXTURES = {TABULAR: "data/production/batch.csv", LLM: "data/production/responses.jsonl"}
+
+
 def batch(root: Path, monitor: dict[str, Any]) -> pd.DataFrame:
-    """The committed production fixture (the served tabular model is monitored on its inference log
-    in the lifecycle; these tests run the monitor runtime on a fixed batch)."""
-    return load_table(root / (monitor["source"] or "data/production/batch.csv"))
+    """The example's committed production fixture (served models are monitored on their inference
+    log in the lifecycle; these tests run the monitor runtime on a fixed batch)."""
+    return load_table(root / (monitor["source"] or FIXTURES[root]))
 
 
 def rows(check: monitoring.CheckResult, **match: Any) -> list[dict[str, Any]]:
@@ -318,7 +321,8 @@ def test_command_line_profiles_runs_and_writes_reports(tmp_path: Path, capsys: p
     ref, project = str(tmp_path / "ref.bin"), ("--project", str(LLM))
 
     assert monitoring.main(["profile", rendered, "--out", ref, *project]) == 0
-    assert monitoring.main(["run", rendered, "--reference", ref, "--out", str(tmp_path / "ok"), *project]) == 0
+    fixture = ("--batch", str(LLM / FIXTURES[LLM]))
+    assert monitoring.main(["run", rendered, "--reference", ref, "--out", str(tmp_path / "ok"), *fixture]) == 0
     assert capsys.readouterr().out.splitlines()[1] == "# Monitor support-assistant (local): PASSED"
     assert json.loads((tmp_path / "ok" / "result.json").read_text())["passed"] is True
     assert (tmp_path / "ok" / "report.md").read_text().startswith("# Monitor support-assistant (local): PASSED")

@@ -194,8 +194,8 @@ def test_compliance_on_a_number_column_and_unknown_prediction(copy_example: Call
     edit(
         root,
         LLM,
-        "source: data/production/responses.jsonl",
-        "source: data/production/responses.jsonl\n    prediction: score",
+        '    schedule: {cron: "*/30 * * * *"}\n',
+        '    schedule: {cron: "*/30 * * * *"}\n    prediction: score\n',
     )
     messages = sorted(d.scope + d.message for d in found(root, "M903"))
     assert messages == [

@@ -94,6 +94,10 @@ CODES: dict[str, Code] = {
         "entrypoint-not-python",
         "The training command runs python on something that is not a Python file or module name.",
     ),
+    "T514": Code(
+        "warm-start-never-released",
+        "training.warm_start: release on a model without a serving section: no version is ever released to start from.",
+    ),
     # G: policy
     "G601": Code("policy-violation", "A policy rule does not hold for a resolved model; the severity is the policy's."),
     "G602": Code(
@@ -115,6 +119,11 @@ CODES: dict[str, Code] = {
         "A drift or performance retraining on pinned data with neither data.feedback nor training.warm_start "
         "would rebuild the model that serves.",
     ),
+    "D805": Code(
+        "feedback-unjoinable",
+        "data.feedback on a model whose requests are not logged (no serving, or serving.engine batch), or on a "
+        "tabular model without data.label: no label can be joined by request id.",
+    ),
     # M: monitoring
     "M901": Code("impossible-constraint", "A column constraint cannot hold (min > max, min_length > max_length)."),
     "M902": Code("bad-pattern", "A regular expression does not compile or is too large."),
@@ -122,6 +131,10 @@ CODES: dict[str, Code] = {
         "unknown-column",
         "Drift, compliance or prediction names a column the monitor does not define or of the wrong type, "
         "or drift compares with an eval set the model does not have.",
+    ),
+    "M904": Code(
+        "source-not-read",
+        "monitoring.source on a model behind a server: the monitor reads the inference log, not the file.",
     ),
     # V: serving on vLLM
     "V101": Code("lora-rank-limit", "A LoRA rank over 512, the largest --max-lora-rank vLLM accepts."),

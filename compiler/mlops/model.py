@@ -408,7 +408,7 @@ class ResolvedModel:
     environment: Environment
     train_data: Dataset
     eval_data: Dataset | None
-    label: str | None
+    label: str | None  # the ground-truth column: data.label, or an LLM's prompt.response
     feedback: Feedback | None
     training: Training
     evaluation: Evaluation

@@ -132,7 +132,8 @@ def _resolve_one(
         environment=env,
         train_data=_dataset(data["train"]),
         eval_data=_dataset(data["eval"]) if "eval" in data else None,
-        label=data.get("label"),
+        # what feedback labels and a version is judged on: an LLM's reference answer is its response column
+        label=data.get("label") or (prompt.response if prompt is not None else None),
         feedback=Feedback(data["feedback"]["path"], data["feedback"].get("window_days"))
         if "feedback" in data
         else None,

@@ -17,6 +17,7 @@ from mlops.rules import (
     dvc_tracked,
     entrypoint,
     environments_exist,
+    feedback_joins,
     fp8_gpu,
     gpu_alerts,
     gpu_quota,
@@ -25,6 +26,7 @@ from mlops.rules import (
     memory_fit,
     monitor_columns,
     monitor_patterns,
+    monitor_source,
     nvme_path,
     offload_stage,
     parallel_degree,
@@ -43,6 +45,7 @@ from mlops.rules import (
     slo_quantiles,
     slo_signals,
     unique_names,
+    warm_start_serves,
 )
 from mlops.rules.context import Context
 
@@ -85,6 +88,9 @@ RULES: list[Rule] = [
     data_revision.check,
     prompt_template.check,
     retrain_learns.check,
+    feedback_joins.check,
+    monitor_source.check,
+    warm_start_serves.check,
 ]
 
 

@@ -6,7 +6,7 @@ local remote in dvc-remote/). Replace them with your own data the same way:
     dvc add data/train.csv data/eval.csv && dvc push
 
 Customers churn more on monthly contracts, with many support calls, short tenure and high charges.
-production/batch.csv stands in for the scored production traffic the monitor profiles.
+production/batch.csv is a scored batch to run the monitor on by hand (served, it reads the inference log).
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ from mlops.runtime.dagster.location import Location
 from mlops.runtime.dagster.prepare import prepare_asset
 from mlops.runtime.dagster.spec import ModelSpec, gate_check, monitor_check
 from mlops.runtime.monitoring.window import (
-    join_feedback,
     live_metrics,
     read_feedback,
     read_window,
@@ -254,7 +253,7 @@ def _what_is_new(
     reg = loc.registry(model.name)
     if model.feedback is not None and model.label:
         rows = feedback.labeled_records(reg, _feedback_source(model, loc), model.label, model.feedback.window_days)
-        combined, added, skipped = feedback.with_feedback(train, rows, work / "train_with_feedback")
+        combined, added, skipped = feedback.with_feedback(train, rows, work / "train_with_feedback", _trained_on(model))
         env[contract.TRAIN_DATA] = str(combined)
         out.update({"feedback_rows": added, "feedback_rows_skipped": skipped})
         context.log.info(f"{model.name}: {added} labeled production records join the training data")
@@ -264,6 +263,16 @@ def _what_is_new(
         out["warm_start_version"] = serving.number
         context.log.info(f"{model.name}: continues from the weights of version {serving.number}")
     return out
+
+
+def _trained_on(model: ModelSpec) -> set[str] | None:
+    """The columns a production record must have to train: an LLM's prompt fields and its answer;
+    None (every column of the training file) for tabular models."""
+    if model.finetune is None or model.label is None:
+        return None
+    from mlops.runtime.prompt import Prompt
+
+    return Prompt.from_dict(model.finetune.get("prompt")).fields | {model.label}
 
 
 def _register(
@@ -653,11 +662,9 @@ def _live(model: ModelSpec, loc: Location, records: list[dict[str, Any]], predic
     """Live gate metrics from the window's records whose ground truth (data.feedback) has arrived."""
     if model.feedback is None or not model.label or not records:
         return {}
-    joined = join_feedback(records, read_feedback(_feedback_source(model, loc)), model.label)
-    metrics = live_metrics(
-        model.task, joined, prediction or ("response" if model.task == "llm-finetune" else "prediction"), model.label
-    )
-    return {"labeled": len(joined), "live_metrics": {m: v for m, v in metrics.items() if m in model.gates}}
+    feedback = read_feedback(_feedback_source(model, loc))
+    labeled, metrics = live_metrics(model.task, records, feedback, model.label, prediction)
+    return {"labeled": labeled, "live_metrics": {m: v for m, v in metrics.items() if m in model.gates}}
 
 
 def _live_check(model: ModelSpec, live: Mapping[str, Any], failing: list[str]) -> dg.AssetCheckResult:

@@ -97,24 +97,54 @@ def _finite(value: Any) -> bool:
 
 
 def join_feedback(
-    records: Sequence[Mapping[str, Any]], feedback: Sequence[Mapping[str, Any]], label: str
+    records: Sequence[Mapping[str, Any]], feedback: Sequence[Mapping[str, Any]], label: str, into: str | None = None
 ) -> list[dict[str, Any]]:
-    """The logged records whose ground truth has arrived, each with the label added under `label`."""
+    """The logged records whose ground truth has arrived, each with the label added under `into`
+    (default `label`: an LLM's reference answer replaces the served one for training, and sits
+    beside it, under another key, for the live metrics). Rows without a usable key are skipped."""
     truth: dict[tuple[str, int], Any] = {}
     for row in feedback:
-        if row.get("request_id") is None or row.get(label) is None:
-            continue
-        truth[(str(row["request_id"]), int(row.get("index") or 0))] = row[label]
+        key = _key(row)
+        if key is not None and row.get(label) is not None:
+            truth[key] = row[label]
     joined = []
     for r in records:
-        found = truth.get((str(r.get("request_id")), int(r.get("index") or 0)))
+        found = truth.get(_key(r) or ("", -1))
         if found is not None:
-            joined.append({**r, label: found})
+            joined.append({**r, into or label: found})
     return joined
 
 
-def live_metrics(task: str, joined: Sequence[Mapping[str, Any]], prediction: str, label: str) -> dict[str, float]:
-    """The evaluation's gate metrics, computed on served predictions whose ground truth arrived."""
+def _key(row: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(request id, instance index): feedback arrives from outside, so a malformed index is no key."""
+    if row.get("request_id") in (None, ""):
+        return None
+    try:
+        return str(row["request_id"]), int(row.get("index") or 0)
+    except (TypeError, ValueError):
+        return None
+
+
+def live_metrics(
+    task: str,
+    records: Sequence[Mapping[str, Any]],
+    feedback: Sequence[Mapping[str, Any]],
+    label: str,
+    prediction: str | None = None,
+) -> tuple[int, dict[str, float]]:
+    """(records whose ground truth arrived, the evaluation's gate metrics on them).
+
+    Tabular: the logged `prediction` column against the label. LLMs: the served answer (logged
+    as `response`) against the reference answer the feedback gives under the `label` column."""
+    if task == "llm-finetune":
+        prediction, truth = "response", "reference"
+    else:
+        prediction, truth = prediction or "prediction", label
+    joined = join_feedback(records, feedback, label, into=truth)
+    return len(joined), _metrics(task, joined, prediction, truth)
+
+
+def _metrics(task: str, joined: Sequence[Mapping[str, Any]], prediction: str, label: str) -> dict[str, float]:
     from mlops.runtime.training import trainer
 
     pairs = [(r[prediction], r[label]) for r in joined if r.get(prediction) is not None]
@@ -133,7 +163,10 @@ def live_metrics(task: str, joined: Sequence[Mapping[str, Any]], prediction: str
             "mae": sum(abs(e) for e in errors) / len(errors),
             "rmse": math.sqrt(sum(e * e for e in errors) / len(errors)),
         }
-    return {"rouge_l": sum(trainer.rouge_l(str(p), str(y)) for p, y in pairs) / len(pairs)}
+    from mlops.runtime.training.llm import rouge_l  # the evaluation's own ROUGE-L: live and gate agree
+
+    scores = rouge_l([str(p) for p, _ in pairs], [str(y) for _, y in pairs])
+    return {"rouge_l": sum(scores) / len(scores)}
 
 
 def records_table(records: Sequence[Mapping[str, Any]], columns: Sequence[str]):  # -> pandas.DataFrame

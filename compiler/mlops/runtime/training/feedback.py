@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,12 @@ def labeled_records(
     return join_feedback(records, read_feedback(feedback), label)
 
 
-def with_feedback(train: Path, rows: Sequence[Mapping[str, Any]], out: Path) -> tuple[Path, int, int]:
-    """`train` plus the rows that have every one of its columns (a null stays empty), written to `out`.
+def with_feedback(
+    train: Path, rows: Sequence[Mapping[str, Any]], out: Path, required: Collection[str] | None = None
+) -> tuple[Path, int, int]:
+    """`train` plus the rows that have every `required` column (default: every column of `train`),
+    written to `out`; a null, or a column that is not required and a row lacks, stays empty. An LLM's records need only
+    what its prompt reads and the answer, not the ticket metadata of the training file.
 
     Returns (path, rows added, rows skipped for a missing column)."""
     if train.suffix == ".csv":
@@ -40,7 +44,8 @@ def with_feedback(train: Path, rows: Sequence[Mapping[str, Any]], out: Path) -> 
     else:
         first = next((line for line in train.read_text(encoding="utf-8").splitlines() if line.strip()), "{}")
         columns = list(json.loads(first))
-    usable = [r for r in rows if all(c in r for c in columns)]
+    needed = columns if required is None else [c for c in columns if c in required]
+    usable = [{c: r.get(c) for c in columns} for r in rows if all(c in r for c in needed)]
     out = out.with_suffix(train.suffix)
     text = train.read_text(encoding="utf-8")
     with out.open("w", newline="", encoding="utf-8") as f:

@@ -132,8 +132,11 @@ def load_tokenizer(ft: FineTune) -> Any:
     return tok
 
 
-def load_model(ft: FineTune, config: Mapping[str, Any]) -> Any:
-    """The base, with LoRA adapters on the spec's target modules for lora/qlora (4-bit base for qlora)."""
+def load_model(ft: FineTune, config: Mapping[str, Any], warm_start: Path | None = None) -> Any:
+    """The base, with LoRA adapters on the spec's target modules for lora/qlora (4-bit base for qlora).
+
+    `warm_start` (the serving version's model/ folder, training.warm_start: release) is where the
+    training continues: its adapter, trainable, on the same base; for full, its whole checkpoint."""
     from transformers import AutoModelForCausalLM
 
     dtype = torch_dtype(config)
@@ -151,15 +154,39 @@ def load_model(ft: FineTune, config: Mapping[str, Any]) -> Any:
             bnb_4bit_compute_dtype=dtype,
         )
         kwargs["device_map"] = {"": torch.cuda.current_device()}
-    model = AutoModelForCausalLM.from_pretrained(ft.base, **kwargs)
+    full_start = warm_start is not None and not ft.adapters
+    model = AutoModelForCausalLM.from_pretrained(warm_start if full_start else ft.base, **kwargs)
     if not ft.adapters:
         return model
-    from peft import get_peft_model, prepare_model_for_kbit_training
+    from peft import PeftModel, get_peft_model, prepare_model_for_kbit_training
 
     if ft.method == "qlora":
         model = prepare_model_for_kbit_training(model)
+    if warm_start is not None:
+        _same_adapter(ft, warm_start)
+        return PeftModel.from_pretrained(model, warm_start, is_trainable=True)
     assert ft.lora is not None
     return get_peft_model(model, lora_config(ft.lora))
+
+
+def _same_adapter(ft: FineTune, warm_start: Path) -> None:
+    """A serving adapter of another shape cannot be continued: the spec's LoRA changed since it trained."""
+    path = warm_start / ADAPTER_FILES[0]
+    if not path.is_file():
+        raise training.ContractError(f"warm start {warm_start} holds no PEFT adapter ({ADAPTER_FILES[0]})")
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert ft.lora is not None
+    wanted = {"r": ft.lora.rank, "lora_alpha": ft.lora.alpha, "target_modules": sorted(ft.lora.target_modules)}
+    found = {
+        "r": saved.get("r"),
+        "lora_alpha": saved.get("lora_alpha"),
+        "target_modules": sorted(saved.get("target_modules") or []),
+    }
+    if found != wanted:
+        raise training.ContractError(
+            f"warm start {warm_start}: the serving adapter is {found}, the spec asks for {wanted}; "
+            "set training.warm_start: none for this retraining"
+        )
 
 
 def lora_config(spec: LoraSpec) -> Any:
@@ -325,7 +352,9 @@ def main() -> None:
     stage = int((config.get("zero_optimization") or {}).get("stage", 0))
 
     tokenizer = load_tokenizer(ft)
-    model = load_model(ft, config)
+    model = load_model(ft, config, env.warm_start)
+    if env.warm_start is not None:
+        log.info("continuing from the serving version at %s", env.warm_start)
     trainable = trainable_params(model)
     rows = training.read_rows(env.train_data)
     examples = [encode(tokenizer, ft, r) for r in rows]

@@ -1,0 +1,60 @@
+"""Labeled production records as training data, for an LLM: the inference log (written by the
+server's own log writer) joined with the reference answers that arrive later."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mlops.runtime.registry import ModelRegistry
+from mlops.runtime.serving.log import InferenceLog
+from mlops.runtime.training.feedback import labeled_records, with_feedback
+
+TRAIN = [
+    {"category": "shipping", "prompt": "Where is order A1?", "response": "Order A1 ships today."},
+    {"category": "refund", "prompt": "Refund order A2.", "response": "Order A2 is refunded."},
+]
+
+
+def test_llm_records_with_a_reference_answer_join_the_training_file(tmp_path: Path) -> None:
+    reg = ModelRegistry(str(tmp_path / "artifacts"), "local", "support-assistant")
+    log = InferenceLog(reg)
+    served = {
+        "r1": ("My router never came, order A3.", "Sorry, please wait."),
+        "r2": ("Cancel order A4.", "Done."),
+        "r3": ("Is order A5 late?", "It is on time."),
+    }
+    for rid, (prompt, response) in served.items():
+        log.append({"request_id": rid, "model": reg.model, "version": 1, "prompt": prompt, "response": response})
+    log.close()
+    references = tmp_path / "answers.jsonl"
+    references.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in (
+                {"request_id": "r1", "response": "Order A3 is with the carrier; tracking is in your order page."},
+                {"request_id": "r2", "response": "Order A4 is cancelled and refunded."},
+                {"request_id": "unknown", "response": "never served"},
+            )
+        )
+    )
+    rows = labeled_records(reg, str(references), "response", window_days=None)
+    assert sorted(r["request_id"] for r in rows) == ["r1", "r2"]
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in TRAIN))
+    out, added, skipped = with_feedback(train, rows, tmp_path / "combined", required={"prompt", "response"})
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (added, skipped) == (2, 0) and lines[:2] == TRAIN
+    assert lines[2:] == [
+        {
+            "category": None,
+            "prompt": served["r1"][0],
+            "response": "Order A3 is with the carrier; tracking is in your order page.",
+        },
+        {"category": None, "prompt": served["r2"][0], "response": "Order A4 is cancelled and refunded."},
+    ]  # the agent's answer, not the served one, is what the retraining learns
+
+    # without `required`, every column of the file must be there: the tabular rule
+    _, added, skipped = with_feedback(train, rows, tmp_path / "strict")
+    assert (added, skipped) == (0, 2)
