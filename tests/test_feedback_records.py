@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlops.runtime.registry import ModelRegistry
 from mlops.runtime.serving.log import InferenceLog
-from mlops.runtime.training.feedback import labeled_records, with_feedback
+from mlops.runtime.training.feedback import labeled_records, redacted, with_feedback
 
 TRAIN = [
     {"category": "shipping", "prompt": "Where is order A1?", "response": "Order A1 ships today."},
@@ -58,3 +58,20 @@ def test_llm_records_with_a_reference_answer_join_the_training_file(tmp_path: Pa
     # without `required`, every column of the file must be there: the tabular rule
     _, added, skipped = with_feedback(train, rows, tmp_path / "strict")
     assert (added, skipped) == (0, 2)
+
+
+def test_feedback_answers_are_redacted_like_the_prepared_training_data(copy_example) -> None:
+    from mlops.pipeline import validate
+
+    root = copy_example("llm-support")
+    [m] = [m for m in validate(root).models if m.environment.name == "local"]
+    prepare = m.prepare.to_dict()  # what the rendered definitions hand the train asset
+    rows = [
+        {"request_id": "a", "prompt": "Refund order A1, I am 123-45-6789.", "response": "Mail jo@example.com."},
+        {"request_id": "b", "prompt": "Where is order A2?", "response": "Order A2 ships today."},
+        {"request_id": "c", "prompt": "no answer column"},
+    ]
+    clean, replaced = redacted(rows, prepare)
+    assert replaced == 2 and clean[1:] == rows[1:]
+    assert clean[0] == {"request_id": "a", "prompt": "Refund order A1, I am [SSN].", "response": "Mail [EMAIL]."}
+    assert redacted(rows, None) == (rows, 0)

@@ -253,6 +253,7 @@ def _what_is_new(
     reg = loc.registry(model.name)
     if model.feedback is not None and model.label:
         rows = feedback.labeled_records(reg, _feedback_source(model, loc), model.label, model.feedback.window_days)
+        rows, out["feedback_redacted"] = feedback.redacted(rows, model.prepare)
         combined, added, skipped = feedback.with_feedback(train, rows, work / "train_with_feedback", _trained_on(model))
         env[contract.TRAIN_DATA] = str(combined)
         out.update({"feedback_rows": added, "feedback_rows_skipped": skipped})

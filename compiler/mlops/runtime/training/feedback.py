@@ -30,6 +30,24 @@ def labeled_records(
     return join_feedback(records, read_feedback(feedback), label)
 
 
+def redacted(
+    rows: Sequence[Mapping[str, Any]], prepare: Mapping[str, Any] | None
+) -> tuple[list[Mapping[str, Any]], int]:
+    """The rows with data.prepare's PII patterns redacted, as the prepared training data was: the
+    inference log redacts what the server wrote, not the answers that arrive as feedback.
+    Returns (rows, matches replaced)."""
+    from mlops.runtime.prepare import steps
+
+    patterns = steps.compile_patterns([tuple(p) for p in ((prepare or {}).get("redact") or ())])
+    fields = list((prepare or {}).get("fields") or ())
+    if not patterns or not fields:
+        return list(rows), 0
+    complete = [r for r in rows if all(f in r and r[f] is not None for f in fields)]
+    clean, counts, _ = steps.redact(complete, fields, patterns)
+    by_id = {id(r): c for r, c in zip(complete, clean, strict=True)}
+    return [by_id.get(id(r), r) for r in rows], sum(counts.values())
+
+
 def with_feedback(
     train: Path, rows: Sequence[Mapping[str, Any]], out: Path, required: Collection[str] | None = None
 ) -> tuple[Path, int, int]:
