@@ -95,7 +95,6 @@ def monitor_window(registry: object, feedback: Path, definition: dict, reference
     Returns (records read, seconds reading/joining, seconds in whylogs)."""
     from mlops.runtime.monitoring import monitor as monitoring
     from mlops.runtime.monitoring.window import (
-        join_feedback,
         live_metrics,
         read_feedback,
         read_window,
@@ -106,8 +105,7 @@ def monitor_window(registry: object, feedback: Path, definition: dict, reference
     started = time.perf_counter()
     window = read_window(registry, {})
     batch = records_table(window.records, sorted(definition["columns"]))
-    joined = join_feedback(window.records, read_feedback(str(feedback)), "is_fraud")
-    live_metrics("tabular-classification", joined, "fraud_score", "is_fraud")
+    live_metrics("tabular-classification", window.records, read_feedback(str(feedback)), "is_fraud", "fraud_score")
     serving_stats(window.records)
     read = time.perf_counter() - started
     result = monitoring.run_monitor(definition, batch, reference)
