@@ -1,5 +1,6 @@
 """The llm-finetune trainer for real: the pre-trained tiny Llama base, LoRA as the spec says, the whole
-local graph (dataset -> prepare -> train on 2 CPU ranks -> evaluate -> deploy) and the adapter it leaves."""
+local graph (dataset -> prepare -> train on 2 CPU ranks -> evaluate -> deploy), the adapter it leaves, and
+a retraining on logged production requests with their reference answers that continues the serving adapter."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ import pytest
 
 from mlops.model import ResolvedModel
 from mlops.pipeline import validate
+from mlops.runtime.registry import ModelRegistry
+from mlops.runtime.registry.store import now
+from mlops.runtime.serving.log import InferenceLog
 from mlops.runtime.training import llm
 from tests.conftest import EXAMPLES
 from tests.helpers import mlops
 
 ROOT = EXAMPLES / "llm-support"
 BASE = ROOT / "base" / "tiny-llama"
+FEEDBACK_ROWS = 12
 LLAMA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -202,6 +207,49 @@ def test_the_local_llm_graph_fine_tunes_the_base_with_lora(copy_example: Callabl
     ).read_bytes()
     lineage = json.loads((version / "lineage.json").read_text())
     assert "tiny-llama" in json.dumps(lineage["base_model"]) and lineage["data"]["train"]["path"] == m.train_data.path
+
+    # production: requests logged by the server's log writer, agents' answers arriving as feedback
+    served = [json.loads(line) for line in Path(prepared["eval_path"]).read_text().splitlines()][:FEEDBACK_ROWS]
+    reg = ModelRegistry(str(version.parents[3]), "local", m.name)
+    log = InferenceLog(reg)
+    for i, row in enumerate(served):
+        log.append(
+            {
+                "time": now(),
+                "request_id": f"prod-{i}",
+                "model": m.name,
+                "version": 1,
+                "status": 200,
+                "latency_ms": 900.0,
+                "prompt": row["prompt"],
+                "response": row["response"],
+            }
+        )
+    log.close()
+    (project / "feedback").mkdir()
+    answers = [{"request_id": f"prod-{i}", "response": row["response"]} for i, row in enumerate(served)]
+    answers[0]["response"] += " Write to help@acme.example if it has not arrived."  # PII: redacted before training
+    (project / "feedback" / "answers.jsonl").write_text("".join(json.dumps(a) + "\n" for a in answers))
+
+    # the retraining learns from them and continues the serving adapter (training.warm_start: release)
+    again = subprocess.run(
+        [sys.executable, "-m", "mlops", "materialize", str(project), "--env", "local", "--dagster-home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    retrained = meta(instance, "train")
+    assert retrained["version"] == 2 and retrained["warm_start_version"] == 1
+    assert (retrained["feedback_rows"], retrained["feedback_rows_skipped"], retrained["feedback_redacted"]) == (
+        FEEDBACK_ROWS,
+        0,
+        1,
+    )
+    assert retrained["train_loss_first"] < 0.75 * trained["train_loss_first"]  # it starts where v1 left off
+    monitored = meta(instance, "monitor")
+    assert monitored["labeled"] == FEEDBACK_ROWS and 0 < monitored["live_rouge_l"] <= 1
+    assert meta(instance, "deploy")["version"] == 2
 
 
 def test_a_gated_base_gets_its_token_from_the_named_secret_in_every_training_pod() -> None:
