@@ -133,5 +133,12 @@ def test_materialize_the_whole_graph_into_a_real_instance(copy_example, tmp_path
     failed = {e.check_name for e in rerun.get_asset_check_evaluations() if not e.passed}
     assert failed == {"gate_accuracy"}
     code, final = status(project, home)
-    assert code == 0 and final["evaluate"]["failed_checks"] == ["gate_accuracy"]
+    assert final["evaluate"]["failed_checks"] == ["gate_accuracy"]
     assert final["deploy"]["run_id"] == run.run_id  # the release of the first run stands
+    # ...but it is the version whose evaluation of the current spec just failed: status tells, and exits 1
+    assert code == 1
+    [model] = json.loads(mlops("status", project, "--env", "local", "--dagster-home", home, "--format", "json").output)[
+        "models"
+    ]
+    assert (model["serving"], model["expected"], model["state"]) == (1, None, "out of sync")
+    assert model["reason"] == "version 1 serves, but its evaluation of the current spec failed its gates"

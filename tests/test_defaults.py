@@ -114,6 +114,7 @@ RESOLVED = {
     "/spec/serving/slo/for": lambda m: m.serving.slo.for_duration,
     "/spec/training/alerts/for": lambda m: m.training.alerts.for_duration,
     "/spec/monitoring/drift/reference": lambda m: m.monitoring.drift.reference,
+    "/spec/deploy/require_improvement": lambda m: m.deploy.requested,
     "/spec/serving/batch/output": lambda m: m.serving.batch_output,
     "/spec/monitoring/drift/algorithm": lambda m: m.monitoring.drift.algorithm,
     "/spec/monitoring/drift/blocking": lambda m: m.monitoring.drift.blocking,

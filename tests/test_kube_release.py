@@ -57,6 +57,8 @@ class FakeApiServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[dict[str, Any]] = []
         self.deployment = copy.deepcopy(RECORDED)
+        self.statuses: list[dict[str, Any]] = []  # what GET .../status answers in turn (the last one stays)
+        self.reads = 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -76,6 +78,15 @@ class _Handler(BaseHTTPRequestHandler):
             dep["spec"]["template"]["metadata"]["annotations"].update(annotations)
             dep["metadata"]["generation"] += 1  # a changed pod template starts a rollout
         self._send(200, dep)
+
+    def do_GET(self) -> None:
+        name = self.server.deployment["metadata"]["name"]
+        if self.path != f"/apis/apps/v1/namespaces/{name}/deployments/{name}/status":
+            return self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404})
+        self.server.reads += 1
+        statuses = self.server.statuses
+        status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+        self._send(200, {**self.server.deployment, "status": status})
 
     def _send(self, code: int, data: dict) -> None:
         raw = json.dumps(data).encode()
@@ -129,6 +140,43 @@ def test_a_missing_deployment_is_an_api_error(api_server: FakeApiServer) -> None
     with pytest.raises(kubernetes.client.exceptions.ApiException) as exc:
         release.roll("fraud-detector", 2, api=apps_api(api_server))
     assert exc.value.status == 404
+
+
+# Deployment statuses as the API server reports a rolling update of generation 4 (recorded shapes)
+OBSERVED_OLD = {"observedGeneration": 3, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+SURGING = {"observedGeneration": 4, "replicas": 2, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1}
+STARTING = {"observedGeneration": 4, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 0, "availableReplicas": 0}
+DONE = {"observedGeneration": 4, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1}
+STALLED = {
+    **SURGING,
+    "conditions": [
+        {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": 'ReplicaSet "support-assistant-7d9f5c" has timed out progressing.',
+        }
+    ],
+}
+
+
+def test_deploy_waits_for_the_rollout_like_kubectl(api_server: FakeApiServer) -> None:
+    api = apps_api(api_server)
+    rolled = release.roll("support-assistant", 7, api=api)
+    api_server.statuses = [OBSERVED_OLD, SURGING, STARTING, DONE]
+    ready = release.wait_ready("support-assistant", rolled["generation"], api=api, poll_seconds=0.01)
+    assert ready.replicas == 1 and api_server.reads == 4  # done only when the new pod is available, the old gone
+
+
+def test_a_stalled_rollout_fails_the_health_check(api_server: FakeApiServer) -> None:
+    api = apps_api(api_server)
+    rolled = release.roll("support-assistant", 7, api=api)
+    api_server.statuses = [STALLED]
+    with pytest.raises(release.RolloutFailed, match=r"progress deadline: ReplicaSet .* has timed out progressing"):
+        release.wait_ready("support-assistant", rolled["generation"], api=api, poll_seconds=0.01)
+    api_server.statuses = [STARTING]  # pods that never become ready
+    with pytest.raises(release.RolloutFailed, match=r"not ready within 0\.2 s: 0 of 1 updated replicas available"):
+        release.wait_ready("support-assistant", rolled["generation"], api=api, timeout=0.2, poll_seconds=0.01)
 
 
 def store_with_release(root: Path, version: int) -> str:

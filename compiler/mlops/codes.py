@@ -124,6 +124,13 @@ CODES: dict[str, Code] = {
         "data.feedback on a model whose requests are not logged (no serving, or serving.engine batch), or on a "
         "tabular model without data.label: no label can be joined by request id.",
     ),
+    # E: evaluation and deploy gates
+    "E101": Code(
+        "require-improvement",
+        "deploy.require_improvement cannot be decided: the model has no serving section, a metric it names has no "
+        "gate or a gate bounded on both sides (no direction), or the llm-finetune trainer does not score a serving "
+        "version on it (eval_loss, rouge_l and exact_match only).",
+    ),
     # M: monitoring
     "M901": Code("impossible-constraint", "A column constraint cannot hold (min > max, min_length > max_length)."),
     "M902": Code("bad-pattern", "A regular expression does not compile or is too large."),

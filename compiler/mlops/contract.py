@@ -11,12 +11,12 @@ Imports only the standard library and mlops.defaults: the runtime reads it witho
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.defaults import DRIFT_REFERENCE, TIMEZONE
 
-CONTRACT_VERSION = 3  # bump when a payload field changes meaning, is added or is removed
+CONTRACT_VERSION = 4  # bump when a payload field changes meaning, is added or is removed
 
 # --- trainer environment (what a training entrypoint reads) --------------------------------------
 DEEPSPEED_CONFIG = "MLOPS_DEEPSPEED_CONFIG"  # rendered/<env>/deepspeed/<model>.json (required)
@@ -24,6 +24,9 @@ TRAIN_DATA = "MLOPS_TRAIN_DATA"  # training data, csv or jsonl (required)
 EVAL_DATA = "MLOPS_EVAL_DATA"  # evaluation data (optional)
 OUTPUT_DIR = "MLOPS_OUTPUT_DIR"  # where metrics.json and model/ go (required)
 WARM_START = "MLOPS_WARM_START"  # the serving version's model/ folder to continue from (training.warm_start: release)
+# deploy.require_improvement: the serving version's model/ folder; the trainer scores it on the same eval
+# records and reports those metrics too, each named BASELINE_PREFIX + metric (baseline_roc_auc)
+BASELINE = "MLOPS_BASELINE"
 MODEL_NAME = "MLOPS_MODEL_NAME"  # for logging (trainers and serving pods)
 ENVIRONMENT = "MLOPS_ENVIRONMENT"  # for logging (trainers and serving pods)
 FINETUNE = "MLOPS_FINETUNE"  # llm-finetune: JSON with method, base model, LoRA, prompt (mlops.runtime.training.llm)
@@ -44,6 +47,9 @@ STAGES = ("dataset", "prepare", "train", "evaluate", "deploy", "score", "monitor
 def gate_check(metric: str) -> str:
     return f"gate_{metric}"
 
+
+BASELINE_PREFIX = "baseline_"
+LLM_EVAL_METRICS = ("eval_loss", "exact_match", "rouge_l")  # what the llm-finetune trainer scores a version on
 
 LIVE_CHECK = "live_metrics"  # a served model's predictions, where ground truth arrived, against the gates
 
@@ -292,6 +298,8 @@ class ModelSpec:
     monitoring: MonitoringSpec | None
     finetune: Mapping[str, Any] | None = None  # llm-finetune: what the trainer reads through MLOPS_FINETUNE
     prepare: Mapping[str, Any] | None = None  # data.prepare resolved (mlops.model.Prepare as a dict)
+    # deploy.require_improvement: metric -> {"min_delta": float, "higher_is_better": bool}; empty: not asked
+    require_improvement: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def group(self) -> str:
@@ -341,6 +349,7 @@ class ModelSpec:
             "monitoring": self.monitoring.to_dict() if self.monitoring else None,
             "finetune": dict(self.finetune) if self.finetune is not None else None,
             "prepare": dict(self.prepare) if self.prepare is not None else None,
+            "deploy": {"require_improvement": {k: dict(v) for k, v in self.require_improvement.items()}},
         }
 
     @classmethod
@@ -349,7 +358,8 @@ class ModelSpec:
         where = f"MODELS[{name}]"
         keys = ("name", "description", "owner", "source", "spec_hash", "section_hashes", "code_versions", "task")
         keys += ("data",)
-        d = _fields(d, where, (*keys, "training", "gates", "serving", "monitoring", "finetune", "prepare"))
+        d = _fields(d, where, (*keys, "training", "gates", "serving", "monitoring", "finetune", "prepare", "deploy"))
+        deploy = _fields(d["deploy"], f"{where}.deploy", ("require_improvement",))
         data = _fields(d["data"], f"{where}.data", ("train", "eval", "label", "feedback"))
         return cls(
             name=d["name"],
@@ -370,4 +380,8 @@ class ModelSpec:
             monitoring=MonitoringSpec.from_dict(d["monitoring"], f"{where}.monitoring") if d["monitoring"] else None,
             finetune=d["finetune"],
             prepare=d["prepare"],
+            require_improvement={
+                k: _fields(v, f"{where}.deploy.require_improvement.{k}", ("min_delta", "higher_is_better"))
+                for k, v in deploy["require_improvement"].items()
+            },
         )

@@ -87,6 +87,10 @@ SLO_FOR = "5m"  # how long an SLO breach lasts before its alert fires
 GPU_ALERTS_FOR = "15m"  # how long a GPU condition lasts before its alert fires
 BATCH_OUTPUT = "scores"
 
+# --- Model: deploy -------------------------------------------------------------------------------
+REQUIRE_IMPROVEMENT = False  # release whatever passes its gates
+IMPROVEMENT_MIN_DELTA = 0.0  # require_improvement: true -> every gate metric must improve, by any amount
+
 # --- Model: monitoring ---------------------------------------------------------------------------
 DRIFT_REFERENCE = "train"
 DRIFT_ALGORITHM = "hellinger"
@@ -145,6 +149,7 @@ SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {
         "/spec/serving/slo/for": SLO_FOR,
         "/spec/training/alerts/for": GPU_ALERTS_FOR,
         "/spec/serving/batch/output": BATCH_OUTPUT,
+        "/spec/deploy/require_improvement": REQUIRE_IMPROVEMENT,
         "/spec/monitoring/drift/reference": DRIFT_REFERENCE,
         "/spec/monitoring/drift/algorithm": DRIFT_ALGORITHM,
         "/spec/monitoring/drift/blocking": DRIFT_BLOCKING,

@@ -247,6 +247,21 @@ class Evaluation:
 
 
 @dataclass(frozen=True, slots=True)
+class Improvement:
+    """One metric a new version must improve on over the serving one (deploy.require_improvement)."""
+
+    metric: str
+    min_delta: float  # improvement must exceed 0 and be at least this
+    higher_is_better: bool  # from the metric's gate: a min bound (higher) or a max bound (lower)
+
+
+@dataclass(frozen=True, slots=True)
+class Deploy:
+    require_improvement: tuple[Improvement, ...] = ()  # sorted by metric; empty: release whatever passes
+    requested: bool = False  # the spec set require_improvement (true with no gates resolves to nothing)
+
+
+@dataclass(frozen=True, slots=True)
 class Bounds:
     min: float | None = None
     max: float | None = None
@@ -419,6 +434,7 @@ class ResolvedModel:
     entrypoint_files: tuple[tuple[str, str], ...] = ()  # (project path, sha256) of files the command names
     prompt: Prompt | None = None
     prepare: Prepare | None = None
+    deploy: Deploy = Deploy()
 
     def section_hash(self, section: str) -> str:
         return dict(self.section_hashes).get(section, "")

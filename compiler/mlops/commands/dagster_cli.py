@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from mlops.pipeline import Result
 from mlops.runtime.dagster.instance import Outcome
@@ -72,7 +73,10 @@ def outcome_line(o: Outcome) -> str:
     """`  model/stage   materialized  accuracy 0.888, eval_loss 0.2612  [gate_accuracy passed]`"""
     shown = ", ".join(f"{name} {_number(value)}" for name, value in sorted(o.numbers.items()))
     checks = ", ".join(f"{name} {'passed' if ok else 'FAILED'}" for name, ok in sorted(o.checks.items()))
-    return f"  {o.asset:<32} {o.state:<13} {shown}{f'  [{checks}]' if checks else ''}".rstrip()
+    from mlops.escaping import terminal
+
+    line = f"  {o.asset:<32} {o.state:<13} {shown}{f'  [{checks}]' if checks else ''}".rstrip()
+    return f"{line}\n  {'':<32} {terminal(o.note)}" if o.note else line
 
 
 def _number(value: float) -> str:
@@ -109,38 +113,80 @@ def _quiet_materialize(
 
 
 def status_command(result: Result, env: str, home: Path | None, fmt: str, echo: Echo) -> int:
+    """Assets against git (code versions), and per deployed model what serves against what the gates
+    say should serve; exit 1 when either is out of sync."""
+    from mlops.commands.serving import registry_of
     from mlops.formats import render as render_diagnostics
     from mlops.runtime.dagster import instance as dagster_instance
+    from mlops.runtime.dagster import serving_status
+    from mlops.runtime.dagster.spec import ModelSpec
+    from mlops.runtime.registry import RegistryError
     from mlops.targets.dagster import model_data
 
     if not result.ok:
         echo(render_diagnostics("text", result.diagnostics, result.sources.root), err=True)
         return 1
     instance_home = dagster_instance.dagster_home(result.sources.root, home)
-    assets = dagster_instance.expected(model_data(m) for m in result.models if m.environment.name == env)
-    rows = dagster_instance.status(instance_home, assets)
+    resolved = sorted((m for m in result.models if m.environment.name == env), key=lambda m: m.name)
+    assets = dagster_instance.expected(model_data(m) for m in resolved)
+    instance = dagster_instance.existing_instance(instance_home)
+    rows = dagster_instance.status(instance_home, assets, instance)
+    releases = []
+    for m in resolved:
+        spec = ModelSpec.from_dict(model_data(m))
+        try:
+            release = registry_of(result, m).release() if m.serving is not None else None
+        except RegistryError as exc:
+            echo(f"mlops: {m.name}: {exc}", err=True)
+            return 1
+        releases.append((spec, release.to_dict() if release is not None else None))
+    findings = {r.model: r.failed_checks for r in rows if r.asset == "monitor"}
+    models = serving_status.statuses(instance, releases, findings)
     if fmt == "json":
         echo(
             json.dumps(
-                {"environment": env, "dagster_home": str(instance_home), "assets": [r.to_dict() for r in rows]},
+                {
+                    "environment": env,
+                    "dagster_home": str(instance_home),
+                    "assets": [r.to_dict() for r in rows],
+                    "models": [m.to_dict() for m in models],
+                },
                 indent=2,
             )
         )
     else:
-        echo(f"{env}: {instance_home}")
-        for r in rows:
-            when = (
-                dt.datetime.fromtimestamp(r.materialized_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-                if r.materialized_at
-                else ""
-            )
-            detail = f"git {r.code_version}"
-            if r.state == "out of sync":
-                detail += f", materialized {r.materialized_code_version or 'without a code version'}"
-            if r.failed_checks:
-                detail += f", failing checks: {', '.join(r.failed_checks)}"
-            asset = f"{r.model.replace('-', '_')}/{r.asset}"  # the asset key, as the Dagster UI shows it
-            echo(f"  {asset:<40} {r.state:<19} {detail}  {when}".rstrip())
-        counts = {s: sum(r.state == s for r in rows) for s in ("in sync", "out of sync", "never materialized")}
-        echo(", ".join(f"{n} {s}" for s, n in counts.items()))
-    return 1 if any(r.state == "out of sync" for r in rows) else 0
+        _status_text(env, instance_home, rows, models, echo)
+    assets_off = any(r.state == "out of sync" for r in rows)
+    return 1 if assets_off or any(m.state == "out of sync" for m in models) else 0
+
+
+def _status_text(env: str, home: Path, rows: Sequence[Any], models: Sequence[Any], echo: Echo) -> None:
+    """kubectl-like: one line per asset, then one per deployed model; metadata text is terminal-escaped."""
+    from mlops.escaping import terminal
+
+    echo(f"{terminal(env)}: {terminal(str(home))}")
+    for r in rows:
+        when = (
+            dt.datetime.fromtimestamp(r.materialized_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+            if r.materialized_at
+            else ""
+        )
+        detail = f"git {r.code_version}"
+        if r.state == "out of sync":
+            detail += f", materialized {r.materialized_code_version or 'without a code version'}"
+        if r.failed_checks:
+            detail += f", failing checks: {', '.join(r.failed_checks)}"
+        asset = f"{r.model.replace('-', '_')}/{r.asset}"  # the asset key, as the Dagster UI shows it
+        echo(f"  {asset:<40} {r.state:<19} {detail}  {when}".rstrip())
+    counts = {s: sum(r.state == s for r in rows) for s in ("in sync", "out of sync", "never materialized")}
+    echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+    if not models:
+        return
+    echo(f"  {'MODEL':<32} {'SERVING':<8} {'EXPECTED':<9} {'STATE':<12} REASON")
+    for m in models:
+        shown = [("none" if v is None else str(v)) for v in (m.serving, m.expected)]
+        echo(f"  {terminal(m.model):<32} {shown[0]:<8} {shown[1]:<9} {m.state:<12} {terminal(m.reason)}")
+        if m.kept and m.kept != m.reason:
+            echo(f"  {'':<32} kept: {terminal(m.kept)}")
+        if m.findings:
+            echo(f"  {'':<32} open monitor findings: {terminal(', '.join(m.findings))}")

@@ -21,12 +21,12 @@ from mlops.diagnostics import Diagnostic, merge_environments
 from mlops.loader import Document
 from mlops.merge import overlay_document
 from mlops.model import BaseModel, Dataset, Environment, Feedback, GpuType, ResolvedModel
-from mlops.resolve import entrypoint, footprint, llm, monitoring, serving, training
+from mlops.resolve import deploy, entrypoint, footprint, llm, monitoring, serving, training
 from mlops.suggest import did_you_mean
 
 __all__ = ["Catalogs", "Resolution", "digest", "environment", "resolve"]
 
-SECTIONS = ("task", "data", "training", "evaluation", "serving", "monitoring", "prompt")
+SECTIONS = ("task", "data", "training", "evaluation", "serving", "deploy", "monitoring", "prompt")
 
 
 @dataclass
@@ -120,6 +120,7 @@ def _resolve_one(
     served = serving.derive(serving_spec, serving_gpu, env, trained) if serving_spec and serving_gpu else None
     identity = {"metadata": meta, "spec": spec, "environment": env.name}
     prompt = llm.prompt(spec)
+    evaluation = monitoring.evaluation(spec.get("evaluation"))
     return ResolvedModel(
         name=meta["name"],
         owner=meta.get("owner"),
@@ -138,7 +139,8 @@ def _resolve_one(
         if "feedback" in data
         else None,
         training=trained,
-        evaluation=monitoring.evaluation(spec.get("evaluation")),
+        evaluation=evaluation,
+        deploy=deploy.deploy(spec.get("deploy"), evaluation),
         serving=served,
         monitoring=monitoring.monitoring(spec.get("monitoring")),
         footprint=footprint.derive(env, trained, served),

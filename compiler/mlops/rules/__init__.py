@@ -37,6 +37,7 @@ from mlops.rules import (
     qlora_device,
     qlora_zero3,
     quantized_checkpoint,
+    require_improvement,
     retrain_learns,
     schedules,
     secrets,
@@ -91,6 +92,7 @@ RULES: list[Rule] = [
     feedback_joins.check,
     monitor_source.check,
     warm_start_serves.check,
+    require_improvement.check,
 ]
 
 

@@ -105,6 +105,9 @@ def asset_inputs(m: ResolvedModel) -> dict[str, dict[str, Any]]:
         },
         "evaluate": {"gates": [asdict(g) for g in m.evaluation.gates]},
     }
+    if m.deploy.require_improvement:  # train scores the serving version too; evaluate and deploy compare
+        for name in ("train", "evaluate"):
+            out[name]["require_improvement"] = improvements(m)
     if m.serving is not None:
         s = m.serving
         out["deploy"] = {
@@ -117,6 +120,8 @@ def asset_inputs(m: ResolvedModel) -> dict[str, dict[str, Any]]:
             "port": s.port,
             "instance_type": s.instance.type if s.instance else None,
         }
+        if m.deploy.require_improvement:
+            out["deploy"]["require_improvement"] = improvements(m)
         if s.engine == "batch" and s.batch_input:
             out["score"] = {"batch": {"input": s.batch_input, "output": s.batch_output}, "task": m.task}
     if m.monitoring is not None:
@@ -186,6 +191,7 @@ def model_spec(m: ResolvedModel) -> contract.ModelSpec:
         ),
         finetune=finetune_data(m),
         prepare=None if m.prepare is None else m.prepare.to_dict(),
+        require_improvement=improvements(m),
         gates={g.metric: {"min": g.min, "max": g.max} for g in m.evaluation.gates},
         serving=None
         if s is None
@@ -215,6 +221,14 @@ def model_spec(m: ResolvedModel) -> contract.ModelSpec:
             checks=mon.checks,  # check kind -> blocking, for the kinds this spec configures
         ),
     )
+
+
+def improvements(m: ResolvedModel) -> dict[str, dict[str, Any]]:
+    """deploy.require_improvement as the runtime reads it: metric -> minimum delta and direction."""
+    return {
+        i.metric: {"min_delta": i.min_delta, "higher_is_better": i.higher_is_better}
+        for i in m.deploy.require_improvement
+    }
 
 
 def finetune_data(m: ResolvedModel) -> dict[str, Any] | None:

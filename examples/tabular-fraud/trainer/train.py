@@ -6,14 +6,16 @@ Run by `mlops materialize` (Dagster) or by hand from the project folder:
     MLOPS_TRAIN_DATA=data/transactions.csv MLOPS_EVAL_DATA=data/transactions_eval.csv \
     MLOPS_OUTPUT_DIR=/tmp/fraud torchrun --nproc_per_node 2 trainer/train.py
 
-Writes metrics.json (accuracy, roc_auc, eval_loss, train_loss_first, train_loss_last, steps) and
-model/ (weights + config.json with the feature scaling) to $MLOPS_OUTPUT_DIR.
+Writes metrics.json (accuracy, roc_auc, eval_loss, train_loss_first, train_loss_last, steps; with
+MLOPS_BASELINE also the serving version's baseline_accuracy, baseline_roc_auc, baseline_eval_loss on
+the same eval records) and model/ (weights + config.json with the feature scaling) to $MLOPS_OUTPUT_DIR.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -59,6 +61,23 @@ def tensors(rows: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+def load(folder: Path) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A saved version's module and the input scaling it was trained with."""
+    saved = json.loads((folder / "config.json").read_text())
+    model = build_model()
+    model.load_state_dict(torch.load(folder / "pytorch_model.bin", map_location="cpu"))
+    return model, torch.tensor(saved["feature_mean"]), torch.tensor(saved["feature_std"])
+
+
+def scores(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """The eval metrics the gates read, from a model's logits on the eval records."""
+    return {
+        "eval_loss": float(nn.functional.binary_cross_entropy_with_logits(logits, y)),
+        "accuracy": float(((logits > 0).float() == y).float().mean()),
+        "roc_auc": training.roc_auc(logits.tolist(), [int(v) for v in y.tolist()]),
+    }
+
+
 def main() -> None:
     import deepspeed
 
@@ -69,15 +88,20 @@ def main() -> None:
     config = env.config()
 
     x, y = tensors(training.read_rows(env.train_data))
-    x_eval, y_eval = tensors(training.read_rows(env.eval_data or env.train_data))
-    model = build_model()
+    x_eval_raw, y_eval = tensors(training.read_rows(env.eval_data or env.train_data))
+    baseline = {}
+    if env.baseline is not None and dist.main:  # the serving version on the same eval records, as it serves
+        served, served_mean, served_std = load(env.baseline)
+        with torch.no_grad():
+            baseline = training.baseline_metrics(
+                scores(served((x_eval_raw - served_mean) / served_std).squeeze(-1), y_eval)
+            )
     if env.warm_start is not None:  # continue from the serving version: its weights and its input scaling
-        saved = json.loads((env.warm_start / "config.json").read_text())
-        mean, std = torch.tensor(saved["feature_mean"]), torch.tensor(saved["feature_std"])
-        model.load_state_dict(torch.load(env.warm_start / "pytorch_model.bin", map_location="cpu"))
+        model, mean, std = load(env.warm_start)
     else:
+        model = build_model()
         mean, std = x.mean(0), x.std(0).clamp_min(1e-6)  # scaling from the training data only
-    x, x_eval = (x - mean) / std, (x_eval - mean) / std
+    x, x_eval = (x - mean) / std, (x_eval_raw - mean) / std
 
     engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=config)
     dtype = next(engine.module.parameters()).dtype  # bf16/fp16 configs convert the module
@@ -92,13 +116,7 @@ def main() -> None:
     engine.eval()
     with torch.no_grad():  # every rank scores the whole (small) eval set: ZeRO-3 forwards are collective
         logits = engine(x_eval.to(engine.device, dtype)).squeeze(-1).float().cpu()
-    labels = [int(v) for v in y_eval.tolist()]
-    metrics = {
-        **fitted.metrics,
-        "eval_loss": float(loss_fn(logits, y_eval)),
-        "accuracy": float(((logits > 0).float() == y_eval).float().mean()),
-        "roc_auc": training.roc_auc(logits.tolist(), labels),
-    }
+    metrics = {**fitted.metrics, **scores(logits, y_eval), **baseline}
     training.save_model(
         engine,
         env,

@@ -258,11 +258,15 @@ def _what_is_new(
         env[contract.TRAIN_DATA] = str(combined)
         out.update({"feedback_rows": added, "feedback_rows_skipped": skipped})
         context.log.info(f"{model.name}: {added} labeled production records join the training data")
-    serving = reg.serving() if model.training.warm_start == "release" else None
-    if serving is not None:
+    serving = reg.serving() if model.training.warm_start == "release" or model.require_improvement else None
+    if serving is not None and model.training.warm_start == "release":
         env[contract.WARM_START] = str(reg.local_copy(serving))
         out["warm_start_version"] = serving.number
         context.log.info(f"{model.name}: continues from the weights of version {serving.number}")
+    if serving is not None and model.require_improvement:  # the trainer scores it on the same eval records
+        env[contract.BASELINE] = str(reg.local_copy(serving))
+        out["baseline_version"] = serving.number
+        context.log.info(f"{model.name}: scores serving version {serving.number} on the eval records too")
     return out
 
 
@@ -427,9 +431,34 @@ def _evaluate(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
             "train_run_id": trained["_run_id"],
             **_run_metadata(model, loc),
         }
+        if isinstance(trained.get("version"), int):
+            metadata["version"] = trained["version"]
+        if model.require_improvement:
+            metadata.update(_comparison(context, model, trained))
         return dg.MaterializeResult(metadata=metadata, check_results=results)
 
     return evaluate
+
+
+def _comparison(context: AssetExecutionContext, model: ModelSpec, trained: Mapping[str, Any]) -> dict[str, Any]:
+    """The candidate against the version that served when it trained, both scored on the same eval records."""
+    from mlops.runtime.dagster import improvement
+
+    serving = trained.get("baseline_version")
+    try:
+        found = improvement.compare(
+            model.require_improvement,
+            trained,
+            trained.get("version") if isinstance(trained.get("version"), int) else None,
+            serving if isinstance(serving, int) else None,
+        )
+    except improvement.NotComparable as exc:
+        raise dg.Failure(description=f"{model.name}: deploy.require_improvement: {exc}") from exc
+    context.log.info(f"{model.name}: {found.summary}")
+    out = found.metadata()
+    for metric in model.require_improvement if found.serving is not None else ():
+        out[f"serving_{metric}"] = trained[contract.BASELINE_PREFIX + metric]
+    return out
 
 
 def _holds(value: Any, bounds: Mapping[str, float | None]) -> bool:
@@ -467,20 +496,25 @@ def _deploy(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         if not isinstance(trained.get("version"), int):
             raise dg.Failure(description=f"{model.name}: deploy blocked: the latest training registered no version")
         store = loc.registry(model.name)
+        candidate = trained["version"]
         try:
-            release = store.set_release(trained["version"], reason="deploy", run_id=context.run.run_id)
+            current = store.release()
+        except registry.RegistryError as exc:
+            raise dg.Failure(description=f"{model.name}: deploy blocked: {exc}") from exc
+        if model.require_improvement:
+            kept = _kept(context, model, loc, evaluation, current, candidate)
+            if kept is not None:
+                return kept
+        try:
+            release = store.set_release(candidate, reason="deploy", run_id=context.run.run_id)
         except registry.RegistryError as exc:
             raise dg.Failure(description=f"{model.name}: deploy blocked: {exc}") from exc
         context.log.info(f"{model.name}: version {release.version} serves (before: {release.previous})")
-        if not loc.environment.local and serving.get("engine") in ("vllm", "rest"):
-            # roll the serving pods: their init container fetches the release just written
-            from mlops.runtime.kube import release as kube_release
-
-            rolled = kube_release.roll(model.name, release.version)
-            context.log.info(f"{model.name}: rolled Deployment {rolled['namespace']}/{rolled['deployment']}")
+        probed = _health_check(context, model, loc, store, release)
         return dg.MaterializeResult(
             metadata={
                 **_run_metadata(model, loc),
+                "released": True,
                 "version": release.version,
                 "previous_version": release.previous if release.previous is not None else "none",
                 "release": dg.MetadataValue.path(store.release_path) if store.local else store.uri + "/release.json",
@@ -488,10 +522,119 @@ def _deploy(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
                 "image": serving.image or "",
                 "replicas": dg.MetadataValue.json({"min": serving.min_replicas, "max": serving.max_replicas}),
                 "train_run_id": str(trained.get("_run_id")),
+                **probed,
             }
         )
 
     return deploy
+
+
+def _kept(
+    context: AssetExecutionContext,
+    model: ModelSpec,
+    loc: Location,
+    evaluation: Mapping[str, Any],
+    current: registry.Release | None,
+    candidate: int,
+) -> dg.MaterializeResult | None:
+    """deploy.require_improvement: None releases the candidate; a result keeps the serving version.
+
+    Keeping is a successful materialization with `released: false`, not a Failure: nothing is
+    broken (the better version serves, as the spec asks), so the run succeeds, `mlops materialize`
+    exits 0, the automation condition counts deploy as handled instead of retrying a failure, and
+    the deploy asset's latest materialization names what serves and why, which `mlops status`
+    shows. The retrain sensor reads the monitor, not deploy: the next finding retrains again.
+    """
+    serving_now = current.version if current is not None else None
+    compared = evaluation.get("compared_with")
+    if evaluation.get("improved") is not False:
+        if serving_now not in (None, candidate) and compared != serving_now:
+            raise dg.Failure(
+                description=f"{model.name}: deploy blocked: version {candidate} was compared with version"
+                f" {compared}, but version {serving_now} serves now; retrain to compare with it"
+            )
+        return None
+    reason = f"kept version {serving_now}: {evaluation.get('comparison', 'the candidate did not improve')}"
+    context.log.warning(f"{model.name}: {reason}")
+    return dg.MaterializeResult(
+        metadata={
+            **_run_metadata(model, loc),
+            "released": False,
+            "version": serving_now if serving_now is not None else "none",
+            "candidate_version": candidate,
+            "kept_reason": reason,
+            "previous_version": current.previous if current is not None and current.previous is not None else "none",
+            "engine": model.serving.engine if model.serving else "",
+            "train_run_id": str(evaluation.get("train_run_id")),
+        }
+    )
+
+
+def _health_check(
+    context: AssetExecutionContext,
+    model: ModelSpec,
+    loc: Location,
+    store: registry.ModelRegistry,
+    release: registry.Release,
+) -> dict[str, Any]:
+    """After release.json names the version: prove it serves, else put the previous release back and fail.
+
+    Locally the version is loaded and asked as `mlops serve` would (runtime.serving.probe); on a
+    cluster the serving Deployment is rolled and its rollout must become ready (runtime.kube.release).
+    A batch model has no server: its score asset loads the release.
+    """
+    engine = model.serving.engine if model.serving else "batch"
+    if engine not in ("vllm", "rest"):
+        return {}
+    from mlops.runtime.kube import release as kube_release
+    from mlops.runtime.serving import probe as probing
+
+    try:
+        if loc.environment.local:
+            found = probing.probe(
+                store,
+                model.name,
+                model.task,
+                loc.project_root,
+                release.version,
+                _sample(context, model, store, release),
+            )
+            context.log.info(f"{model.name}: version {release.version} serves ({found.seconds:.1f} s health check)")
+            return {"health_check": "passed", "health_check_s": round(found.seconds, 3)}
+        rolled = kube_release.roll(model.name, release.version)
+        context.log.info(f"{model.name}: rolled Deployment {rolled['namespace']}/{rolled['deployment']}")
+        ready = kube_release.wait_ready(model.name, rolled["generation"])
+        return {"health_check": "passed", "health_check_s": round(ready.seconds, 3)}
+    except (probing.HealthCheckFailed, kube_release.RolloutFailed) as exc:
+        why = str(exc)
+    if release.previous is not None:
+        back = store.rollback(release.previous, run_id=context.run.run_id, reason="health check failed")
+        if not loc.environment.local:
+            kube_release.roll(model.name, back.version)
+        after = f"rolled back to version {back.version}"
+    else:
+        store.withdraw(release.version)
+        after = "no version served before it, so none is released"
+    raise dg.Failure(
+        description=f"{model.name}: version {release.version} failed its health check and {after}: {why}",
+        metadata={"version": release.version, "health_check": "failed", "reason": why[:1000]},
+    )
+
+
+def _sample(
+    context: AssetExecutionContext, model: ModelSpec, store: registry.ModelRegistry, release: registry.Release
+) -> dict[str, Any]:
+    """A real record for the probe's request: the first eval (else training) row, typed as the version's signature."""
+    if model.task == "llm-finetune":
+        return {}
+    from mlops.runtime.serving.probe import sample_instance
+    from mlops.runtime.training.trainer import read_rows
+
+    data = latest(context, key(model, "dataset"))
+    source = data.get("eval_path") or data.get("train_path")
+    rows = read_rows(Path(str(source))) if source and Path(str(source)).is_file() else []
+    signature = store.signature(store.get(release.version))
+    return sample_instance(rows[0], signature) if rows else {}
 
 
 # --- score (engine batch) -------------------------------------------------------------------------

@@ -81,6 +81,7 @@ class Outcome:
     code_version: str | None
     checks: dict[str, bool]
     numbers: dict[str, float] = field(default_factory=dict)  # the materialization's numeric metadata
+    note: str = ""  # what an asset says in words: why deploy kept the serving version, why a step failed
 
 
 def numbers(metadata: Mapping[str, Any]) -> dict[str, float]:
@@ -124,7 +125,7 @@ def materialize(module_path: Path, home: Path, models: Sequence[str] = ()) -> tu
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     materialized = {e.asset_key: e for e in result.get_asset_materialization_events()}
-    failed_steps = {e.step_key for e in result.get_step_failure_events()}
+    failed_steps = {e.step_key: _failure_text(e) for e in result.get_step_failure_events()}
     checks: dict[dg.AssetKey, dict[str, bool]] = {}
     for evaluation in result.get_asset_check_evaluations():
         checks.setdefault(evaluation.asset_key, {})[evaluation.check_name] = evaluation.passed
@@ -137,9 +138,20 @@ def materialize(module_path: Path, home: Path, models: Sequence[str] = ()) -> tu
         else:
             state = "failed" if step in failed_steps else "skipped"
         recorded = versions.get(k) if k in materialized else None
-        found = numbers(materialized[k].materialization.metadata) if k in materialized else {}
-        outcomes.append(Outcome(k.to_user_string(), state, recorded, checks.get(k, {}), found))
+        meta = materialized[k].materialization.metadata if k in materialized else {}
+        note = str(getattr(meta.get("kept_reason"), "value", "") or "") or failed_steps.get(step, "")
+        outcomes.append(Outcome(k.to_user_string(), state, recorded, checks.get(k, {}), numbers(meta), note))
     return result.success, outcomes, result.run_id
+
+
+def _failure_text(event: Any) -> str:
+    """Why a step failed, in one line: the Failure's description, else the error's last line."""
+    data = event.step_failure_data
+    user = getattr(data, "user_failure_data", None)
+    if user is not None and user.description:
+        return " ".join(str(user.description).split())
+    message = (data.error.message if data is not None and data.error is not None else "").strip()
+    return message.splitlines()[-1] if message else ""
 
 
 @dataclass
@@ -163,14 +175,19 @@ def expected(models: Iterable[Mapping[str, Any]]) -> list[tuple[ModelSpec, str]]
     return [(s, stage) for s in sorted(specs, key=lambda s: s.name) for stage in s.stages]
 
 
-def status(home: Path, assets: Sequence[tuple[ModelSpec, str]]) -> list[AssetStatus]:
+def existing_instance(home: Path) -> Any | None:
+    """The instance in `home`, or None when nothing was ever materialized there."""
+    return open_instance(home, create=False) if home.is_dir() and any(home.iterdir()) else None
+
+
+def status(home: Path, assets: Sequence[tuple[ModelSpec, str]], instance: Any | None = None) -> list[AssetStatus]:
     """Each asset as the instance last recorded it, against the code version the specs give it."""
-    if not (home.is_dir() and any(home.iterdir())):
+    instance = instance if instance is not None else existing_instance(home)
+    if instance is None:
         return [AssetStatus(m.name, stage, "never materialized", m.code_versions[stage]) for m, stage in assets]
     import dagster as dg
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-    instance = open_instance(home, create=False)
     keys = [dg.AssetKey(m.key_path(stage)) for m, stage in assets]
     versions = instance.get_latest_materialization_code_versions(keys)
     check_keys = [

@@ -96,7 +96,7 @@ class Release:
     version: int
     previous: int | None
     released_at: str
-    reason: str  # deploy | rollback
+    reason: str  # deploy | rollback | health check failed
     run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -279,7 +279,7 @@ class ModelRegistry:
         self.fs.mv(tmp, self.release_path)
         return record
 
-    def rollback(self, to: int | None = None, *, run_id: str | None = None) -> Release:
+    def rollback(self, to: int | None = None, *, run_id: str | None = None, reason: str = "rollback") -> Release:
         """Release `to`, or the version that served before the current one."""
         current = self.release()
         if current is None:
@@ -291,7 +291,15 @@ class ModelRegistry:
                     " version; pass --to N"
                 )
             to = current.previous
-        return self.set_release(to, reason="rollback", run_id=run_id)
+        return self.set_release(to, reason=reason, run_id=run_id)
+
+    def withdraw(self, number: int) -> None:
+        """Remove the release of version `number`, the first ever released (deploy's health check
+        failed and no version served before it): then nothing is released, as before."""
+        current = self.release()
+        if current is None or current.version != number or current.previous is not None:
+            raise RegistryError(f"{self.model} ({self.environment}): version {number} is not a first release")
+        self.fs.rm(self.release_path)
 
     # --- files -----------------------------------------------------------------------------
 

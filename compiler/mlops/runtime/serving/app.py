@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from mlops.runtime.registry.store import now
 from mlops.runtime.serving.errors import RequestError
-from mlops.runtime.serving.log import InferenceLog
+from mlops.runtime.serving.log import InferenceLog, NoLog
 from mlops.runtime.serving.metrics import CONTENT_TYPE, Metrics
 from mlops.runtime.serving.slots import Handle, ServedModel, Slot, follow
 
@@ -53,6 +53,7 @@ class ServingApp:
         poll_seconds: float = 0.5,
         max_body_bytes: int = MAX_BODY_BYTES,
         log_flush_seconds: float = 1.0,
+        log_requests: bool = True,
     ) -> None:
         names = [m.name for m in models]
         if len(set(names)) != len(names):
@@ -61,7 +62,12 @@ class ServingApp:
         self.poll_seconds = poll_seconds
         self.max_body_bytes = max_body_bytes
         self.metrics = Metrics()
-        self.slots = {m.name: Slot(m, InferenceLog(m.registry, m.blocked_patterns, log_flush_seconds)) for m in models}
+        self.slots = {
+            m.name: Slot(
+                m, InferenceLog(m.registry, m.blocked_patterns, log_flush_seconds) if log_requests else NoLog()
+            )
+            for m in models
+        }
         for m in models:
             self.metrics.declare(m.name, m.llm)
         self._tasks: list[asyncio.Task[None]] = []

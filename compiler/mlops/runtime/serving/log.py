@@ -137,6 +137,22 @@ class InferenceLog:
                 logging.getLogger("mlops.serve").exception("inference log: flush failed; retrying")
 
 
+class NoLog:
+    """In place of an InferenceLog where requests are not production traffic (deploy's health probe):
+    the monitor must not profile them."""
+
+    written = 0
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def read_records(registry: ModelRegistry) -> list[dict[str, Any]]:
     """Every record of a model's inference log, in file then line order (tests and the monitor)."""
     fs = registry.fs

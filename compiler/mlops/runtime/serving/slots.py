@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.runtime.registry import ModelRegistry, Release, Version
-from mlops.runtime.serving.log import InferenceLog
+from mlops.runtime.serving.log import InferenceLog, NoLog
 
 log = logging.getLogger("mlops.serve")
 
@@ -56,7 +56,7 @@ class Handle:
 @dataclass
 class Slot:
     config: ServedModel
-    log: InferenceLog
+    log: InferenceLog | NoLog
     current: Handle | None = None
     release: Release | None = None
     error: str | None = None  # why the release named now is not served (it failed to load)

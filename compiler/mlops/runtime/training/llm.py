@@ -20,7 +20,8 @@ environment) or from the hub by `name` with the token in $HF_TOKEN (clusters: th
 spec names). lora/qlora save a PEFT adapter (adapter_config.json + adapter_model.safetensors),
 full saves the whole checkpoint; both with the tokenizer and the prompt they were trained with.
 Evaluation generates greedily on the eval set: eval_loss (nats per answer token), rouge_l
-(`rouge-score`'s ROUGE-L F1) and exact_match.
+(`rouge-score`'s ROUGE-L F1) and exact_match. With MLOPS_BASELINE (deploy.require_improvement) the
+serving version is scored on the same eval rows too and reported as baseline_<metric>.
 """
 
 from __future__ import annotations
@@ -307,7 +308,8 @@ def evaluate(
         logits[:, :-1].reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE, reduction="sum"
     )
     tokens = int((target != IGNORE).sum())
-    answers = generate(engine.module, tokenizer, [e.prompt_ids for e in examples], ft.max_new_tokens, zero_stage == 3)
+    generator = getattr(engine, "module", engine)  # a DeepSpeed engine wraps the module; a plain model is one
+    answers = generate(generator, tokenizer, [e.prompt_ids for e in examples], ft.max_new_tokens, zero_stage == 3)
     references = [ft.prompt.target(r) for r in mine]
     rouge = rouge_l(answers, references)[:counted]
     exact = exact_match(answers, references)[:counted]
@@ -318,6 +320,42 @@ def evaluate(
         [float(nll) * keep, tokens * keep, sum(rouge), sum(exact), counted]
     )
     return {"eval_loss": nll_sum / token_sum, "rouge_l": rouge_sum / n, "exact_match": exact_sum / n}
+
+
+def load_version(folder: Path, ft: FineTune, config: Mapping[str, Any]) -> tuple[Any, FineTune]:
+    """A saved version as it serves (deploy.require_improvement's baseline): the adapter on the
+    spec's base, or the whole checkpoint, with the prompt it was trained with (prompt.json)."""
+    from dataclasses import replace
+
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch_dtype(config)
+    if (folder / ADAPTER_FILES[0]).is_file():
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(ft.base, dtype=dtype, token=os.environ.get(HF_TOKEN))
+        model = PeftModel.from_pretrained(base, str(folder))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    prompt_file = folder / "prompt.json"
+    if prompt_file.is_file():
+        ft = replace(ft, prompt=Prompt.from_dict(json.loads(prompt_file.read_text(encoding="utf-8"))))
+    return model, ft
+
+
+def score_baseline(
+    folder: Path, tokenizer: Any, ft: FineTune, rows: list[dict[str, Any]], dist: training.Dist, config: Any
+) -> dict[str, float]:
+    """The serving version's eval_loss, rouge_l and exact_match on the same eval rows, as baseline_<metric>.
+
+    Every rank loads it as a plain module (no DeepSpeed: its forwards are not collective) and scores
+    its share of the rows, like the candidate's evaluation."""
+    import torch
+
+    model, served = load_version(folder, ft, config)
+    if torch.cuda.is_available():
+        model = model.to(torch.cuda.current_device())
+    return training.baseline_metrics(evaluate(model, tokenizer, served, rows, dist, zero_stage=0))
 
 
 # --- saving -------------------------------------------------------------------------------------
@@ -372,9 +410,11 @@ def main() -> None:
     fitted = training.fit(engine, loss_of, len(examples), config, dist, seed=ft.seed)
     seconds = time.monotonic() - start
     eval_rows = training.read_rows(env.eval_data or env.train_data)
+    baseline = score_baseline(env.baseline, tokenizer, ft, eval_rows, dist, config) if env.baseline else {}
     metrics = {
         **fitted.metrics,
         **evaluate(engine, tokenizer, ft, eval_rows, dist, stage),
+        **baseline,
         "trainable_params": float(trainable),
         "train_seconds": seconds,
         "seconds_per_step": seconds / max(len(fitted.losses), 1),

@@ -9,6 +9,10 @@ project folder as working directory and reads everything from environment variab
     MLOPS_OUTPUT_DIR         where metrics.json and model/ go (required; created)
     MLOPS_MODEL_NAME, MLOPS_ENVIRONMENT   for logging only
     MLOPS_FINETUNE           llm-finetune only: method, base model, LoRA, prompt (mlops.runtime.training.llm)
+    MLOPS_WARM_START         optional: the serving version's model/ folder to continue from (warm_start: release)
+    MLOPS_BASELINE           optional: the serving version's model/ folder (deploy.require_improvement); the
+                             trainer scores it on the same eval records and reports those metrics as well,
+                             each prefixed baseline_ (baseline_metrics), so deploy can tell whether it improved
     MLOPS_PROGRESS_FILE      optional: rank 0 appends one JSON line per optimizer step
                              ({"step", "steps", "loss", "model"}), which `mlops materialize` shows as a bar
 
@@ -44,6 +48,7 @@ MODEL_NAME = contract.MODEL_NAME
 ENVIRONMENT = contract.ENVIRONMENT
 PROGRESS_FILE = contract.PROGRESS_FILE
 WARM_START = contract.WARM_START
+BASELINE = contract.BASELINE
 PIPES_CONTEXT = "DAGSTER_PIPES_CONTEXT"
 REQUIRED = (CONFIG, TRAIN_DATA, OUTPUT_DIR)
 
@@ -61,6 +66,7 @@ class TrainEnv:
     model_name: str
     environment: str
     warm_start: Path | None = None  # the serving version's model/ folder, when the spec says warm_start: release
+    baseline: Path | None = None  # the serving version's model/ folder to score too (deploy.require_improvement)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainEnv:
@@ -84,6 +90,7 @@ class TrainEnv:
             model_name=env.get(MODEL_NAME, ""),
             environment=env.get(ENVIRONMENT, ""),
             warm_start=Path(env[WARM_START]) if env.get(WARM_START) else None,
+            baseline=Path(env[BASELINE]) if env.get(BASELINE) else None,
         )
 
     def config(self) -> dict[str, Any]:
@@ -279,6 +286,11 @@ def write_metrics(output_dir: Path, metrics: Mapping[str, float]) -> Path:
     path = output_dir / "metrics.json"
     path.write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
+
+
+def baseline_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The serving version's scores on the eval records, named as the contract reports them (baseline_<metric>)."""
+    return {f"{contract.BASELINE_PREFIX}{k}": float(v) for k, v in metrics.items()}
 
 
 def report_to_dagster(metrics: Mapping[str, float], environ: Mapping[str, str] | None = None) -> bool:

@@ -10,7 +10,7 @@ from the data below, written for the mlops contract version CONTRACT.
 
 from mlops.runtime.dagster.defs import build_definitions
 
-CONTRACT = 3
+CONTRACT = 4
 
 ENVIRONMENT = {
     "name": "dev",
@@ -28,22 +28,23 @@ MODELS = [
         "description": "Support LLM fine-tuned on ticket history",
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
-        "spec_hash": "6fd3b6c4da404e4be23e22eaa6b06f84360961651429a551f28cb3f92cf32aef",
+        "spec_hash": "a42c31f972455c19b42884401f12b2d026a9ed1673a3f653bb5cc5ac3fdb351b",
         "section_hashes": {
             "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
             "data": "fdf3493426afb34a1e243a921c807b651d198ad002ebb1a9d129803b52fb898d",
             "training": "08d7b98734c3b17a3dbd9dda71ad06ce767fab0b9bdf09723a3f9cf4395e64d1",
             "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
             "serving": "453a8eaca41a0c8a94e86b94f45ba9383bff134d1076962dfa8a740cabf17f42",
+            "deploy": "7097f3a328206fb6e3752278c41c895b4077e18a1e01f59569613f8ffb2f44b1",
             "monitoring": "92ddae8c4321597c7f1cc67d4a03419ee788306451d48292eb5bbc475c42703f",
             "prompt": "04dfa66aaa18a7db23487f54dc0c141a54169a8a826d0d4077cbefb19e47d2ac",
         },
         "code_versions": {
             "dataset": "9c9d8c0d3972bb51",
             "prepare": "366d2d832c544630",
-            "train": "0e87800500b60076",
-            "evaluate": "04aeea045339fc02",
-            "deploy": "d366ca04a32ef6d2",
+            "train": "3debb4d04d02abe9",
+            "evaluate": "9dbef04173c93d36",
+            "deploy": "6b7e4dc4f4af0fc5",
             "monitor": "d4c12d47fef9bf20",
         },
         "task": "llm-finetune",
@@ -137,6 +138,12 @@ MODELS = [
                 ["ssn", "\\b\\d{3}-\\d{2}-\\d{4}\\b"],
             ],
             "eval_fraction": None,
+        },
+        "deploy": {
+            "require_improvement": {
+                "eval_loss": {"min_delta": 0.0, "higher_is_better": False},
+                "rouge_l": {"min_delta": 0.0, "higher_is_better": True},
+            },
         },
     },
 ]

@@ -10,7 +10,7 @@ from the data below, written for the mlops contract version CONTRACT.
 
 from mlops.runtime.dagster.defs import build_definitions
 
-CONTRACT = 3
+CONTRACT = 4
 
 ENVIRONMENT = {
     "name": "local",
@@ -28,22 +28,23 @@ MODELS = [
         "description": "Support LLM fine-tuned on ticket history",
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
-        "spec_hash": "4c2c5ffd2ceb37cd8bafebcadab41eaaf376eead9d7e6d98932aa5ca3467ae4a",
+        "spec_hash": "2d57452fc674e5da12f2c74c4137ff0cd4aa852bc7cfa3d8336c3f7744381822",
         "section_hashes": {
             "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
             "data": "fdf3493426afb34a1e243a921c807b651d198ad002ebb1a9d129803b52fb898d",
             "training": "b3f52363131fdc6e5ad0d8ecb74b55a57b544e225ce45e6409957ac783f9c4aa",
             "evaluation": "745b6ddfcd6b6095a020f58698955040f872b38ebe9ebdf9e743647a3cfee332",
             "serving": "6181930dcce8b86c232e6670d0d127f88bff57aa9f5fc3e3433bb1794bd18c5d",
+            "deploy": "7097f3a328206fb6e3752278c41c895b4077e18a1e01f59569613f8ffb2f44b1",
             "monitoring": "92ddae8c4321597c7f1cc67d4a03419ee788306451d48292eb5bbc475c42703f",
             "prompt": "04dfa66aaa18a7db23487f54dc0c141a54169a8a826d0d4077cbefb19e47d2ac",
         },
         "code_versions": {
             "dataset": "9c9d8c0d3972bb51",
             "prepare": "0e6c56e8f18973af",
-            "train": "e182846a615f76aa",
-            "evaluate": "ccd2eb01efe0b461",
-            "deploy": "7856d8f4f8495c05",
+            "train": "2e3913c3d5d25f03",
+            "evaluate": "c9677635cbfa6e20",
+            "deploy": "7e470d6f8ef9d84f",
             "monitor": "07772854f4066a66",
         },
         "task": "llm-finetune",
@@ -137,6 +138,12 @@ MODELS = [
                 ["ssn", "\\b\\d{3}-\\d{2}-\\d{4}\\b"],
             ],
             "eval_fraction": None,
+        },
+        "deploy": {
+            "require_improvement": {
+                "eval_loss": {"min_delta": 0.0, "higher_is_better": False},
+                "rouge_l": {"min_delta": 0.0, "higher_is_better": True},
+            },
         },
     },
 ]

@@ -10,7 +10,7 @@ from the data below, written for the mlops contract version CONTRACT.
 
 from mlops.runtime.dagster.defs import build_definitions
 
-CONTRACT = 3
+CONTRACT = 4
 
 ENVIRONMENT = {
     "name": "prod",
@@ -28,22 +28,23 @@ MODELS = [
         "description": "Support LLM fine-tuned on ticket history",
         "owner": "nlp-team",
         "source": "models/support-assistant.yaml",
-        "spec_hash": "17a2e58450259145d705cb4aee56c056436e3be6469a6126fcdffb322462bf1e",
+        "spec_hash": "d6862eab1dc6fe5b98a1fd6316a4dcf65434408e9b6ca8753cf4c1fc93c1fa97",
         "section_hashes": {
             "task": "0774ffce96e23e48dc24b0b1c2c8322b0197b891bac7970de7b71926035ea01a",
             "data": "fdf3493426afb34a1e243a921c807b651d198ad002ebb1a9d129803b52fb898d",
             "training": "117c332e226937d1294b78756e92432d0f1bbfb32ae892f45a3ac66b55f65491",
             "evaluation": "b2bdf4ea302a5cfc6ec1dfaa1b7f0563c82c4077a7bac46bf7b696889b5e9017",
             "serving": "80ec7fa51bd7801237e3cb25423aac439337ae4d344704d2c2bd5052865a302f",
+            "deploy": "7097f3a328206fb6e3752278c41c895b4077e18a1e01f59569613f8ffb2f44b1",
             "monitoring": "92ddae8c4321597c7f1cc67d4a03419ee788306451d48292eb5bbc475c42703f",
             "prompt": "04dfa66aaa18a7db23487f54dc0c141a54169a8a826d0d4077cbefb19e47d2ac",
         },
         "code_versions": {
             "dataset": "9c9d8c0d3972bb51",
             "prepare": "366d2d832c544630",
-            "train": "aa8d0e54b9d17ac4",
-            "evaluate": "04aeea045339fc02",
-            "deploy": "3d78180c896d8148",
+            "train": "7a5a8834eb5680af",
+            "evaluate": "9dbef04173c93d36",
+            "deploy": "6b1183576e361e8e",
             "monitor": "d45e0067ec76516d",
         },
         "task": "llm-finetune",
@@ -137,6 +138,12 @@ MODELS = [
                 ["ssn", "\\b\\d{3}-\\d{2}-\\d{4}\\b"],
             ],
             "eval_fraction": None,
+        },
+        "deploy": {
+            "require_improvement": {
+                "eval_loss": {"min_delta": 0.0, "higher_is_better": False},
+                "rouge_l": {"min_delta": 0.0, "higher_is_better": True},
+            },
         },
     },
 ]

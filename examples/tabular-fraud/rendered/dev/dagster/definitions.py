@@ -10,7 +10,7 @@ from the data below, written for the mlops contract version CONTRACT.
 
 from mlops.runtime.dagster.defs import build_definitions
 
-CONTRACT = 3
+CONTRACT = 4
 
 ENVIRONMENT = {
     "name": "dev",
@@ -35,12 +35,13 @@ MODELS = [
             "training": "6308f1a334ad22a73334503bad5ea1f6f7b62c71cf93643e8baf596497344e45",
             "evaluation": "bf0c17269dd48d9b1760a1ccf6dd045f922e1a730b49298cbe335b9dd40cf033",
             "serving": "5056090a02ca6197fdfc06e7de55abce7d6e14922fa6d757243989aa38d1d5f9",
+            "deploy": "74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b",
             "monitoring": "6c9ef2d8982cce11bdb1e83b0bab9a1a3f9d97152c899a921086e0852c57b2e1",
             "prompt": "74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b",
         },
         "code_versions": {
             "dataset": "851fa46190700606",
-            "train": "e7664cd85a3df4cd",
+            "train": "8dff6e93cef588dc",
             "evaluate": "41abcba03ec3a879",
             "deploy": "1b20fb43d37babb5",
             "monitor": "0e5199f042cb2eb4",
@@ -100,6 +101,7 @@ MODELS = [
         },
         "finetune": None,
         "prepare": None,
+        "deploy": {"require_improvement": {}},
     },
 ]
 
