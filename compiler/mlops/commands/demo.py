@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import importlib.util
 import json
 import os
@@ -50,6 +51,7 @@ SUMMARY = "demo.json"
 NORMAL_REQUESTS = 300
 SHIFTED_REQUESTS = 400
 AFTER_REQUESTS = 300  # shifted traffic served by v2
+LOAD_POOL = 2000  # distinct shifted transactions the load cycles through
 LOAD_CLIENTS = 2  # concurrent clients while the retraining runs and the release switches
 LOAD_INTERVAL_S = 0.05  # between one client's requests: a bounded load, not a benchmark
 SWITCH_TIMEOUT_S = 60
@@ -171,6 +173,7 @@ class Replay:
     ids: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     versions: dict[str, int] = field(default_factory=dict)  # x-model-version -> answers
+    first_answer: dict[str, float] = field(default_factory=dict)  # x-model-version -> time.time() of its first
     logged: int = 0
 
     def add(self, rid: str, status: int, version: str | None, text: str) -> None:
@@ -179,6 +182,7 @@ class Replay:
             self.failed.append(f"{rid}: {status} {text[:200]}")
         key = version or "none"
         self.versions[key] = self.versions.get(key, 0) + 1
+        self.first_answer.setdefault(key, time.time())
 
 
 class Loop:
@@ -530,7 +534,7 @@ def _steps(
         success, run_id = loop.train()
         if not success:
             raise DemoError(f"the main job (run {run_id}) failed; see the log")
-        v1 = _version(loop, run_id, "the main job (as mlops materialize)")
+        v1 = _version(loop, run_id, "the main job")
         summary["versions"].append(v1)
         s["line"] = f"version {v1['version']}  {_metrics(v1['metrics'])}  gates {_passed(v1['gates_passed'])}"
         s["line"] += f"  run {run_id[:8]}"
@@ -600,8 +604,9 @@ def _steps(
         return requests
 
     normal = traffic.normal(NORMAL_REQUESTS)
-    shifted = traffic.shifted(SHIFTED_REQUESTS + AFTER_REQUESTS)
-    before, after = shifted[:SHIFTED_REQUESTS], shifted[SHIFTED_REQUESTS:]
+    shifted = traffic.shifted(SHIFTED_REQUESTS + AFTER_REQUESTS + LOAD_POOL)
+    before, after = shifted[:SHIFTED_REQUESTS], shifted[SHIFTED_REQUESTS : SHIFTED_REQUESTS + AFTER_REQUESTS]
+    pool = shifted[SHIFTED_REQUESTS + AFTER_REQUESTS :]  # the season goes on while v2 trains
     first = window("normal", normal, v1["version"], labeled=False)
     if first["drift_detected"] or first["performance_degraded"]:
         raise DemoError("the monitor found drift or a live-metric drop in normal traffic")
@@ -615,24 +620,27 @@ def _steps(
         raise DemoError(f"the retrain sensor asked for {len(requests)} runs, not one")
 
     with steps.step("retrain v2") as s, quiet.TrainingProgress(progress, terminal):
-        with loop.load(server.url, before, "switch") as load:
+        with loop.load(server.url, pool, "switch") as load:
             run = loop.run_request(requests[0])
             if not run.success:
                 raise DemoError(f"the retraining (run {run.run_id}) failed; see the log")
             released = loop.registry.release()
             trigger = requests[0].tags.get("mlops/trigger", "")
-            v2 = _version(loop, run.run_id, f"retrain sensor ({trigger}) after monitor run {second['run_id'][:8]}")
+            v2 = _version(loop, run.run_id, f"retrain sensor: {trigger} (monitor run {second['run_id'][:8]})")
             if released is None or released.version != v2["version"]:
-                raise DemoError(f"version {v2['version']} was not released (release: {released})")
-            waited = loop.await_version(server.url, v2["version"])
+                why = loop.latest("deploy").get("kept_reason") or f"version {getattr(released, 'version', None)} serves"
+                raise DemoError(f"version {v2['version']} was not released: {why}")
+            loop.await_version(server.url, v2["version"])
             time.sleep(0.5)  # the load goes on a moment on the new version
         summary["ticks"][-1]["run_id"] = run.run_id
         summary["versions"].append(v2)
         load.logged = loop.await_logged(load.ids)
+        written = dt.datetime.fromisoformat(released.released_at.replace("Z", "+00:00")).timestamp()
+        waited = load.first_answer.get(str(v2["version"]), float("nan")) - written
         switch = {
             "from": v1["version"],
             "to": v2["version"],
-            "seconds_after_release": round(waited, 2),
+            "seconds_after_release": round(waited, 3),
             "sent": len(load.ids),
             "failed": len(load.failed),
             "logged": load.logged,
@@ -646,13 +654,13 @@ def _steps(
         )
     with steps.step("switch") as s:
         s["line"] = (
-            f"x-model-version {v1['version']} -> {v2['version']} {waited:.1f} s after the release;"
+            f"x-model-version {v1['version']} -> {v2['version']}, {waited:.1f} s after deploy wrote release.json;"
             f" under load {switch['sent']} requests, {switch['failed']} failed, {switch['logged']} logged"
         )
     if switch["failed"] or switch["logged"] != switch["sent"] or str(v2["version"]) not in load.versions:
         raise DemoError(f"the release switch lost requests: {switch}")
 
-    monitor("load during the switch", load)  # closes that window: the next one is v2's alone
+    monitor("load (switch)", load)  # closes that window: the next one is v2's alone
     third = window("shifted", after, v2["version"], labeled=True)
     summary["recovered"] = {m: (second["live"].get(m), third["live"].get(m)) for m in gates}
 

@@ -15,12 +15,12 @@ def passed(ok: Any) -> str:
 
 
 def drift(rows: list[dict[str, Any]]) -> str:
-    """`amount 3e-210 DRIFT, hour 0.31`: the p-value per column (the prediction's against the labels)."""
+    """`amount 3e-210!, hour 0.31`: the p-value per column (the prediction's against the labels), ! for drift."""
     parts = []
     for d in rows:
         p = d.get("pvalue")
         score = f"{p:.2g}" if isinstance(p, int | float) else str(d.get("status", "?"))
-        parts.append(f"{d['column']} {score}{' DRIFT' if d.get('status') == 'drift' else ''}")
+        parts.append(f"{d['column']} {score}{'!' if d.get('status') == 'drift' else ''}")
     return ", ".join(parts) or "-"
 
 
@@ -48,15 +48,15 @@ def render(summary: dict[str, Any], terminal: IO[str], stop_hint: str | None) ->
             passed(v["gates_passed"]),
         )
     windows = Table(title="monitor runs on the inference log", title_justify="left")
-    for column in ("traffic", "served by", "records", "drift: KS p-value", "live metrics", "retrain sensor"):
+    for column in ("traffic", "served by", "records", "drift: KS p-value (! drift)", "live metrics", "retrain sensor"):
         windows.add_column(column, overflow="fold")
     for w in summary["windows"]:
         tick = w.get("sensor")
         if tick and tick["requests"]:
-            then = f"requests a run: {tick['requests'][0]['trigger']} -> run {str(tick.get('run_id', '?'))[:8]}"
+            then = f"{tick['requests'][0]['trigger']}: run {str(tick.get('run_id', '?'))[:8]}"
         else:
             then = "no request" if tick else ""
-        live = metrics(w["live"]) + (" (below a gate)" if w["performance_degraded"] else "")
+        live = metrics(w["live"]) + (" (< gate)" if w["performance_degraded"] else "")
         windows.add_row(
             escape(w["traffic"]),
             ", ".join(f"v{v}" for v in w["served_by"]),
