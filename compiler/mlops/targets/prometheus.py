@@ -10,6 +10,7 @@ from __future__ import annotations
 import yaml
 
 from mlops import alert_rules
+from mlops.block_yaml import Emitter
 from mlops.model import ResolvedModel
 from mlops.targets.base import Artifact
 
@@ -18,6 +19,9 @@ TARGET = "prometheus"
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml: fast at thousands of models
     pass
+
+
+_EMITTER = Emitter(_Dumper, width=1000, allow_unicode=True, sort_keys=False)  # yaml.dump's bytes, faster
 
 
 def render(m: ResolvedModel) -> list[Artifact]:
@@ -30,7 +34,5 @@ def render(m: ResolvedModel) -> list[Artifact]:
         f"# Prometheus alerting rules of {m.name} in environment {env}, rendered by `mlops compile` from its\n"
         "# serving.slo and training.alerts. Do not edit: change the spec and compile again.\n"
     )
-    body = yaml.dump(
-        {"groups": groups}, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000
-    )
+    body = _EMITTER.dump({"groups": groups})
     return [Artifact(f"{env}/{TARGET}/{m.name}.rules.yaml", (header + body).encode(), TARGET, env, m.name)]

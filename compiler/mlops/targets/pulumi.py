@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from mlops import cluster
+from mlops.block_yaml import Emitter
 from mlops.model import Environment, GpuUse, Instance, ResolvedModel
 from mlops.resolve.footprint import slug
 from mlops.targets import stack_monitoring, stack_serving
@@ -52,8 +53,7 @@ def render(models: list[ResolvedModel]) -> list[Artifact]:
         "# Do not edit: change the specs and compile again. Deploy with the program in infra/:\n"
         f"#   pulumi up -C infra -s {env.name} --config-file <absolute path of this file>\n"
     )
-    # allow_unicode=False: every non-ASCII character is escaped, so no bidi or zero-width one is raw
-    body = yaml.dump(data, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=False, width=1000)
+    body = _EMITTER.dump(data)
     return [Artifact(f"{env.name}/{TARGET}/Pulumi.{env.name}.yaml", (header + body).encode(), TARGET, env.name)]
 
 
@@ -68,6 +68,9 @@ class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml: 10x fa
 _Dumper.add_representer(
     _Block, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style="|")
 )
+# yaml.dump's bytes, faster; allow_unicode=False: every non-ASCII character is escaped, so no bidi
+# or zero-width one is raw
+_EMITTER = Emitter(_Dumper, width=1000, allow_unicode=False, sort_keys=True, literal=(_Block,))
 
 
 def stack_config(env: Environment, models: list[ResolvedModel]) -> dict[str, Any]:
