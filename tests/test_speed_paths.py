@@ -158,6 +158,9 @@ JSON_VALUES = st.recursive(
 @given(
     JSON_VALUES
     | st.sampled_from([1e-05, 1.5e-07, 2**64, -(2**63) - 1, {"a": 1e-300}, "\u2028\x1f", 1e22, "\ud800", "\u202e\x7f"])
+    | st.tuples(st.sampled_from([1e-08, 2**70, -1e-05]), JSON_VALUES).map(
+        lambda p: {"k": [p[0], (p[1], p[0])], "v": p[1]}
+    )
 )
 def test_rendered_json_is_byte_for_byte_what_json_dumps_writes(value: Any) -> None:
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)

@@ -8,7 +8,9 @@ type, role and pool), training, serving and monitoring (the sections as typed ob
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,7 @@ def resolve(
     """One ResolvedModel per model x environment; `root` (the project folder) lets train's
     code version hash the files its command names."""
     out = Resolution()
+    code_files = cache(lambda command: entrypoint.files(command, root))  # most models share a trainer
     for doc in progress.track(model_docs, "resolve"):
         for env in envs:
             merged = overlay_document(doc, env.name)
@@ -75,7 +78,7 @@ def resolve(
                 out.diagnostics.extend(problems)
                 continue
             out.documents[(doc.data["metadata"]["name"], env.name)] = merged
-            model, problems = _resolve_one(merged, env, catalogs, root)
+            model, problems = _resolve_one(merged, env, catalogs, code_files)
             out.diagnostics.extend(problems)
             if model is not None:
                 out.models.append(model)
@@ -92,7 +95,7 @@ def _lookup(
 
 
 def _resolve_one(
-    doc: Document, env: Environment, catalogs: Catalogs, root: Path | None
+    doc: Document, env: Environment, catalogs: Catalogs, code_files: Callable[[tuple[str, ...]], tuple[Any, ...]]
 ) -> tuple[ResolvedModel | None, list[Diagnostic]]:
     meta = doc.data["metadata"]
     spec = doc.data["spec"]
@@ -145,7 +148,7 @@ def _resolve_one(
         monitoring=monitoring.monitoring(spec.get("monitoring")),
         footprint=footprint.derive(env, trained, served),
         deepspeed_json=to_json(deepspeed_config.config(trained)),
-        entrypoint_files=entrypoint.files(trained.command, root),
+        entrypoint_files=code_files(trained.command),
         prompt=prompt,
         prepare=llm.prepare(spec, prompt),
     ), problems

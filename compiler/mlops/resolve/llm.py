@@ -5,6 +5,7 @@ The text-model sections, read in one place.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import TemplateError
@@ -33,11 +34,16 @@ def text_fields(p: Prompt | None) -> tuple[str, ...]:
     """The fields a prompt reads, then its response field (the text that prepare works on)."""
     if p is None:
         return ()
-    try:
-        used = sorted(fields(p.template))
-    except (PromptError, TemplateError):  # a syntax error: the prompt rule (T509) reports it at the spec's line
-        used = []
+    used = _template_fields(p.template)
     return (*used, *([p.response] if p.response not in used else []))
+
+
+@lru_cache(maxsize=256)  # a template is parsed once, not once per model and environment
+def _template_fields(template: str) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(fields(template)))
+    except (PromptError, TemplateError):  # a syntax error: the prompt rule (T509) reports it at the spec's line
+        return ()
 
 
 def prepare(spec: dict[str, Any], p: Prompt | None) -> Prepare | None:

@@ -16,13 +16,21 @@ from mlops.rules.context import Context
 HINT = "train on a GPU (training.resources.gpu) or remove training.alerts"
 
 
-def _in_overlay(ctx: Context, model: str, env: str) -> bool:
+def _overlays(ctx: Context) -> dict[str, dict]:
+    """Each model's spec.environments (of its first document), by name: read once, not once per model."""
+    out: dict[str, dict] = {}
     for doc in ctx.sources.documents["Model"]:
         data = doc.data if isinstance(doc.data, dict) else {}
-        if (data.get("metadata") or {}).get("name") == model:
-            overlay = ((data.get("spec") or {}).get("environments") or {}).get(env) or {}
-            return isinstance(overlay, dict) and "alerts" in (overlay.get("training") or {})
-    return False
+        name = (data.get("metadata") or {}).get("name")
+        if isinstance(name, str) and name not in out:
+            envs = (data.get("spec") or {}).get("environments") or {}
+            out[name] = envs if isinstance(envs, dict) else {}
+    return out
+
+
+def _in_overlay(overlays: dict[str, dict], model: str, env: str) -> bool:
+    overlay = overlays.get(model, {}).get(env) or {}
+    return isinstance(overlay, dict) and "alerts" in (overlay.get("training") or {})
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
@@ -30,9 +38,10 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
     for m in ctx.models:
         by_model.setdefault(m.name, []).append(m)
     every_env = set(ctx.environments) == set(ctx.environment_names)
+    overlays = _overlays(ctx)
     for models in by_model.values():
         on_cpu = [m for m in models if m.training.alerts is not None and m.training.gpu.local]
-        explicit = [m for m in on_cpu if _in_overlay(ctx, m.name, m.environment.name)]
+        explicit = [m for m in on_cpu if _in_overlay(overlays, m.name, m.environment.name)]
         for m in explicit:
             yield ctx.at(
                 m,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from mlops.diagnostics import Diagnostic, Severity
@@ -42,7 +43,12 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
                 yield ctx.at(m, pointer, "M902", f"blocked pattern '{name}': {message}", hint=hint, severity=severity)
 
 
-def _problems(pattern: str, *, blocked: bool) -> Iterator[tuple[str, str, Severity]]:
+@lru_cache(maxsize=4096)  # the same patterns recur in model after model: each is parsed once
+def _problems(pattern: str, *, blocked: bool) -> tuple[tuple[str, str, Severity], ...]:
+    return tuple(_find_problems(pattern, blocked=blocked))
+
+
+def _find_problems(pattern: str, *, blocked: bool) -> Iterator[tuple[str, str, Severity]]:
     error = Severity.ERROR
     if len(pattern) > MAX_LENGTH:
         yield f"{len(pattern)} characters, more than {MAX_LENGTH}", "split it into several patterns", error

@@ -19,6 +19,7 @@ PATTERNS = {
     "Hugging Face token": re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),
     "credential in a URL": re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),
 }
+_ANY = re.compile("|".join(f"(?:{p.pattern})" for p in PATTERNS.values()))  # one search rules most values out
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|access_?key|credential)s?$", re.IGNORECASE)
 
 
@@ -47,7 +48,7 @@ def _scan(doc: Document, value: Any, pointer: str) -> Iterator[Diagnostic]:
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from _scan(doc, item, f"{pointer}/{i}")
-    elif isinstance(value, str):
+    elif isinstance(value, str) and _ANY.search(value):
         for what, pattern in PATTERNS.items():
             if pattern.search(value):
                 yield doc.diagnostic(
