@@ -31,10 +31,12 @@ import tempfile
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops import __version__
-from mlops.targets.base import Artifact
+
+if TYPE_CHECKING:  # imported where artifacts are made: the up-to-date answer needs no target
+    from mlops.targets.base import Artifact
 
 CACHE_DIR = Path(".mlops") / "cache"
 _MAGIC = b"mlops-cache-1\n"
@@ -117,6 +119,8 @@ class Artifacts:
         return h.hexdigest()
 
     def __call__(self, target: str, models: Sequence[Any], render: Callable[[], list[Artifact]]) -> list[Artifact]:
+        from mlops.targets.base import Artifact
+
         key = self._key(target, models)
         entry = self.old.get(key) or self.new.get(key)
         if entry is not None:
@@ -166,19 +170,47 @@ def _project(root: Path) -> tuple[list[Path], Path] | None:
 
 def _inputs_key(root: Path, files: list[Path], target: Path) -> str | None:
     h = hashlib.sha256(f"{fingerprint()}\0{target.resolve()}\0".encode())
+    prefix = str(root) + os.sep
     for path in files:
-        try:
-            h.update(path.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-        except (OSError, ValueError):
+        name = str(path)
+        if not name.startswith(prefix):
             return None
+        digest = _sha(name)
+        if digest is None:
+            return None
+        h.update(name[len(prefix) :].replace(os.sep, "/").encode() + b"\0" + bytes.fromhex(digest))
     return h.hexdigest()
 
 
-def _sha(path: Path) -> str | None:
+def _sha(path: str | Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
     except OSError:
         return None
+
+
+def _files(folder: Path) -> dict[str, str] | None:
+    """Every file below `folder`, by posix path relative to it, Python caches skipped (os.scandir:
+    pathlib costs more than the hashing at thousands of files); None when a symbolic link is
+    there, which the full check reports."""
+    out: dict[str, str] = {}
+    stack = [("", str(folder))]
+    while stack:
+        rel, path = stack.pop()
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.is_symlink():
+                        return None
+                    if entry.is_dir():
+                        if entry.name != "__pycache__":
+                            stack.append((f"{rel}{entry.name}/", entry.path))
+                    else:
+                        out[rel + entry.name] = entry.path
+        except OSError:
+            return None
+    return out
 
 
 def _tree_path(root: Path) -> Path:
@@ -188,8 +220,8 @@ def _tree_path(root: Path) -> Path:
 def up_to_date(root: Path, out: Path | None) -> tuple[int, Path] | None:
     """(files, output folder) when the inputs and the output tree are exactly as the
     last compile left them; None means "compile to know" (never a finding by itself)."""
-    from mlops.resolve import entrypoint
-    from mlops.rules.dvc_tracked import find_dvc_root
+    from mlops import entrypoint
+    from mlops.paths import find_dvc_root
     from mlops.writer import LOCK
 
     root = root.resolve()
@@ -209,12 +241,10 @@ def up_to_date(root: Path, out: Path | None) -> tuple[int, Path] | None:
     expected: dict[str, str] = entry["files"]
     if _sha(target / LOCK) != entry["lock"]:
         return None
-    on_disk = {
-        p.relative_to(target).as_posix()
-        for p in target.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.name != LOCK
-    }
-    if on_disk != set(expected) or any(_sha(target / rel) != sha for rel, sha in expected.items()):
+    on_disk = _files(target)
+    if on_disk is None or on_disk.pop(LOCK, None) is None or on_disk.keys() != expected.keys():
+        return None
+    if any(_sha(on_disk[rel]) != sha for rel, sha in expected.items()):
         return None
     return len(expected), target
 

@@ -109,9 +109,7 @@ def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool) -> None:
 @FORMAT
 def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fmt: str) -> None:
     """Render every target for every environment into rendered/ with mlops.lock."""
-    from mlops import cache, progress, writer
-    from mlops.commands.output import check_diagnostics, write_diagnostic
-    from mlops.pipeline import render
+    from mlops import cache
 
     fresh = None if envs or not path.is_dir() else cache.up_to_date(path, out)
     if fresh is not None:  # inputs and output exactly as the last compile left them
@@ -123,6 +121,11 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
                 f"up to date: {count} files in {target}" if check else f"up to date: nothing to write in {target}"
             )
         return
+    # imported past the up-to-date answer, which needs none of the pipeline
+    from mlops import progress, writer
+    from mlops.commands.output import check_diagnostics, write_diagnostic
+    from mlops.pipeline import render
+
     text = fmt == "text"
     with progress.on_terminal(text):
         result = _validate(path, envs)

@@ -49,3 +49,13 @@ def dvc_caches(root: Path) -> list[Path]:
         if (folder / ".git").exists():
             break
     return []
+
+
+def find_dvc_root(root: Path) -> Path | None:
+    """The folder holding `.dvc/`, from the project up to the git top level."""
+    for folder in (root, *root.parents):
+        if (folder / ".dvc").is_dir():
+            return folder
+        if (folder / ".git").exists():
+            return None
+    return None

@@ -19,10 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops import __version__
-from mlops.targets.base import Artifact, to_json
+from mlops.canonical import to_json
+
+if TYPE_CHECKING:  # the targets package imports every target: `compile --check` of an unchanged tree needs none
+    from mlops.targets.base import Artifact
 
 LOCK = "mlops.lock"
 LOCK_TIMEOUT = 120.0  # seconds a compile waits for another one on the same output

@@ -2,8 +2,9 @@
 
 Each derivation has its module: parallelism (world, data-parallel size, accumulation), schedule
 (steps), memory_setup (what ZeRO shards, per-GPU bytes), cost (instance prices), footprint (GPUs by
-type, role and pool), training, serving and monitoring (the sections as typed objects), entrypoint
-(the project files a command names). Everything downstream reads their results, never the YAML.
+type, role and pool), training, serving and monitoring (the sections as typed objects); the project
+files a command names are mlops.entrypoint's (the up-to-date check hashes them again without this
+package). Everything downstream reads their results, never the YAML.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mlops import deepspeed_config, progress, schema
+from mlops import deepspeed_config, entrypoint, progress, schema
 from mlops.canonical import digest, to_json
 from mlops.catalog import base_model
 from mlops.defaults import artifacts as default_artifacts
@@ -23,7 +24,7 @@ from mlops.diagnostics import Diagnostic, merge_environments
 from mlops.loader import Document
 from mlops.merge import overlay_document
 from mlops.model import BaseModel, Dataset, Environment, Feedback, GpuType, ResolvedModel
-from mlops.resolve import deploy, entrypoint, footprint, llm, monitoring, serving, training
+from mlops.resolve import deploy, footprint, llm, monitoring, serving, training
 from mlops.suggest import did_you_mean
 
 __all__ = ["Catalogs", "Resolution", "digest", "environment", "resolve"]

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mlops.diagnostics import Diagnostic
+from mlops.paths import find_dvc_root
 from mlops.rules.context import Context
-from mlops.rules.dvc_tracked import at, data_fields, dataset, find_dvc_root, is_tracked, relative, working_tree
+from mlops.rules.dvc_tracked import at, data_fields, dataset, is_tracked, relative, working_tree
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:

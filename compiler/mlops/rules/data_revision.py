@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mlops.diagnostics import Diagnostic, Severity
+from mlops.paths import find_dvc_root
 from mlops.rules.context import Context
-from mlops.rules.dvc_tracked import Reader, at, data_fields, dataset, find_dvc_root, is_tracked, relative
+from mlops.rules.dvc_tracked import Reader, at, data_fields, dataset, is_tracked, relative
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:

@@ -15,6 +15,7 @@ import yaml
 
 from mlops.diagnostics import Diagnostic
 from mlops.model import Dataset, ResolvedModel
+from mlops.paths import find_dvc_root
 from mlops.rules.context import Context
 
 # Reads a file of the project tree (posix path relative to the DVC root); None when absent.
@@ -73,16 +74,6 @@ def at(ctx: Context, models: list[ResolvedModel], pointer: str, message: str, **
     doc = ctx.documents[(models[0].name, models[0].environment.name)]
     scope = () if len(envs) == len(ctx.environments) else envs
     return doc.diagnostic(pointer, kw.pop("code", "D801"), message, model=models[0].name, environments=scope, **kw)
-
-
-def find_dvc_root(root: Path) -> Path | None:
-    """The folder holding `.dvc/`, from the project up to the git top level."""
-    for folder in (root, *root.parents):
-        if (folder / ".dvc").is_dir():
-            return folder
-        if (folder / ".git").exists():
-            return None
-    return None
 
 
 def relative(root: Path, dvc_root: Path, path: str) -> str:

@@ -1,4 +1,7 @@
-"""The project files a training command names (the trainer script): their content is part of what train computes."""
+"""The project files a training command names (the trainer script): their content is part of what train computes.
+
+Standard library only: the resolver records them, and the up-to-date check of an unchanged tree
+hashes them again without importing the compile pipeline."""
 
 from __future__ import annotations
 
