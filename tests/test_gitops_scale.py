@@ -1,8 +1,10 @@
-"""A 300-model repository: the plan takes seconds and its Markdown fits one GitHub comment."""
+"""A 300-model repository: the plan's Markdown fits one GitHub comment and stays whole.
+
+How long the plan takes is measured by benchmarks/plan_bench.py, not asserted here: a wall-clock
+limit in a test fails on a loaded machine and passes on a fast one without saying anything."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -25,13 +27,10 @@ def big_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_300_changed_models_plan_within_the_comment_limit(big_repo: Path) -> None:
-    start = time.perf_counter()
     result = mlops("plan", big_repo, "--base", "main", "--head", "head", "--format", "markdown")
-    elapsed = time.perf_counter() - start
     md = result.output
     assert result.exit_code == 0, md[:2000]
     assert len(md) <= COMMENT
-    assert elapsed < 60, f"plan took {elapsed:.1f} s"
     # the summary is whole: one row per model, with its GPU and cost delta
     for i in range(N):
         assert f"| `model-{i:04d}` | prod | changed | 1 → 2 (+1) |" in md
