@@ -33,6 +33,16 @@ def stale_files(result: Result, env: str) -> list[str]:
     return [f"{f.path} {f.message()}" for f in findings if f.path != writer.LOCK]
 
 
+def refuse_stale(result: Result, env: str, echo: Echo) -> bool:
+    """True (each stale file said on stderr) when `env`'s rendered files are not what git says."""
+    stale = stale_files(result, env)
+    for line in stale:
+        echo(line, err=True)
+    if stale:
+        echo(f"rendered files of '{env}' are not current: run `mlops compile` first", err=True)
+    return bool(stale)
+
+
 def materialize_command(
     result: Result, env: str, models: Sequence[str], home: Path | None, echo: Echo, verbose: bool = False
 ) -> int:
@@ -47,11 +57,7 @@ def materialize_command(
     if unknown:
         echo(f"mlops: unknown model {', '.join(unknown)}; the project has {', '.join(sorted(known))}", err=True)
         return 2
-    stale = stale_files(result, env)
-    if stale:
-        for line in stale:
-            echo(f"{line}", err=True)
-        echo(f"rendered files of '{env}' are not current: run `mlops compile` first", err=True)
+    if refuse_stale(result, env, echo):
         return 1
     instance_home = dagster_instance.dagster_home(result.sources.root, home)
     definitions = definitions_path(result, env)

@@ -36,7 +36,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
-from mlops.commands.dagster_cli import Echo, definitions_path, stale_files
+from mlops.commands.dagster_cli import Echo, definitions_path, refuse_stale
 from mlops.commands.demo_table import metrics as _metrics
 from mlops.commands.demo_table import passed as _passed
 from mlops.commands.serving import registry_of
@@ -441,11 +441,7 @@ def demo_command(result: Result, env: str, options: Options, echo: Echo) -> int:
     except DemoError as exc:
         echo(f"mlops demo: {exc}", err=True)
         return 1
-    stale = stale_files(result, env)
-    if stale:
-        for line in stale:
-            echo(line, err=True)
-        echo(f"rendered files of '{env}' are not current: run `mlops compile` first", err=True)
+    if refuse_stale(result, env, echo):
         return 1
     workdir = (options.workdir or Path(tempfile.mkdtemp(prefix="mlops-demo-"))).resolve()
     try:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlops.commands.dagster_cli import Echo, definitions_path, stale_files
+from mlops.commands.dagster_cli import Echo, definitions_path, refuse_stale
 from mlops.pipeline import Result
 
 HOST = "127.0.0.1"
@@ -54,11 +54,7 @@ def dev_command(result: Result, env: str, home: Path | None, port: int | None, e
     if not result.ok:
         echo(render_diagnostics("text", result.diagnostics, result.sources.root), err=True)
         return 1
-    stale = stale_files(result, env)
-    if stale:
-        for line in stale:
-            echo(line, err=True)
-        echo(f"rendered files of '{env}' are not current: run `mlops compile` first", err=True)
+    if refuse_stale(result, env, echo):
         return 1
     definitions = definitions_path(result, env)
     if not definitions.is_file():
