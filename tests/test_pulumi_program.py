@@ -73,6 +73,11 @@ sys.path.insert(0, str(INFRA))
 from mlops_infra import program  # noqa: E402
 from mlops_infra.config import ConfigError  # noqa: E402
 
+# Pulumi's loop stays private to these tests: left as the current loop, other tests in the same
+# worker (libraries calling asyncio.get_event_loop()) would run their tasks on it, and Pulumi's
+# futures would then be resumed by tasks that are not theirs ("await wasn't used with future").
+asyncio.set_event_loop(None)
+
 NVIDIA_TAINT_AWS = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
@@ -111,7 +116,10 @@ def run_program(config: dict[str, str], entry: Callable[[], Any] = program.main)
         outputs = entry()
         return pulumi.Output.from_input(outputs or {}).apply(run.outputs.update)
 
-    declare()
+    try:
+        declare()
+    finally:
+        asyncio.set_event_loop(None)
     return run
 
 
