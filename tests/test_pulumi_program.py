@@ -73,10 +73,11 @@ sys.path.insert(0, str(INFRA))
 from mlops_infra import program  # noqa: E402
 from mlops_infra.config import ConfigError  # noqa: E402
 
-# Pulumi's loop stays private to these tests: left as the current loop, other tests in the same
-# worker (libraries calling asyncio.get_event_loop()) would run their tasks on it, and Pulumi's
-# futures would then be resumed by tasks that are not theirs ("await wasn't used with future").
-asyncio.set_event_loop(None)
+# Pulumi's loop (its futures from set_mocks belong to it) stays private to these tests: left as
+# the current loop, another test in the same worker that runs or closes "the" loop did so to this
+# one, and every Pulumi test after it failed ("await wasn't used with future"). Others get a loop
+# of their own, as before.
+asyncio.set_event_loop(asyncio.new_event_loop())
 
 NVIDIA_TAINT_AWS = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -119,7 +120,7 @@ def run_program(config: dict[str, str], entry: Callable[[], Any] = program.main)
     try:
         declare()
     finally:
-        asyncio.set_event_loop(None)
+        asyncio.set_event_loop(asyncio.new_event_loop())
     return run
 
 
