@@ -49,6 +49,18 @@ def snapshot(folder: Path) -> dict[str, str]:
     }
 
 
+def paths(node: object, prefix: tuple = ()) -> list[tuple]:
+    """Every path (key or index tuple) into nested dicts and lists, the root's () first."""
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += paths(v, (*prefix, i))
+    return out
+
+
 def edit(root: Path, rel: str, old: str, new: str) -> None:
     """Replace the first `old` in a project file; the test fails if it is not there."""
     path = root / rel

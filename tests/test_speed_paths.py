@@ -19,6 +19,7 @@ from mlops.canonical import to_json
 from mlops.escaping import json_visible
 from mlops.loader import parse_bytes
 from mlops.targets import dagster
+from tests.helpers import paths
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -33,19 +34,8 @@ SPECS = {
 HEAVY = ("dagster", "deepspeed", "torch", "transformers", "whylogs", "pulumi", "pandas", "dvc")
 
 
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-DOCS = {kind: [yaml.safe_load(p.read_text()) for p in paths] for kind, paths in SPECS.items()}
-TARGETS = [(kind, i, path) for kind, docs in DOCS.items() for i, d in enumerate(docs) for path in _paths(d)]
+DOCS = {kind: [yaml.safe_load(p.read_text()) for p in files] for kind, files in SPECS.items()}
+TARGETS = [(kind, i, path) for kind, docs in DOCS.items() for i, d in enumerate(docs) for path in paths(d)]
 
 # values where Python's jsonschema and a Rust validator could disagree: integral floats, huge
 # integers, NaN, infinities, trailing newlines, Python-only whitespace, non-ASCII, wrong types
