@@ -42,10 +42,13 @@ def redacted(
     fields = list((prepare or {}).get("fields") or ())
     if not patterns or not fields:
         return list(rows), 0
-    complete = [r for r in rows if all(f in r and r[f] is not None for f in fields)]
-    clean, counts, _ = steps.redact(complete, fields, patterns)
-    by_id = {id(r): c for r, c in zip(complete, clean, strict=True)}
-    return [by_id.get(id(r), r) for r in rows], sum(counts.values())
+    out, replaced = [], 0
+    for row in rows:
+        if all(row.get(f) is not None for f in fields):  # a row without them cannot train anyway
+            [row], counts, _ = steps.redact([row], fields, patterns)
+            replaced += sum(counts.values())
+        out.append(row)
+    return out, replaced
 
 
 def with_feedback(
