@@ -73,10 +73,10 @@ sys.path.insert(0, str(INFRA))
 from mlops_infra import program  # noqa: E402
 from mlops_infra.config import ConfigError  # noqa: E402
 
-# Pulumi's loop (its futures from set_mocks belong to it) stays private to these tests: left as
-# the current loop, another test in the same worker that runs or closes "the" loop did so to this
-# one, and every Pulumi test after it failed ("await wasn't used with future"). Others get a loop
-# of their own, as before.
+# Pulumi's loop (the root stack's futures from set_mocks belong to it) stays private to these
+# tests, so no other test's library runs or closes it. This module must be imported once: a second
+# copy made a second loop that awaited the first one's root stack ("await wasn't used with future"),
+# which is why tests/ is a package.
 asyncio.set_event_loop(asyncio.new_event_loop())
 
 NVIDIA_TAINT_AWS = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
