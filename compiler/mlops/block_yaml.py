@@ -205,6 +205,8 @@ class Emitter:
             start = out.find("\n" + marker) + 1 if indent > 2 else 0
             if not out.startswith(marker, start) or out[start + len(marker)] != "|":
                 raise _Fallback
+            if out.endswith("\n...\n"):  # keep chomping (`|+`): libyaml ends the stream, not the block, with `...`
+                raise _Fallback
             spelled = self._blocks[value, indent] = out[start + len(marker) :]
         return spelled
 
