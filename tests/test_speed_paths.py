@@ -14,11 +14,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlops import schema
+from mlops import py_literal, schema
 from mlops.canonical import to_json
 from mlops.escaping import json_visible
 from mlops.loader import parse_bytes
-from mlops.targets import dagster
 from tests.helpers import paths
 
 REPO = Path(__file__).resolve().parents[1]
@@ -163,22 +162,22 @@ def _reference_literal(value: Any, indent: int, prefix: int, suffix: int) -> str
 
     def flat(v: Any) -> str:
         if isinstance(v, dict):
-            return "{" + ", ".join(f"{dagster._scalar(k)}: {flat(x)}" for k, x in v.items()) + "}"
+            return "{" + ", ".join(f"{py_literal.scalar(k)}: {flat(x)}" for k, x in v.items()) + "}"
         if isinstance(v, (list, tuple)):
             return "[" + ", ".join(flat(x) for x in v) + "]"
-        return dagster._scalar(v)
+        return py_literal.scalar(v)
 
     text = flat(value)
     if not isinstance(value, (list, tuple, dict)) or not value:
         return text
-    if prefix + dagster._width(text) + suffix <= dagster.LINE_LENGTH:
+    if prefix + py_literal.width(text) + suffix <= py_literal.LINE_LENGTH:
         return text
     pad = " " * (indent + 4)
     if isinstance(value, dict):
         lines = []
         for key, item in value.items():
-            head = f"{dagster._scalar(key)}: "
-            lines.append(f"{pad}{head}{_reference_literal(item, indent + 4, indent + 4 + dagster._width(head), 1)},")
+            head = f"{py_literal.scalar(key)}: "
+            lines.append(f"{pad}{head}{_reference_literal(item, indent + 4, indent + 4 + py_literal.width(head), 1)},")
     else:
         lines = [f"{pad}{_reference_literal(item, indent + 4, indent + 4, 1)}," for item in value]
     opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
@@ -196,4 +195,4 @@ PY_VALUES = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(PY_VALUES, st.integers(0, 100))
 def test_the_dagster_literal_printer_breaks_lines_where_the_reference_does(value: Any, prefix: int) -> None:
-    assert dagster.py(value, prefix) == _reference_literal(value, 0, prefix, 0)
+    assert py_literal.py(value, prefix) == _reference_literal(value, 0, prefix, 0)

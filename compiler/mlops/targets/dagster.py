@@ -9,9 +9,6 @@ and is byte-identical across runs. The Dagster objects are built by `mlops.runti
 from __future__ import annotations
 
 import hashlib
-import math
-import unicodedata
-from collections.abc import Iterable
 from dataclasses import asdict
 from functools import cache
 from typing import Any
@@ -23,12 +20,12 @@ from mlops import __version__, contract
 from mlops.canonical import digest
 from mlops.defaults import DRIFT_REFERENCE
 from mlops.model import Dataset, ResolvedModel
+from mlops.py_literal import py
 from mlops.resources import data_dir
 from mlops.targets import whylogs as whylogs_target
 from mlops.targets.base import Artifact
 
 TARGET = "dagster"
-LINE_LENGTH = 88  # the default of ruff and black, so a formatter run by the user leaves the file alone
 CODE_VERSION_LENGTH = 16  # hex characters; Dagster records it in a tag, and tags allow 63
 
 # Keys of the monitor definition that say when or which spec made it, not what the monitor computes.
@@ -268,113 +265,3 @@ def _template():
     )
     env.filters["py"] = py
     return env.get_template("definitions.py.j2")
-
-
-# --- Python literals, formatted as ruff/black would format them ---------------------------------
-
-
-def py(value: Any, prefix: int = 0) -> str:
-    """`value` as a Python literal; `prefix` is the width of the text before it on its line."""
-    return _literal(value, 0, prefix, 0)
-
-
-def _literal(value: Any, indent: int, prefix: int, suffix: int) -> str:
-    if not isinstance(value, (list, tuple, dict)) or not value:
-        return _flat(value)
-    flat = _fit(value, LINE_LENGTH - prefix - suffix)
-    if flat is not None:
-        return flat
-    inner = indent + 4
-    pad = " " * inner
-    if isinstance(value, dict):
-        lines = []
-        for key, item in value.items():
-            head = f"{_scalar(key)}: "
-            lines.append(f"{pad}{head}{_literal(item, inner, inner + _width(head), 1)},")
-        return "{\n" + "\n".join(lines) + "\n" + " " * indent + "}"
-    lines = [f"{pad}{_literal(item, inner, inner, 1)}," for item in value]
-    return "[\n" + "\n".join(lines) + "\n" + " " * indent + "]"
-
-
-def _fit(value: Any, budget: int) -> str | None:
-    """`_flat(value)` when it is at most `budget` columns wide, else None. Stops as soon as the
-    width passes the budget, so a container is measured in O(line length), not O(its size): each
-    level of a big nested literal would otherwise flatten everything below it again."""
-    if isinstance(value, dict):
-        items: Iterable[tuple[str, Any]] = ((f"{_scalar(k)}: ", v) for k, v in value.items())
-        opening, closing = "{", "}"
-    elif isinstance(value, (list, tuple)):
-        items = (("", v) for v in value)
-        opening, closing = "[", "]"
-    else:
-        flat = _scalar(value)
-        return flat if _width(flat) <= budget else None
-    parts: list[str] = []
-    used = 2  # the brackets
-    if used > budget:
-        return None
-    for head, item in items:
-        used += _width(head) + (2 if parts else 0)  # ", " between items
-        text = _fit(item, budget - used)
-        if text is None:
-            return None
-        used += _width(text)
-        parts.append(head + text)
-    return opening + ", ".join(parts) + closing
-
-
-def _width(text: str) -> int:
-    """Columns as formatters count them: wide East Asian characters and emoji take two."""
-    if text.isascii():
-        return len(text)
-    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _flat(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_scalar(k)}: {_flat(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_flat(v) for v in value) + "]"
-    return _scalar(value)
-
-
-def _scalar(value: Any) -> str:
-    if value is None or isinstance(value, bool):
-        return repr(value)
-    if isinstance(value, int):
-        return repr(int(value))
-    if isinstance(value, float):
-        # ruff and black write 1e22, not repr's 1e+22
-        return repr(value).replace("e+", "e") if math.isfinite(value) else f'float("{value}")'
-    if isinstance(value, str):
-        return _string(value)
-    raise TypeError(f"no Python literal for {type(value).__name__}")
-
-
-_ESCAPES: dict[str, str] = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _string(s: str) -> str:
-    """A string literal: escapes for anything unprintable (bidi controls included), the quote
-    ruff prefers (double, unless the text holds more double quotes than single ones)."""
-    quote = "'" if s.count('"') > s.count("'") else '"'
-    if s.isascii() and s.isprintable() and quote not in s and "\\" not in s:
-        return quote + s + quote  # the common case: nothing to escape
-    out = []
-    for ch in s:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ch == quote:
-            out.append("\\" + ch)
-        elif not ch.isprintable():
-            out.append(_unicode_escape(ch))
-        else:
-            out.append(ch)
-    return quote + "".join(out) + quote
-
-
-def _unicode_escape(ch: str) -> str:
-    code = ord(ch)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
