@@ -4,6 +4,7 @@ JSON, the Dagster literal printer), and validate and compile stay light (what th
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlops import py_literal, schema
-from mlops.canonical import to_json
+from mlops.canonical import digest, to_json
 from mlops.escaping import json_visible
 from mlops.loader import parse_bytes
 from tests.helpers import paths
@@ -155,6 +156,17 @@ def test_rendered_json_is_byte_for_byte_what_json_dumps_writes(value: Any) -> No
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     expected = (json_visible(text) + "\n").encode()
     assert to_json(value) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    JSON_VALUES
+    | st.sampled_from([1e-05, 2**64, -(2**63) - 1, "\x7f", "\u00e9", {"\u00e9": 1, "e": 2}, "\ud800", 1e22, "\x1f\b"])
+    | st.tuples(st.sampled_from([1e-08, 2**70, -1e-05]), JSON_VALUES).map(lambda p: {"k": [p[0], (p[1], p[0])]})
+)
+def test_a_digest_is_the_sha256_of_what_json_dumps_writes(value: Any) -> None:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    assert digest(value) == hashlib.sha256(text.encode()).hexdigest()
 
 
 def _reference_literal(value: Any, indent: int, prefix: int, suffix: int) -> str:

@@ -74,7 +74,20 @@ def _for_orjson(value: Any) -> Any:
 
 
 def digest(value: Any) -> str:
-    """sha256 of a value's compact sorted-key JSON."""
+    """sha256 of a value's compact sorted-key JSON: json.dumps' ASCII text, written by orjson
+    (the hashes of every spec section, 9 per model and environment) where orjson's bytes are the
+    same: it leaves non-ASCII characters and DEL unescaped, so such a text is left to json.dumps."""
+    try:
+        ready = _for_orjson(value)
+    except _Different:
+        ready = _DIFFERENT
+    if ready is not _DIFFERENT:
+        try:
+            raw = orjson.dumps(ready, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            raw = b"\x80"  # not ASCII: json.dumps says what is wrong, or writes it
+        if raw.isascii() and b"\x7f" not in raw:
+            return hashlib.sha256(raw).hexdigest()
     return hashlib.sha256(
         json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
     ).hexdigest()
