@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator, validators
@@ -105,10 +106,27 @@ def _plain(value: Any, depth: int = 0) -> bool:
     return value is None or t is bool
 
 
-def _fast_valid(kind: str, instance: Any) -> bool:
+# Whether each file's data is _plain. A model as seen in one environment (merge.overlay_document)
+# is made of its file's values, no deeper than they were, so it is plain when its file is: the
+# walk is done once per file, not once more per environment.
+_PLAIN_FILES: WeakKeyDictionary[Document, bool] = WeakKeyDictionary()
+
+
+def _plain_document(doc: Document, instance: Any) -> bool:
+    if instance is not doc.data:
+        return _plain(instance)
+    if doc.source is not None and doc.source in _PLAIN_FILES:
+        return _PLAIN_FILES[doc.source]
+    plain = _plain(instance)
+    if doc.source is None:
+        _PLAIN_FILES[doc] = plain
+    return plain
+
+
+def _fast_valid(kind: str, instance: Any, doc: Document | None = None) -> bool:
     """The compiled (Rust) validator says yes for valid data in microseconds. Anything it refuses,
     or data it might read differently, goes through jsonschema, whose errors become diagnostics."""
-    if not _plain(instance):
+    if not (_plain(instance) if doc is None else _plain_document(doc, instance)):
         return False
     try:
         return _compiled(kind).is_valid(instance)
@@ -156,7 +174,7 @@ def check_header(doc: Document, expected: str | None) -> list[Diagnostic]:
 def check(doc: Document, kind: str, data: Any = None) -> list[Diagnostic]:
     """Validate `data` (default: the document's) against the schema of `kind`."""
     instance = doc.data if data is None else data
-    if _fast_valid(kind, instance):
+    if _fast_valid(kind, instance, doc):
         return []
     return explain(doc, kind, instance)
 
