@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from mlops.diagnostics import Diagnostic
-from mlops.loader import Document, escape
+from mlops.loader import escape
 from mlops.rules.context import Context
 
 PATTERNS = {
@@ -27,34 +28,55 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
     docs = [ctx.sources.project] if ctx.sources.project else []
     docs += [d for group in ctx.sources.documents.values() for d in group]
     for doc in docs:
-        yield from _scan(doc, doc.data, "")
+        found: list[tuple[tuple[str | int, ...], str, str]] = []
+        _scan(doc.data, [], found)
+        for path, code_message, hint in found:
+            yield doc.diagnostic("".join(f"/{escape(str(p))}" for p in path), "X701", code_message, hint=hint)
 
 
-def _scan(doc: Document, value: Any, pointer: str) -> Iterator[Diagnostic]:
+# the same keys and most values recur in every spec: each distinct one is searched once
+@lru_cache(maxsize=4096)
+def _secret_name(key: str) -> bool:
+    return SECRET_KEY.search(key) is not None
+
+
+@lru_cache(maxsize=4096)
+def _suspect(value: str) -> bool:
+    return _ANY.search(value) is not None
+
+
+def _scan(value: Any, path: list[str | int], found: list[tuple[tuple[str | int, ...], str, str]]) -> None:
+    """Every finding under `value`, in document order. The pointer of a value is spelled only when
+    it holds a finding: the walk touches every value of every spec, and almost none do."""
     if isinstance(value, dict):
         for key, item in value.items():
-            child = f"{pointer}/{escape(key)}"
             # blocked_patterns names what a monitor hunts for ({api_key: 'sk-...'}): a detector, not a secret
-            named_secret = SECRET_KEY.search(key) and not pointer.endswith("/blocked_patterns")
+            named_secret = _secret_name(key) and not (path and path[-1] == "blocked_patterns")
             if named_secret and isinstance(item, str) and item:
-                yield doc.diagnostic(
-                    child,
-                    "X701",
-                    f"'{key}' holds a literal secret",
-                    hint="reference a secret store (Kubernetes Secret, AWS Secrets Manager) instead",
+                found.append(
+                    (
+                        (*path, key),
+                        f"'{key}' holds a literal secret",
+                        "reference a secret store (Kubernetes Secret, AWS Secrets Manager) instead",
+                    )
                 )
                 continue
-            yield from _scan(doc, item, child)
+            path.append(key)
+            _scan(item, path, found)
+            path.pop()
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _scan(doc, item, f"{pointer}/{i}")
-    elif isinstance(value, str) and _ANY.search(value):
+            path.append(i)
+            _scan(item, path, found)
+            path.pop()
+    elif isinstance(value, str) and _suspect(value):
         for what, pattern in PATTERNS.items():
             if pattern.search(value):
-                yield doc.diagnostic(
-                    pointer,
-                    "X701",
-                    f"value looks like a {what}",
-                    hint="remove it from the spec and rotate it: it is in git history now",
+                found.append(
+                    (
+                        tuple(path),
+                        f"value looks like a {what}",
+                        "remove it from the spec and rotate it: it is in git history now",
+                    )
                 )
                 return

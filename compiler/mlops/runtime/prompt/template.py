@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
@@ -42,7 +42,12 @@ def parse(source: str) -> Any:
 
 def fields(source: str) -> set[str]:
     """The record fields a template reads (its undeclared top-level variables)."""
-    return set(meta.find_undeclared_variables(parse(source)))
+    return set(_fields(source))
+
+
+@lru_cache(maxsize=256)  # validate asks per model and environment; most models share a template
+def _fields(source: str) -> frozenset[str]:
+    return frozenset(meta.find_undeclared_variables(parse(source)))
 
 
 @dataclass(frozen=True)
