@@ -9,12 +9,14 @@ drift and compliance, overlays); the head branch scales every model's prod servi
 2..10), so every model changes in prod. Lean: small tabular specs; the head branch doubles the
 prod GPUs of every model (N DeepSpeed diffs). Prints the plan's wall time (both revisions read
 from git and compiled) and the Markdown size; the goal (1,000 realistic models <= 5 s) is
-printed, never asserted. On a shared machine the wall time moves with the load.
+printed as PASS or MISS, never asserted, on the CPU seconds of the plan (its git children included):
+on a shared machine the wall time moves with the load.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -120,15 +122,16 @@ def main(sizes: list[int], lean: bool) -> None:
     print(
         f"{'models':>7} {'rows':>6} {'artifacts':>9} {'plan s':>7} {'plan cpu s':>10} {'markdown s':>10} {'markdown chars':>14}"
     )
+    cpus: dict[int, float] = {}
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             (make_repo if lean else make_realistic_repo)(root, n)
-            cpu = time.process_time()
+            cpu = _cpu()
             start = time.perf_counter()
             plan = build(root, "main", "head")
             planned = time.perf_counter()
-            cpu = time.process_time() - cpu
+            cpu = cpus[n] = _cpu() - cpu
             assert plan.base.compiled and plan.head.compiled, [d.format() for d in plan.head.diagnostics[:3]]
             text = render_markdown.render(plan)
             rendered = time.perf_counter()
@@ -137,6 +140,17 @@ def main(sizes: list[int], lean: bool) -> None:
                 f"{n:>7} {len(plan.changed):>6} {changes:>9} {planned - start:>7.2f} {cpu:>10.2f} "
                 f"{rendered - planned:>10.2f} {len(text):>14,}"
             )
+    if not lean and 1000 in cpus:
+        verdict = "PASS" if cpus[1000] <= 5 else "MISS"
+        print(
+            f"{verdict}  mlops plan of 1,000 realistic models, every prod model changed, <= 5 s: {cpus[1000]:.2f} s CPU"
+        )
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of the children it waited for (git)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 if __name__ == "__main__":
