@@ -14,6 +14,7 @@ import yaml
 
 from mlops import defaults
 from mlops.pipeline import validate
+from mlops.resolve import feedback_section
 from tests.conftest import REPO
 
 KINDS = ("Project", "Environment", "Model", "Policy")
@@ -128,6 +129,8 @@ RESOLVED = {
     "/spec/data/prepare/length/unit": lambda m: m.prepare.length_unit,
     "/spec/data/prepare/redact_pii": lambda m: m.prepare.redact == m.monitoring.compliance.blocked_patterns,
     "/spec/data/prepare/split/eval_fraction": lambda m: m.prepare.eval_fraction,
+    # MINIMAL serves nothing, so it can have no feedback (D805): a feedback section of only a path
+    "/spec/data/feedback/holdout_min_rows": lambda m: feedback_section({"path": "labels.csv"}).holdout_min_rows,
     "/spec/prompt/template": lambda m: m.prompt.template,
     "/spec/prompt/response": lambda m: m.prompt.response,
     "/spec/prompt/format": lambda m: m.prompt.format,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlops.runtime.registry import ModelRegistry
 from mlops.runtime.serving.log import InferenceLog
-from mlops.runtime.training.feedback import labeled_records, redacted, with_feedback
+from mlops.runtime.training.feedback import held_out, labeled_records, redacted, with_feedback
 
 TRAIN = [
     {"category": "shipping", "prompt": "Where is order A1?", "response": "Order A1 ships today."},
@@ -75,3 +75,38 @@ def test_feedback_answers_are_redacted_like_the_prepared_training_data(copy_exam
     assert replaced == 2 and clean[1:] == rows[1:]
     assert clean[0] == {"request_id": "a", "prompt": "Refund order A1, I am [SSN].", "response": "Mail [EMAIL]."}
     assert redacted(rows, None) == (rows, 0)
+
+
+def _requests(first: int, last: int) -> list[dict]:
+    # two instances per request: a multi-instance tabular request is one request
+    return [
+        {"request_id": f"req-{n}", "index": i, "amount": n, "is_fraud": n % 2}
+        for n in range(first, last)
+        for i in (0, 1)
+    ]
+
+
+def ids(rows: list) -> set[str]:
+    return {r["request_id"] for r in rows}
+
+
+def test_a_held_out_request_never_trains_as_more_feedback_arrives() -> None:
+    early_train, early_judge = held_out(_requests(0, 1000), 0.2)
+    train, judge = held_out(_requests(0, 3000), 0.2)  # the next retraining: more labels arrived
+    assert ids(train).isdisjoint(ids(judge))  # both instances of a request sit on the same side
+    assert ids(early_judge) <= ids(judge) and ids(early_train) <= ids(train)  # no record changes sides
+    assert 0.17 < len(ids(judge)) / 3000 < 0.23  # about the share asked for
+    assert len(train) + len(judge) == 6000
+    backwards = held_out(_requests(0, 100)[::-1], 0.5)  # the side does not depend on where a record sits
+    assert [ids(side) for side in backwards] == [ids(side) for side in held_out(_requests(0, 100), 0.5)]
+
+
+def test_held_out_records_alone_in_the_eval_files_columns(tmp_path: Path) -> None:
+    eval_csv = tmp_path / "eval.csv"
+    eval_csv.write_text("amount,is_fraud\n1.5,0\n2.5,1\n")
+    _, judge = held_out(_requests(0, 50), 0.3)
+    path, written, skipped = with_feedback(eval_csv, [*judge, {"request_id": "x"}], tmp_path / "held", keep=False)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "amount,is_fraud" and "1.5,0" not in lines  # the header, none of the pinned rows
+    assert (written, skipped) == (len(judge), 1) and len(lines) == 1 + len(judge)
+    assert lines[1:] == [f"{r['amount']},{r['is_fraud']}" for r in judge]

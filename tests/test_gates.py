@@ -91,7 +91,7 @@ def test_a_trainer_that_does_not_score_the_baseline_is_named() -> None:
 
 def test_require_improvement_that_cannot_be_decided_is_e101(copy_example: Callable[[str], Path]) -> None:
     project = copy_example("tabular-fraud")
-    edit(project, SPEC, "  serving:\n", "  deploy: {require_improvement: {roc_auc: 0.01}}\n  serving:\n")
+    edit(project, SPEC, "{require_improvement: {accuracy: 0}}", "{require_improvement: {roc_auc: 0.01}}")
     assert found(project, "E101") == []
     edit(project, SPEC, "{roc_auc: 0.01}", "{roc_auc: 0.01, f1: 0}")
     [problem] = {d.message: d for d in found(project, "E101")}.values()
@@ -186,7 +186,7 @@ def test_require_improvement_releases_a_better_version_and_keeps_serving_over_a_
     edit(project, SPEC, "    warm_start: release", "    warm_start: none")
     edit(project, SPEC, "accuracy: {min: 0.7}", "accuracy: {min: 0.6}")
     edit(project, SPEC, "roc_auc: {min: 0.75}", "roc_auc: {min: 0.55}")
-    edit(project, SPEC, "  serving:\n", "  deploy: {require_improvement: {roc_auc: 0}}\n  serving:\n")
+    edit(project, SPEC, "{require_improvement: {accuracy: 0}}", "{require_improvement: {roc_auc: 0}}")
     edit(project, SPEC, GOOD, UNDERFIT)
     registry = ModelRegistry(str(project / ".mlops" / "artifacts"), "local", NAME)
 

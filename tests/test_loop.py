@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,7 +96,13 @@ def test_the_demo_runs_the_loop_and_a_version_failing_its_gates_never_serves(cop
         logged = read_records(registry)
         by_id = {r["request_id"]: r for r in logged}
         shifted_v1 = [rid for rid in labels if by_id[rid]["version"] == 1]
-        assert len(shifted_v1) == shifted["requests"] == shifted["labeled"] == v2["feedback_rows"]
+        assert len(shifted_v1) == shifted["requests"] == shifted["labeled"]
+        # a fifth of the labeled requests (data.feedback.holdout) judged v2 instead of training it ...
+        assert v2["feedback_rows"] + v2["held_out_rows"] == shifted["labeled"]
+        assert 50 <= v2["held_out_rows"] <= 0.3 * shifted["labeled"]  # holdout_min_rows; the share asked
+        # ... and on those records v2 beat v1 (deploy.require_improvement), which the shifted fraud fools
+        beat = re.fullmatch(r"candidate 2 beats serving 1: accuracy ([0-9.]+) > serving ([0-9.]+)", v2["comparison"])
+        assert beat and float(beat[2]) < GATES["accuracy"] <= float(beat[1]) == round(v2["metrics"]["accuracy"], 4)
 
         # the release switch under load: no failed request, every request in the inference log
         switch = summary["switch"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from mlops.defaults import DRIFT_REFERENCE, TIMEZONE
 
-CONTRACT_VERSION = 4  # bump when a payload field changes meaning, is added or is removed
+CONTRACT_VERSION = 5  # bump when a payload field changes meaning, is added or is removed
 
 # --- trainer environment (what a training entrypoint reads) --------------------------------------
 DEEPSPEED_CONFIG = "MLOPS_DEEPSPEED_CONFIG"  # rendered/<env>/deepspeed/<model>.json (required)
@@ -51,6 +51,8 @@ def gate_check(metric: str) -> str:
 BASELINE_PREFIX = "baseline_"
 LLM_EVAL_METRICS = ("eval_loss", "exact_match", "rouge_l")  # what the llm-finetune trainer scores a version on
 
+# a train materialization's eval_on when data.feedback.holdout's records judged the version
+HELD_OUT_EVAL = "held-out production records"
 LIVE_CHECK = "live_metrics"  # a served model's predictions, where ground truth arrived, against the gates
 
 
@@ -133,14 +135,21 @@ class DataSpec:
 class FeedbackSpec:
     path: str
     window_days: int | None
+    holdout: float | None
+    holdout_min_rows: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "window_days": self.window_days}
+        return {
+            "path": self.path,
+            "window_days": self.window_days,
+            "holdout": self.holdout,
+            "holdout_min_rows": self.holdout_min_rows,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str) -> FeedbackSpec:
-        d = _fields(d, where, ("path", "window_days"))
-        return cls(d["path"], d["window_days"])
+        d = _fields(d, where, ("path", "window_days", "holdout", "holdout_min_rows"))
+        return cls(d["path"], d["window_days"], d["holdout"], d["holdout_min_rows"])
 
 
 @dataclass(frozen=True)

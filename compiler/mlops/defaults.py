@@ -74,6 +74,7 @@ NEAR_DEDUP_NUM_PERM = 128
 LENGTH_UNIT = "chars"
 REDACT_PII = True
 EVAL_FRACTION = 0.1
+HOLDOUT_MIN_ROWS = 50  # data.feedback.holdout: fewer held-out records than this and data.eval judges
 HUB_TOKEN_KEY = "token"
 
 # --- Model: serving ------------------------------------------------------------------------------
@@ -137,6 +138,7 @@ SCHEMA_DEFAULTS: dict[str, dict[str, Any]] = {
         "/spec/data/prepare/length/unit": LENGTH_UNIT,
         "/spec/data/prepare/redact_pii": REDACT_PII,
         "/spec/data/prepare/split/eval_fraction": EVAL_FRACTION,
+        "/spec/data/feedback/holdout_min_rows": HOLDOUT_MIN_ROWS,
         "/spec/prompt/template": PROMPT_TEMPLATE,
         "/spec/prompt/response": PROMPT_RESPONSE,
         "/spec/prompt/format": PROMPT_FORMAT,

@@ -99,6 +99,8 @@ class Feedback:
 
     path: str  # inside the project, or an fsspec URI
     window_days: int | None
+    holdout: float | None  # the share of labeled records that judge instead of train (None: all train)
+    holdout_min_rows: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from mlops.commands.dagster_cli import Echo, definitions_path, refuse_stale
 from mlops.commands.demo_table import metrics as _metrics
 from mlops.commands.demo_table import passed as _passed
 from mlops.commands.serving import registry_of
+from mlops.contract import HELD_OUT_EVAL
 from mlops.model import ResolvedModel
 from mlops.pipeline import Result
 
@@ -644,9 +645,11 @@ def _steps(
             "first_failures": load.failed[:3],
         }
         summary["switch"] = switch
+        judged = f" on {v2['held_out_rows']} held-out records" if v2["held_out_rows"] is not None else ""
+        beat = f" ({v2['comparison']})" if v2["comparison"] else ""
         s["line"] = (
             f"version {v2['version']}: {v2['feedback_rows']} feedback rows, warm start v{v2['warm_start_version']},"
-            f" {_metrics(v2['metrics'])}  gates {_passed(v2['gates_passed'])}  run {run.run_id[:8]}"
+            f" {_metrics(v2['metrics'])}{judged}{beat}  gates {_passed(v2['gates_passed'])}  run {run.run_id[:8]}"
         )
     with steps.step("switch") as s:
         s["line"] = (
@@ -673,6 +676,8 @@ def _version(loop: Loop, run_id: str, trigger: str) -> dict[str, Any]:
         "gates_passed": evaluation.get("gates_passed") is True and evaluation.get("train_run_id") == run_id,
         "feedback_rows": trained.get("feedback_rows", 0),
         "warm_start_version": trained.get("warm_start_version"),
+        "held_out_rows": trained.get("held_out_rows") if trained.get("eval_on") == HELD_OUT_EVAL else None,
+        "comparison": evaluation.get("comparison"),  # deploy.require_improvement's, against the serving version
         "run_id": run_id,
         "trigger": trigger,
     }

@@ -18,8 +18,8 @@ from typing import Any
 from mlops import deepspeed_config, entrypoint, progress, schema
 from mlops.canonical import digest, to_json
 from mlops.catalog import base_model
+from mlops.defaults import HOLDOUT_MIN_ROWS, dagster_launcher, data_format
 from mlops.defaults import artifacts as default_artifacts
-from mlops.defaults import dagster_launcher, data_format
 from mlops.diagnostics import Diagnostic, merge_environments
 from mlops.loader import Document
 from mlops.merge import overlay_document
@@ -139,9 +139,7 @@ def _resolve_one(
         eval_data=_dataset(data["eval"]) if "eval" in data else None,
         # what feedback labels and a version is judged on: an LLM's reference answer is its response column
         label=data.get("label") or (prompt.response if prompt is not None else None),
-        feedback=Feedback(data["feedback"]["path"], data["feedback"].get("window_days"))
-        if "feedback" in data
-        else None,
+        feedback=feedback_section(data["feedback"]) if "feedback" in data else None,
         training=trained,
         evaluation=evaluation,
         deploy=deploy.deploy(spec.get("deploy"), evaluation),
@@ -153,6 +151,15 @@ def _resolve_one(
         prompt=prompt,
         prepare=llm.prepare(spec, prompt),
     ), problems
+
+
+def feedback_section(d: dict[str, Any]) -> Feedback:
+    return Feedback(
+        path=d["path"],
+        window_days=d.get("window_days"),
+        holdout=d.get("holdout"),
+        holdout_min_rows=d.get("holdout_min_rows", HOLDOUT_MIN_ROWS),
+    )
 
 
 def _dataset(d: dict[str, Any]) -> Dataset:

@@ -19,7 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from mlops import __version__, contract
 from mlops.canonical import digest
 from mlops.defaults import DRIFT_REFERENCE
-from mlops.model import Dataset, ResolvedModel
+from mlops.model import Dataset, ResolvedModel, plain
 from mlops.py_literal import py
 from mlops.resources import data_dir
 from mlops.targets import whylogs as whylogs_target
@@ -164,7 +164,7 @@ def model_spec(m: ResolvedModel) -> contract.ModelSpec:
         train=_dataset(m.train_data),
         eval=_dataset(m.eval_data) if m.eval_data else None,
         label=m.label,
-        feedback=contract.FeedbackSpec(m.feedback.path, m.feedback.window_days) if m.feedback else None,
+        feedback=contract.FeedbackSpec(**plain(m.feedback)) if m.feedback else None,
         training=contract.TrainingSpec(
             command=t.command,
             base_model=t.base_model.name,

@@ -10,7 +10,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +254,9 @@ def _what_is_new(
     if model.feedback is not None and model.label:
         rows = feedback.labeled_records(reg, _feedback_source(model, loc), model.label, model.feedback.window_days)
         rows, out["feedback_redacted"] = feedback.redacted(rows, model.prepare)
+        if model.feedback.holdout:
+            rows, judge = feedback.held_out(rows, model.feedback.holdout)
+            out.update(_eval_on_held_out(context, model, judge, Path(env.get(contract.EVAL_DATA) or train), work, env))
         combined, added, skipped = feedback.with_feedback(train, rows, work / "train_with_feedback", _trained_on(model))
         env[contract.TRAIN_DATA] = str(combined)
         out.update({"feedback_rows": added, "feedback_rows_skipped": skipped})
@@ -268,6 +271,32 @@ def _what_is_new(
         out["baseline_version"] = serving.number
         context.log.info(f"{model.name}: scores serving version {serving.number} on the eval records too")
     return out
+
+
+def _eval_on_held_out(
+    context: AssetExecutionContext,
+    model: ModelSpec,
+    rows: Sequence[Mapping[str, Any]],
+    like: Path,
+    work: Path,
+    env: dict[str, str],
+) -> dict[str, Any]:
+    """data.feedback.holdout: the held-out production records are the eval records (in the eval
+    file's columns), for the gates and for the serving version's score alike; with fewer than
+    holdout_min_rows of them (no traffic labeled yet) the eval data stays what it was."""
+    from mlops.runtime.training import feedback
+
+    assert model.feedback is not None
+    path, usable, _ = feedback.with_feedback(like, rows, work / "eval_held_out", _trained_on(model), keep=False)
+    if usable < model.feedback.holdout_min_rows:
+        context.log.info(
+            f"{model.name}: {usable} held-out production records, fewer than holdout_min_rows "
+            f"{model.feedback.holdout_min_rows}: evaluates on {like.name}"
+        )
+        return {"eval_on": like.name, "held_out_rows": usable}
+    env[contract.EVAL_DATA] = str(path)
+    context.log.info(f"{model.name}: evaluates on {usable} held-out production records (data.feedback.holdout)")
+    return {"eval_on": contract.HELD_OUT_EVAL, "held_out_rows": usable}
 
 
 def _trained_on(model: ModelSpec) -> set[str] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -28,6 +29,19 @@ def labeled_records(
         since = ((now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=window_days)).strftime("%Y-%m-%dT%H:%M:%S")
         records = [r for r in records if str(r.get("time", "")) >= since]
     return join_feedback(records, read_feedback(feedback), label)
+
+
+def held_out(
+    rows: Sequence[Mapping[str, Any]], share: float
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """(rows that train, rows that judge), about `share` of the requests held out. A request goes
+    one way by a hash of its id, in every run: records that judged one version never train the
+    next, so the serving version and a candidate are compared on records neither trained on."""
+    train, judge = [], []
+    for row in rows:
+        digest = hashlib.sha256(str(row.get("request_id", "")).encode()).digest()
+        (judge if int.from_bytes(digest[:8], "big") < share * 2**64 else train).append(row)
+    return train, judge
 
 
 def redacted(
@@ -52,11 +66,17 @@ def redacted(
 
 
 def with_feedback(
-    train: Path, rows: Sequence[Mapping[str, Any]], out: Path, required: Collection[str] | None = None
+    train: Path,
+    rows: Sequence[Mapping[str, Any]],
+    out: Path,
+    required: Collection[str] | None = None,
+    *,
+    keep: bool = True,
 ) -> tuple[Path, int, int]:
     """`train` plus the rows that have every `required` column (default: every column of `train`),
     written to `out`; a null, or a column that is not required and a row lacks, stays empty. An LLM's records need only
-    what its prompt reads and the answer, not the ticket metadata of the training file.
+    what its prompt reads and the answer, not the ticket metadata of the training file. `keep=False`:
+    only the rows, in `train`'s columns and format (held-out records as the eval data).
 
     Returns (path, rows added, rows skipped for a missing column)."""
     if train.suffix == ".csv":
@@ -68,10 +88,12 @@ def with_feedback(
     needed = columns if required is None else [c for c in columns if c in required]
     usable = [{c: r.get(c) for c in columns} for r in rows if all(c in r for c in needed)]
     out = out.with_suffix(train.suffix)
-    text = train.read_text(encoding="utf-8")
+    text = train.read_text(encoding="utf-8") if keep else ""
     with out.open("w", newline="", encoding="utf-8") as f:
         f.write(text if text.endswith("\n") or not text else text + "\n")
         if train.suffix == ".csv":
+            if not keep:
+                csv.writer(f, lineterminator="\n").writerow(columns)
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
             writer.writerows({c: _csv(r[c]) for c in columns} for r in usable)
         else:

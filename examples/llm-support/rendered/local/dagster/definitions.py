@@ -10,7 +10,7 @@ from the data below, written for the mlops contract version CONTRACT.
 
 from mlops.runtime.dagster.defs import build_definitions
 
-CONTRACT = 4
+CONTRACT = 5
 
 ENVIRONMENT = {
     "name": "local",
@@ -60,7 +60,12 @@ MODELS = [
                 "format": "jsonl",
             },
             "label": "response",
-            "feedback": {"path": "feedback/answers.jsonl", "window_days": 30},
+            "feedback": {
+                "path": "feedback/answers.jsonl",
+                "window_days": 30,
+                "holdout": None,
+                "holdout_min_rows": 50,
+            },
         },
         "training": {
             "command": ["python", "trainer/train.py"],

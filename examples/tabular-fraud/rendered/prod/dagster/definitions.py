@@ -10,7 +10,7 @@ from the data below, written for the mlops contract version CONTRACT.
 
 from mlops.runtime.dagster.defs import build_definitions
 
-CONTRACT = 4
+CONTRACT = 5
 
 ENVIRONMENT = {
     "name": "prod",
@@ -28,22 +28,22 @@ MODELS = [
         "description": "Card-transaction fraud classifier (an MLP over six features)",
         "owner": "risk-team",
         "source": "models/fraud-detector.yaml",
-        "spec_hash": "f1797503452e8e54a78237fce47be5983a5518fee276240302af0e848cbf5c04",
+        "spec_hash": "327b9cd44aae119ec8f856e20ff2ae68bf3ee2a589132c433ab381545e7d924e",
         "section_hashes": {
             "task": "b2219f27050c7ae87bb5334dd02c183cba74f029fdbd46d2508a074d9f255768",
-            "data": "adee48ee3c36726ddb490ccbc95156c8ede8d7f1b1f00505d90cc46ae32238cf",
+            "data": "fa2fdbca34517656b66eddc6c2697e33d79b14cb13d5b710bb3d79f9bce342c3",
             "training": "9dd8f024a0e4fe788c13a3d0e961bb21b040683a99df83785d72b47567237453",
             "evaluation": "bf0c17269dd48d9b1760a1ccf6dd045f922e1a730b49298cbe335b9dd40cf033",
             "serving": "5056090a02ca6197fdfc06e7de55abce7d6e14922fa6d757243989aa38d1d5f9",
-            "deploy": "74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b",
+            "deploy": "516eeaa615b1cecf973b6be899e207971deb80af3d3f65eac54209535213f8c9",
             "monitoring": "6c9ef2d8982cce11bdb1e83b0bab9a1a3f9d97152c899a921086e0852c57b2e1",
             "prompt": "74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b",
         },
         "code_versions": {
             "dataset": "851fa46190700606",
-            "train": "d0107df33e3ea171",
-            "evaluate": "41abcba03ec3a879",
-            "deploy": "1b20fb43d37babb5",
+            "train": "02424f221a06ed52",
+            "evaluate": "cd6141d45c5d81a0",
+            "deploy": "6407884b5bfdd4df",
             "monitor": "38be486287066c0e",
         },
         "task": "tabular-classification",
@@ -59,7 +59,12 @@ MODELS = [
                 "format": "csv",
             },
             "label": "is_fraud",
-            "feedback": {"path": "feedback/labels.csv", "window_days": 30},
+            "feedback": {
+                "path": "feedback/labels.csv",
+                "window_days": 30,
+                "holdout": 0.2,
+                "holdout_min_rows": 50,
+            },
         },
         "training": {
             "command": ["python", "trainer/train.py"],
@@ -101,7 +106,11 @@ MODELS = [
         },
         "finetune": None,
         "prepare": None,
-        "deploy": {"require_improvement": {}},
+        "deploy": {
+            "require_improvement": {
+                "accuracy": {"min_delta": 0.0, "higher_is_better": True},
+            },
+        },
     },
 ]
 
