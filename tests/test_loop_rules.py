@@ -11,7 +11,8 @@ from tests.helpers import edit, found, line_of
 
 FRAUD = "models/fraud-detector.yaml"
 LLM = "models/support-assistant.yaml"
-FEEDBACK = "    feedback: {path: feedback/labels.csv, window_days: 30}\n"
+FEEDBACK = "    feedback: {path: feedback/labels.csv, window_days: 30, holdout: 0.2}\n"
+DEPLOY = "  deploy: {require_improvement: {accuracy: 0}}\n"
 WARM = "    warm_start: release                 # a retraining continues from the serving version's weights\n"
 
 
@@ -96,6 +97,7 @@ def test_warm_start_without_serving_is_t514(copy_example: Callable[[str], Path])
     serving = text[text.index("  serving:\n") : text.index("  monitoring:\n")]
     edit(root, FRAUD, serving, "")
     edit(root, FRAUD, FEEDBACK, "")  # feedback without serving is D805, an error; here only T514 matters
+    edit(root, FRAUD, DEPLOY, "")  # and require_improvement E101
     [d, *_] = found(root, "T514")
     assert d.severity is Severity.WARNING and (d.line, d.col) == at(root, FRAUD, "release ")
     assert "no version is ever released" in d.message
