@@ -1,10 +1,14 @@
-"""The incremental compile (mlops.cache) writes exactly what a clean compile writes: random
-sequences of edits, additions, removals, renames, catalog and environment changes, hand edits
-of rendered files and a deleted cache, each followed by a cached compile of the project and a
-clean compile of a copy, compared byte for byte."""
+"""The incremental compile (mlops.cache) writes exactly what a clean compile writes, and reports
+exactly what a clean run reports: random sequences of edits, additions, removals, renames,
+catalog, environment, policy and overlay changes, specs broken (schema errors) and mended,
+semantic warnings, hand edits of rendered files and a deleted cache, each followed by a cached
+compile and validate of the project and a clean compile and validate of a copy, compared byte
+for byte (the rendered tree) and line for line (every diagnostic: code, file:line:col, message)."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -17,12 +21,26 @@ from mlops import cache, targets
 from tests.helpers import mlops, snapshot
 
 
-def _clean_compile(root: Path, scratch: Path) -> dict[str, str]:
+def _diagnostics(root: Path, *args: str) -> tuple[int, list[dict]]:
+    """Exit code and every diagnostic of `mlops ARGS root --format json`, paths relative to root."""
+    result = mlops(*args, root, "--format", "json")
+    assert result.exit_code in (0, 1), result.output
+    found = json.loads(result.stdout or "[]")
+    for d in found:  # the file as the project names it, wherever the copy is
+        d["file"] = Path(os.path.abspath(d["file"])).relative_to(root).as_posix()
+    return result.exit_code, found
+
+
+def _clean(root: Path, scratch: Path) -> tuple[dict[str, str], tuple, tuple]:
+    """A copy without cache or output: its rendered tree, and its compile's and validate's reports."""
     if scratch.exists():
         shutil.rmtree(scratch)
     shutil.copytree(root, scratch, ignore=shutil.ignore_patterns("rendered", ".mlops"))
-    assert mlops("compile", scratch).exit_code == 0
-    return snapshot(scratch / "rendered")
+    validated = _diagnostics(scratch, "validate")
+    compiled = _diagnostics(scratch, "compile")
+    tree = snapshot(scratch / "rendered") if (scratch / "rendered").is_dir() else {}
+    assert not (scratch / ".mlops").exists() or compiled[0] == 0 or validated[0] == 1
+    return tree, compiled, validated
 
 
 def _models(root: Path) -> list[Path]:
@@ -35,11 +53,33 @@ def _edit_yaml(path: Path, change) -> None:
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
+def _overlay(doc: dict, step: int) -> None:
+    """An environment's overlay of the model: dev's max_hours (or prod's), the base spec untouched."""
+    envs = doc["spec"].setdefault("environments", {})
+    training = envs.setdefault("dev", {}).setdefault("training", {})
+    training["max_hours"] = 2 + step % 5
+
+
+def _policy(doc: dict, step: int) -> None:
+    """A warning for every model above a number of epochs that moves: which models it hits changes."""
+    rules = doc["spec"]["rules"]
+    rules[:] = [r for r in rules if "max" not in r or "training.hyperparameters.epochs" not in r["max"]]
+    rules.append({"max": {"training.hyperparameters.epochs": 2 + step % 4}, "severity": "warning"})
+
+
+OPERATIONS = [
+    "edit", "comment", "add", "remove", "rename", "catalog", "environment", "policy", "overlay",
+    "break", "warn", "hand-edit", "drop",
+]  # fmt: skip
+
+
 def _operation(rng: random.Random, root: Path, step: int) -> str:
     models = _models(root)
-    op = rng.choice(["edit", "comment", "add", "remove", "rename", "catalog", "environment", "hand-edit", "drop"])
+    op = rng.choice(OPERATIONS)
     if op == "remove" and len(models) <= 2:
         op = "add"
+    if op == "hand-edit" and not (root / "rendered").is_dir():
+        op = "comment"
     if op == "edit":
         realistic.write_model(root, int(rng.choice(models).stem.split("-")[1]), variant=step + 1)
     elif op == "comment":  # the spec's bytes (and the lock's spec hash) change, no artifact does
@@ -62,6 +102,18 @@ def _operation(rng: random.Random, root: Path, step: int) -> str:
             root / "environments" / "prod.yaml",
             lambda d: d["spec"].__setitem__("budget_per_hour", d["spec"]["budget_per_hour"] + 1),
         )
+    elif op == "policy":
+        _edit_yaml(root / "policies" / "every-model.yaml", lambda d: _policy(d, step))
+    elif op == "overlay":
+        _edit_yaml(rng.choice(models), lambda d: _overlay(d, step))
+    elif op == "break":  # a schema error (compile refuses, with file:line:col), mended by a later edit
+        path = rng.choice(models)
+        path.write_text(path.read_text().replace("epochs: ", "epochs: many-", 1))
+    elif op == "warn":  # the prod policy's spot warning, from one model's overlay
+        _edit_yaml(
+            rng.choice(models),
+            lambda d: d["spec"]["training"].setdefault("resources", {}).__setitem__("spot", True),
+        )
     elif op == "hand-edit":  # compile must put the rendered file back, --check must see it first
         rendered = sorted(p for p in (root / "rendered").rglob("*.json"))
         path = rng.choice(rendered)
@@ -72,7 +124,7 @@ def _operation(rng: random.Random, root: Path, step: int) -> str:
     return op
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_random_edit_sequences_compile_like_clean_compiles(tmp_path: Path, seed: int, monkeypatch) -> None:
     rendered: list[str] = []
     for name, render in list(targets.TARGETS.items()):
@@ -83,19 +135,31 @@ def test_random_edit_sequences_compile_like_clean_compiles(tmp_path: Path, seed:
     assert (root / ".mlops" / "cache" / ".gitignore").read_text().strip().endswith("*")
     rng = random.Random(seed)
     seen = set()
-    for step in range(10):
+    last_ok = True
+    for step in range(12):
         op = _operation(rng, root, step)
         seen.add(op)
         rendered.clear()
-        result = mlops("compile", root)
-        assert result.exit_code == 0, (op, result.output)
-        if op in ("edit", "add", "rename"):
+        validated = _diagnostics(root, "validate")  # first: it reads what the last compile cached
+        compiled = _diagnostics(root, "compile")
+        rendered_now = list(rendered)
+        tree, clean_compiled, clean_validated = _clean(root, tmp_path / "clean")
+        assert compiled == clean_compiled, (seed, step, op)
+        assert validated == clean_validated, (seed, step, op)
+        if compiled[0] != 0:
+            assert compiled[1] and any(d["severity"] == "error" for d in compiled[1]), (op, compiled)
+            last_ok = False
+            continue
+        if op in ("edit", "add", "rename") and last_ok:
             # one model changed: only its per-model files are rendered again (3 environments x each target)
-            assert len(rendered) == 3 * len(targets.TARGETS) and len(set(rendered)) == 1, (op, rendered)
-        assert snapshot(root / "rendered") == _clean_compile(root, tmp_path / "clean"), (seed, step, op)
+            assert len(rendered_now) == 3 * len(targets.TARGETS) and len(set(rendered_now)) == 1, (op, rendered_now)
+        if op == "overlay" and last_ok:  # dev's resolved model only, when the value moved
+            assert len(rendered_now) in (0, len(targets.TARGETS)) and len(set(rendered_now)) <= 1, (op, rendered_now)
+        assert snapshot(root / "rendered") == tree, (seed, step, op)
         check = mlops("compile", "--check", root)
         assert check.exit_code == 0 and "up to date" in check.output, (op, check.output)
-    assert len(seen) >= 4
+        last_ok = True  # the next step changes one thing against a compiled tree
+    assert len(seen) >= 6
 
 
 def test_check_answers_from_the_cache_and_still_sees_every_change(tmp_path: Path) -> None:
@@ -124,4 +188,28 @@ def test_check_answers_from_the_cache_and_still_sees_every_change(tmp_path: Path
     for f in (root / ".mlops" / "cache").glob("*.bin"):
         f.write_bytes(f.read_bytes()[:-5])
     assert mlops("compile", root).exit_code == 0
-    assert snapshot(target) == _clean_compile(root, tmp_path / "clean")
+    assert snapshot(target) == _clean(root, tmp_path / "clean")[0]
+
+
+def test_a_compile_links_the_files_it_keeps_and_writes_the_ones_that_change(tmp_path: Path) -> None:
+    """The new tree shares unchanged files with the old one (hard links: nothing to write), and writes
+    a file whose bytes differ, also a hand edit that kept the file's size."""
+    root = tmp_path / "project"
+    realistic.write_project(root, 3)
+    assert mlops("compile", root).exit_code == 0
+    out = root / "rendered"
+    before = {p.relative_to(out).as_posix(): (p.stat().st_ino, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
+    edited = out / "dev" / "deepspeed" / "model-00001.json"
+    original = edited.read_bytes()
+    edited.write_bytes(original.replace(b"{", b"[", 1))  # same size, other bytes
+    realistic.write_model(root, 0, variant=5)
+    assert mlops("compile", root).exit_code == 0
+    after = {p.relative_to(out).as_posix(): (p.stat().st_ino, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
+    assert after.keys() == before.keys()
+    assert after["dev/deepspeed/model-00001.json"][1] == original
+    kept = [rel for rel in after if after[rel][1] == before[rel][1] and rel != "dev/deepspeed/model-00001.json"]
+    changed = [rel for rel in after if after[rel][1] != before[rel][1]]
+    assert kept and changed and "mlops.lock" in changed
+    assert all(after[rel][0] == before[rel][0] for rel in kept if rel != "mlops.lock")
+    assert all(after[rel][0] != before[rel][0] for rel in changed)
+    assert snapshot(out) == _clean(root, tmp_path / "clean")[0]

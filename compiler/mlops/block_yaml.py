@@ -73,6 +73,18 @@ class Emitter:
             return yaml.dump(data, **self.options)
         return "".join(out)
 
+    def item(self, data: dict, indent: int) -> str | None:
+        """`data` as one item of a block sequence whose dashes sit at `indent`: the lines `dump` writes
+        for it inside a document; None where `dump` would hand the document to yaml.dump."""
+        if type(data) is not dict or not data:
+            return None
+        out = [" " * indent + "- "]
+        try:
+            self._mapping(data, indent + 2, out, True, set())
+        except _Fallback:
+            return None
+        return "".join(out)
+
     # --- layout ---------------------------------------------------------------------------------
 
     def _mapping(self, data: dict, indent: int, out: list[str], inline: bool, seen: set[int]) -> None:

@@ -93,6 +93,59 @@ def _write(path: Path, value: Any) -> None:
         pass
 
 
+# --- documents -----------------------------------------------------------------------------------
+
+
+class Documents:
+    """load(kind, display, raw, parse) -> project.parse's answer for a spec file, from the cache when
+    it has seen the file's bytes: an edit re-parses (and schema-checks) that file only. An entry is
+    the document's path, data, sha256 and text (its positions are built again from the text, only
+    for a file that gets a diagnostic) and the problems as plain tuples; data marshal cannot write
+    exactly (no plain type) is not cached."""
+
+    def __init__(self, root: Path, *, write: bool = True) -> None:
+        self.path = folder(root) / f"documents-{sys.implementation.cache_tag}.bin"
+        self.write = write
+        old = _read(self.path) if root.is_dir() else None
+        ok = isinstance(old, dict) and old.get("compiler") == fingerprint() and isinstance(old.get("files"), dict)
+        self.old: dict[str, Any] = old["files"] if ok else {}  # type: ignore[index]
+        self.new: dict[str, Any] = {}
+        self.hits = self.misses = 0
+
+    def load(self, kind: str, display: str, raw: bytes, parse: Callable[[str, str, bytes], Any]) -> Any:
+        from mlops.diagnostics import Diagnostic, Severity
+        from mlops.loader import Document
+
+        key = f"{kind}\0{display}\0{hashlib.sha256(raw).hexdigest()}"
+        entry = self.old.get(key)
+        if entry is not None:
+            self.hits += 1
+            self.new[key] = entry
+            fields, problems = entry
+            doc = None if fields is None else Document(*fields)
+            return doc, [Diagnostic(*p[:5], Severity(p[5]), *p[6:]) for p in problems]
+        self.misses += 1
+        doc, problems = parse(kind, display, raw)
+        entry = (
+            None if doc is None else (doc.path, doc.data, doc.sha256, doc.text),
+            tuple(
+                (d.file, d.line, d.col, d.code, d.message, d.severity.value, d.hint, d.pointer, d.model, d.environments)
+                for d in problems
+            ),
+        )
+        try:
+            marshal.dumps(entry)
+        except ValueError:  # a type marshal cannot write: parsed again next time
+            return doc, problems
+        self.new[key] = entry
+        return doc, problems
+
+    def save(self) -> None:
+        """Keep the files this load saw (the cache holds the project as it is, not its history)."""
+        if self.write and (self.misses or self.new.keys() != self.old.keys()):
+            _write(self.path, {"compiler": fingerprint(), "files": self.new})
+
+
 # --- artifacts -----------------------------------------------------------------------------------
 
 Entry = tuple[tuple[str, bytes, str, str, str | None], ...]
@@ -104,8 +157,8 @@ class Artifacts:
     def __init__(self, root: Path) -> None:
         self.path = folder(root) / f"artifacts-{sys.implementation.cache_tag}.bin"
         old = _read(self.path)
-        self.old: dict[str, Entry] = old if isinstance(old, dict) else {}
-        self.new: dict[str, Entry] = {}
+        self.old: dict[str, Any] = old if isinstance(old, dict) else {}  # Entry, or a piece under "piece:"
+        self.new: dict[str, Any] = {}
         self._model_keys: dict[int, bytes] = {}
         self.hits = self.misses = 0
 
@@ -130,6 +183,20 @@ class Artifacts:
             entry = tuple((a.path, a.content, a.target, a.environment, a.model) for a in render())
         self.new[key] = entry
         return [Artifact(path, content, tgt, env, model) for path, content, tgt, env, model in entry]
+
+    def piece(self, target: str, model: Any, make: Callable[[], Any]) -> Any:
+        """One model's piece of a per-environment file (targets.EnvironmentTarget), keyed like its artifacts."""
+        key = "piece:" + self._key(target, (model,))
+        if key in self.old:
+            value = self.old[key]
+            self.hits += 1
+        elif key in self.new:
+            value = self.new[key]
+        else:
+            self.misses += 1
+            value = make()
+        self.new[key] = value
+        return value
 
     def save(self, prune: bool = True) -> None:
         """Keep what this compile used (the cache holds one project's current output, not its

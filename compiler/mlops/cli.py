@@ -31,13 +31,13 @@ def _fail_usage(message: str) -> None:
     sys.exit(2)
 
 
-def _validate(path: Path, envs: tuple[str, ...]):
+def _validate(path: Path, envs: tuple[str, ...], documents=None):
     from mlops.pipeline import UsageError, validate
 
     if not path.exists():
         _fail_usage(f"{path} does not exist")
     try:
-        return validate(path, envs)
+        return validate(path, envs, documents)
     except UsageError as exc:
         _fail_usage(str(exc))
 
@@ -128,7 +128,9 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
 
     text = fmt == "text"
     with progress.on_terminal(text):
-        result = _validate(path, envs)
+        documents = cache.Documents(path.resolve(), write=not check)
+        result = _validate(path, envs, documents)
+        documents.save()
         memo = cache.Artifacts(result.sources.root)
         artifacts = render(result, memo) if result.ok else []
     if not result.ok:

@@ -174,6 +174,11 @@ def escape(token: str) -> str:
 
 def load_file(path: Path, display: str, *, root: Path | None = None) -> Document:
     """Read and parse one spec file; every refusal is a LoadError carrying a Diagnostic."""
+    return parse_bytes(read_file(path, display, root=root), display)
+
+
+def read_file(path: Path, display: str, *, root: Path | None = None) -> bytes:
+    """One spec file's bytes (what load_file parses); every refusal is a LoadError."""
 
     def fail(code: str, message: str, line: int = 1, col: int = 1, hint: str = "") -> LoadError:
         return LoadError(Diagnostic(display, line, col, code, message, hint=hint))
@@ -194,10 +199,9 @@ def load_file(path: Path, display: str, *, root: Path | None = None) -> Document
                 f"file is {size:,} bytes, over the {MAX_BYTES:,}-byte limit for a spec",
                 hint="keep data out of specs; reference it by path",
             )
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise fail("L109", f"cannot read file: {exc.strerror}") from None
-    return parse_bytes(raw, display)
 
 
 def parse_bytes(raw: bytes, display: str) -> Document:

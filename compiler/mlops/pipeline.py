@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops import rules
 from mlops.catalog import base_models, gpu_types
@@ -19,6 +20,9 @@ from mlops.resolve import Catalogs, environment, resolve
 from mlops.rules.context import Context
 from mlops.targets import Memo, render_all
 from mlops.targets.base import Artifact
+
+if TYPE_CHECKING:
+    from mlops.cache import Documents
 
 
 class UsageError(Exception):
@@ -37,9 +41,10 @@ class Result:
         return not has_errors(self.diagnostics)
 
 
-def validate(root: Path, envs: Sequence[str] = ()) -> Result:
-    """Everything short of rendering; `envs` limits which environments are resolved."""
-    return check(load_project(root), envs)
+def validate(root: Path, envs: Sequence[str] = (), documents: Documents | None = None) -> Result:
+    """Everything short of rendering; `envs` limits which environments are resolved; `documents`
+    (mlops.cache.Documents) skips parsing the files it has seen."""
+    return check(load_project(root, documents), envs)
 
 
 def check(sources: Sources, envs: Sequence[str] = ()) -> Result:
@@ -69,4 +74,4 @@ def render(result: Result, memo: Memo | None = None) -> list[Artifact]:
     """Every artifact; `memo` (mlops.cache.Artifacts) reuses what an unchanged model rendered before."""
     if not result.ok:
         raise ValueError("refusing to render a project with errors")
-    return render_all(result.models, memo) if memo is not None else render_all(result.models)
+    return render_all(result.models, memo)

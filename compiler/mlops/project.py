@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops import progress, schema
 from mlops.catalog import check_entries as catalog_entries
 from mlops.defaults import PROJECT_FOLDERS
 from mlops.diagnostics import Diagnostic
-from mlops.loader import Document, LoadError, load_file
+from mlops.loader import Document, LoadError, load_file, parse_bytes, read_file
+
+if TYPE_CHECKING:
+    from mlops.cache import Documents
 
 PROJECT_FILE = "mlops.yaml"
 FOLDERS = {"models": "Model", "environments": "Environment", "policies": "Policy"}
@@ -37,8 +40,9 @@ class Sources:
         return {d.path: d.sha256 for d in docs}
 
 
-def load_project(root: Path) -> Sources:
-    """Load everything; problems become diagnostics, never exceptions."""
+def load_project(root: Path, memo: Documents | None = None) -> Sources:
+    """Load everything; problems become diagnostics, never exceptions. `memo` (mlops.cache.Documents)
+    gives back the parse and schema check of a file whose bytes it has seen."""
     root = root.resolve()
     sources = Sources(root=root, name=root.name, settings=dict(DEFAULTS))
     project_file = root / PROJECT_FILE
@@ -54,7 +58,7 @@ def load_project(root: Path) -> Sources:
             )
         )
         return sources
-    project = _load(sources, project_file, "Project")
+    project = _load(sources, project_file, "Project", memo)
     if project is None:
         return sources
     sources.project = project
@@ -81,7 +85,7 @@ def load_project(root: Path) -> Sources:
             )
             continue
         for path in progress.track(_spec_files(folder), f"load {key}"):
-            doc = _load(sources, path, kind)
+            doc = _load(sources, path, kind, memo)
             if doc is not None:
                 sources.documents[kind].append(doc)
     for name, rel in (spec.get("catalogs") or {}).items():
@@ -113,16 +117,26 @@ def load_project(root: Path) -> Sources:
     return sources
 
 
-def _load(sources: Sources, path: Path, kind: str) -> Document | None:
+def _load(sources: Sources, path: Path, kind: str, memo: Documents | None = None) -> Document | None:
     display = _display(sources.root, path)
     try:
-        doc = load_file(path, display, root=sources.root)
+        raw = read_file(path, display, root=sources.root)
     except LoadError as exc:
         sources.diagnostics.append(exc.diagnostic)
         return None
-    problems = schema.check_header(doc, kind) or schema.check(doc, kind)
+    doc, problems = memo.load(kind, display, raw, parse) if memo is not None else parse(kind, display, raw)
     sources.diagnostics.extend(problems)
-    return None if problems else doc
+    return doc
+
+
+def parse(kind: str, display: str, raw: bytes) -> tuple[Document | None, list[Diagnostic]]:
+    """A spec file's document (None when it has problems) and its problems: a function of its bytes."""
+    try:
+        doc = parse_bytes(raw, display)
+    except LoadError as exc:
+        return None, [exc.diagnostic]
+    problems = schema.check_header(doc, kind) or schema.check(doc, kind)
+    return (None if problems else doc), problems
 
 
 def _spec_files(folder: Path) -> list[Path]:

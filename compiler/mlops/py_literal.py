@@ -107,6 +107,9 @@ class _Printer:
         return text, len(text)  # numbers, booleans and None are ASCII
 
 
+Printer = _Printer  # the Dagster target prints each model's item of its MODELS list on its own
+
+
 def width(text: str) -> int:
     """Columns as formatters count them: wide East Asian characters and emoji take two."""
     if text.isascii():

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -217,7 +218,12 @@ def recover(out: Path) -> None:
 
 def write(out: Path, files: dict[str, bytes], lock: bytes) -> None:
     """Build the whole tree beside `out`, then swap it in with one atomic step: whenever the process
-    dies, `out` holds the old tree or the new one, complete. Every failure is a WriteError (C002)."""
+    dies, `out` holds the old tree or the new one, complete. Every failure is a WriteError (C002).
+
+    A file whose bytes do not change is a hard link to the old tree's file in the new tree, not a
+    copy: after a one-spec edit of 1,000 models, writing 9,000 unchanged files again cost seconds.
+    (Updating the old tree in place, file by file, would be cheaper still but lets a kill or a
+    reader see a tree half old, half new: the swap keeps the all-or-nothing guarantee.)"""
     with locked(out) as out:
         if out.is_symlink():
             raise WriteError(f"{out} is a symbolic link; mlops writes its output as a real folder")
@@ -228,16 +234,55 @@ def write(out: Path, files: dict[str, bytes], lock: bytes) -> None:
         except OSError as exc:
             raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
         try:
+            old = _tree(out) if out.is_dir() else {}
+            folders: set[Path] = set()
             for rel, content in files.items():
                 target = staged / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content)
+                if target.parent not in folders:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    folders.add(target.parent)
+                if not (_holds(out, rel, old.get(rel), content) and _link(out / rel, target)):
+                    target.write_bytes(content)
             (staged / LOCK).write_bytes(lock)
             os.chmod(staged, 0o755)
             _swap(staged, out)
         except OSError as exc:
             shutil.rmtree(staged, ignore_errors=True)
             raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
+
+
+def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes) -> bool:
+    """Whether the old tree's file (lstat `st`: a symbolic link never counts) holds `content`."""
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != len(content):
+        return False
+    return (out / rel).read_bytes() == content
+
+
+def _link(source: Path, target: Path) -> bool:
+    """A hard link, where the file system has them (else the caller writes the bytes)."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return False
+        raise
+    return True
+
+
+def _tree(out: Path) -> dict[str, os.stat_result]:
+    """Every entry below `out` that is not a folder (files, symbolic links: never followed), by posix
+    path relative to it, with its lstat."""
+    found: dict[str, os.stat_result] = {}
+    stack = [("", str(out))]
+    while stack:
+        rel, path = stack.pop()
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((f"{rel}{entry.name}/", entry.path))
+                else:
+                    found[rel + entry.name] = entry.stat(follow_symlinks=False)
+    return found
 
 
 def _swap(staged: Path, out: Path) -> None:

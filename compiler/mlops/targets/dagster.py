@@ -16,11 +16,11 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from mlops import __version__, contract
+from mlops import __version__, contract, py_literal
 from mlops.canonical import digest
 from mlops.defaults import DRIFT_REFERENCE
 from mlops.model import Dataset, ResolvedModel, plain
-from mlops.py_literal import py
+from mlops.py_literal import LINE_LENGTH, py
 from mlops.resources import data_dir
 from mlops.targets import whylogs as whylogs_target
 from mlops.targets.base import Artifact
@@ -34,8 +34,14 @@ MONITOR_AUTOMATION_ONLY = ("schedule", "monitoring_hash")
 
 def render(models: list[ResolvedModel]) -> list[Artifact]:
     """One definitions module for all models of one environment."""
+    return join(models, [piece(m) for m in models])
+
+
+def join(models: list[ResolvedModel], pieces: list[Piece]) -> list[Artifact]:
+    """The definitions module from each model's `piece` (in the order of `models`)."""
     if not models:
         return []
+    pieces = [p for _, p in sorted(zip((m.name for m in models), pieces, strict=True), key=lambda x: x[0])]
     env = models[0].environment
     environment = contract.EnvironmentSpec(
         name=env.name,
@@ -47,11 +53,44 @@ def render(models: list[ResolvedModel]) -> list[Artifact]:
         artifacts=env.artifacts,
     )
     source = _template().render(
-        contract=contract.CONTRACT_VERSION,
-        environment=environment.to_dict(),
-        models=[model_data(m) for m in sorted(models, key=lambda m: m.name)],
+        contract=contract.CONTRACT_VERSION, environment=environment.to_dict(), models=_Rendered(models_literal(pieces))
     )
     return [Artifact(f"{env.name}/dagster/definitions.py", source.encode(), TARGET, env.name)]
+
+
+# The MODELS literal sits after `MODELS = ` on its line; each model's item is printed on its own
+# (`piece`, memoized per model by the incremental compile) and `join` puts the items together, so
+# one model's change prints one item again. The bytes are those of py(list of model_data, 9).
+_MODELS_PREFIX = len("MODELS = ")
+Piece = tuple[tuple[str, int] | None, str]  # (the item flat and its width, when narrow enough; the item as a block)
+
+
+def piece(m: ResolvedModel) -> Piece:
+    """One model's item of MODELS, both ways py() may print it inside the list."""
+    data = model_data(m)
+    printer = py_literal.Printer(LINE_LENGTH)
+    return printer.flat(data), printer.literal(data, 4, 4, 1)
+
+
+def models_literal(pieces: list[Piece]) -> str:
+    """py(items, _MODELS_PREFIX) from the items' pieces: on one line when every item is flat and the
+    line fits, else one item per line."""
+    if not pieces:
+        return "[]"
+    flats = [flat for flat, _ in pieces]
+    if all(flat is not None for flat in flats):
+        used = 2 + sum(w for _, w in flats) + 2 * (len(flats) - 1)  # type: ignore[misc]
+        if used <= LINE_LENGTH - _MODELS_PREFIX:
+            return "[" + ", ".join(text for text, _ in flats) + "]"  # type: ignore[misc]
+    return "[\n" + "\n".join(f"    {block}," for _, block in pieces) + "\n]"
+
+
+class _Rendered(str):
+    """A literal printed already: the template's py filter passes it through."""
+
+
+def _py(value: Any, prefix: int = 0) -> str:
+    return str(value) if isinstance(value, _Rendered) else py(value, prefix)
 
 
 def assets_of(model: ResolvedModel) -> tuple[str, ...]:
@@ -263,5 +302,5 @@ def _template():
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["py"] = py
+    env.filters["py"] = _py
     return env.get_template("definitions.py.j2")

@@ -42,18 +42,45 @@ SPEC_HASH_LABEL = f"{LABEL}/spec-hash"
 
 
 def render(models: list[ResolvedModel]) -> list[Artifact]:
+    return join(models, [piece(m) for m in models])
+
+
+# The incremental compile renders each model's item of `mlops:models` on its own (`piece`, memoized
+# per model) and `join` writes the rest of the document around them: the bytes of dumping it whole.
+_ITEM_INDENT = 2  # config: -> mlops:models: -> its items (indentless, as libyaml writes them)
+_MODELS_KEY = "mlops:models"
+_EMPTY_MODELS = f"\n{' ' * _ITEM_INDENT}{_MODELS_KEY}: []\n"
+
+
+def piece(m: ResolvedModel) -> str | None:
+    """The model's item of mlops:models as the emitter writes it; None where only a whole dump can say."""
+    if m.environment.cloud not in CLOUDS:
+        return None
+    return _EMITTER.item(_model(m), _ITEM_INDENT)
+
+
+def join(models: list[ResolvedModel], pieces: list[str | None]) -> list[Artifact]:
+    """The stack config from each model's `piece` (in the order of `models`)."""
     if not models or models[0].environment.cloud not in CLOUDS:
         return []
     env = models[0].environment
-    models = sorted(models, key=lambda m: m.name)
-    data = {"config": stack_config(env, models)}
+    ordered = sorted(zip(models, pieces, strict=True), key=lambda x: x[0].name)
+    models = [m for m, _ in ordered]
     # env.name is a validated DNS label; everything else from the specs goes through the YAML dumper
     header = (
         f"# Pulumi stack config of environment {env.name}, rendered by `mlops compile` from the specs.\n"
         "# Do not edit: change the specs and compile again. Deploy with the program in infra/:\n"
         f"#   pulumi up -C infra -s {env.name} --config-file <absolute path of this file>\n"
     )
-    body = _EMITTER.dump(data)
+    items = [p for _, p in ordered]
+    body = None
+    if all(p is not None for p in items):
+        fallbacks = _EMITTER.fallbacks
+        rest = _EMITTER.dump({"config": stack_config(env, models, items=[])})
+        if _EMITTER.fallbacks == fallbacks and rest.count(_EMPTY_MODELS) == 1:
+            body = rest.replace(_EMPTY_MODELS, f"\n{' ' * _ITEM_INDENT}{_MODELS_KEY}:\n" + "".join(items))  # type: ignore[arg-type]
+    if body is None:  # something only yaml.dump can write: the whole document, as before
+        body = _EMITTER.dump({"config": stack_config(env, models)})
     return [Artifact(f"{env.name}/{TARGET}/Pulumi.{env.name}.yaml", (header + body).encode(), TARGET, env.name)]
 
 
@@ -73,8 +100,9 @@ _Dumper.add_representer(
 _EMITTER = Emitter(_Dumper, width=1000, allow_unicode=False, sort_keys=True, literal=(_Block,))
 
 
-def stack_config(env: Environment, models: list[ResolvedModel]) -> dict[str, Any]:
-    """The `config:` mapping: provider settings plus the mlops:environment, mlops:node_pools, mlops:models values."""
+def stack_config(env: Environment, models: list[ResolvedModel], items: list[Any] | None = None) -> dict[str, Any]:
+    """The `config:` mapping: provider settings plus the mlops:environment, mlops:node_pools, mlops:models
+    values (`items`, when given, stands for mlops:models)."""
     pools = node_pools(env, models)
     config: dict[str, Any] = {
         "mlops:environment": {
@@ -85,7 +113,7 @@ def stack_config(env: Environment, models: list[ResolvedModel]) -> dict[str, Any
             "cluster": env.cluster,
         },
         "mlops:node_pools": list(pools.values()),
-        "mlops:models": [_model(m, pools) for m in models],
+        _MODELS_KEY: [_model(m) for m in models] if items is None else items,
         "mlops:monitoring": stack_monitoring.environment(env, models),
         "mlops:artifacts": _artifacts(env),
         "mlops:dagster": {"namespace": env.dagster_namespace, "service_account": DAGSTER_SERVICE_ACCOUNT},
@@ -169,7 +197,7 @@ def _placement(use: GpuUse) -> dict[str, Any]:
     }
 
 
-def _model(m: ResolvedModel, pools: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _model(m: ResolvedModel) -> dict[str, Any]:
     t = m.training
     ds_json = m.deepspeed_json
     train = m.footprint.role("training")
