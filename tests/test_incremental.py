@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def _policy(doc: dict, step: int) -> None:
 
 OPERATIONS = [
     "edit", "comment", "add", "remove", "rename", "catalog", "environment", "policy", "overlay",
-    "break", "warn", "hand-edit", "drop",
+    "break", "warn", "unpriced", "rank", "hand-edit", "drop",
 ]  # fmt: skip
 
 
@@ -106,13 +107,28 @@ def _operation(rng: random.Random, root: Path, step: int) -> str:
         _edit_yaml(root / "policies" / "every-model.yaml", lambda d: _policy(d, step))
     elif op == "overlay":
         _edit_yaml(rng.choice(models), lambda d: _overlay(d, step))
-    elif op == "break":  # a schema error (compile refuses, with file:line:col), mended by a later edit
-        path = rng.choice(models)
-        path.write_text(path.read_text().replace("epochs: ", "epochs: many-", 1))
+    elif op == "break":  # a schema error (compile refuses, with file:line:col), or the broken spec mended
+        broken = [p for p in models if "epochs: many-" in p.read_text()]
+        path = broken[0] if broken else rng.choice(models)
+        text = path.read_text()
+        path.write_text(
+            text.replace("epochs: many-", "epochs: ") if broken else text.replace("epochs: ", "epochs: many-", 1)
+        )
     elif op == "warn":  # the prod policy's spot warning, from one model's overlay
         _edit_yaml(
             rng.choice(models),
             lambda d: d["spec"]["training"].setdefault("resources", {}).__setitem__("spot", True),
+        )
+    elif op == "unpriced":  # the catalog's L4 loses its price, or gets it back: R408 for each model on it
+        path = root / "catalogs" / "gpus.yaml"
+        text = path.read_text()
+        priced = re.search(r", usd_per_hour: [0-9.]+", text)
+        path.write_text(text.replace(priced.group(), "") if priced else text.replace("}", ", usd_per_hour: 0.7}", 1))
+    elif op == "rank":  # one model's LoRA rank over vLLM's limit (V101), or the model put back under it
+        over = [p for p in models if "rank: 1024" in p.read_text()]
+        path = over[0] if over else rng.choice([p for p in models if "lora:" in p.read_text()] or models)
+        _edit_yaml(
+            path, lambda d: d["spec"]["training"].setdefault("lora", {}).__setitem__("rank", 16 if over else 1024)
         )
     elif op == "hand-edit":  # compile must put the rendered file back, --check must see it first
         rendered = sorted(p for p in (root / "rendered").rglob("*.json"))
@@ -124,7 +140,7 @@ def _operation(rng: random.Random, root: Path, step: int) -> str:
     return op
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_random_edit_sequences_compile_like_clean_compiles(tmp_path: Path, seed: int, monkeypatch) -> None:
     rendered: list[str] = []
     for name, render in list(targets.TARGETS.items()):

@@ -2,15 +2,17 @@
 committed; deleting it only makes the next compile a clean one). `compile` writes it, `compile
 --check` only reads it (it writes nothing).
 
-Two layers, both keyed by what the output depends on and by the compiler's fingerprint (the
-sha256 of every file of the installed package, its JSON Schemas, templates and catalogs, and the
-Python version), so a changed compiler never reads an old entry:
+Layers, each keyed by what its answer depends on and by the compiler's fingerprint (the sha256
+of every file of the installed package, its JSON Schemas, templates and catalogs, and the Python
+version), so a changed compiler never reads an old entry (README: "The incremental compile"):
 
-- artifacts: each target's files for one model (or, for the per-environment targets, for one
-  environment's models), keyed by the target and the resolved models' full content (`repr` of
-  the frozen dataclasses: every resolved input, catalog number and derived value). An unchanged
-  model's files are taken from the cache instead of rendered again; the bytes are the ones a
-  clean compile renders, since they are what a clean compile rendered.
+- documents: per spec file, by its kind, path and bytes: the parsed document and its schema problems.
+- findings: per model, by its resolved models and spec file: what the rules of rules.PER_MODEL found.
+- artifacts: each per-model target's files for one model, and each model's piece of a
+  per-environment file (targets.EnvironmentTarget), keyed by the target and the resolved model's
+  full content (`repr` of the frozen dataclasses: every resolved input, catalog number and
+  derived value). The bytes are the ones a clean compile renders, since they are what a clean
+  compile rendered.
 - tree: after a compile, the sha256 of every input file (project file,
   specs, catalogs) and of every output file. When the inputs hash the same and the output tree
   still holds exactly those files, `compile --check` and `compile` answer without loading a
@@ -21,11 +23,11 @@ Python version), so a changed compiler never reads an old entry:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import marshal
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -113,7 +115,6 @@ class Documents:
         self.hits = self.misses = 0
 
     def load(self, kind: str, display: str, raw: bytes, parse: Callable[[str, str, bytes], Any]) -> Any:
-        from mlops.diagnostics import Diagnostic, Severity
         from mlops.loader import Document
 
         key = f"{kind}\0{display}\0{hashlib.sha256(raw).hexdigest()}"
@@ -122,17 +123,10 @@ class Documents:
             self.hits += 1
             self.new[key] = entry
             fields, problems = entry
-            doc = None if fields is None else Document(*fields)
-            return doc, [Diagnostic(*p[:5], Severity(p[5]), *p[6:]) for p in problems]
+            return (None if fields is None else Document(*fields)), _diagnostics(problems)
         self.misses += 1
         doc, problems = parse(kind, display, raw)
-        entry = (
-            None if doc is None else (doc.path, doc.data, doc.sha256, doc.text),
-            tuple(
-                (d.file, d.line, d.col, d.code, d.message, d.severity.value, d.hint, d.pointer, d.model, d.environments)
-                for d in problems
-            ),
-        )
+        entry = (None if doc is None else (doc.path, doc.data, doc.sha256, doc.text), _diagnostic_rows(problems))
         try:
             marshal.dumps(entry)
         except ValueError:  # a type marshal cannot write: parsed again next time
@@ -146,29 +140,131 @@ class Documents:
             _write(self.path, {"compiler": fingerprint(), "files": self.new})
 
 
+# --- resolved models' keys ------------------------------------------------------------------------
+
+
+class ModelKeys:
+    """sha256 of a resolved model's full content (`repr` of the frozen dataclasses: every resolved
+    input, catalog number and derived value), once per model object; it lives as long as one
+    compile (the ids it is keyed by are those of models alive meanwhile)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[int, tuple[Any, bytes]] = {}
+
+    def __call__(self, m: Any) -> bytes:
+        hit = self._keys.get(id(m))
+        if hit is None or hit[0] is not m:
+            hit = self._keys[id(m)] = (m, hashlib.sha256(repr(m).encode()).digest())
+        return hit[1]
+
+
+def _diagnostic_rows(diagnostics: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
+    return tuple(
+        (d.file, d.line, d.col, d.code, d.message, d.severity.value, d.hint, d.pointer, d.model, d.environments)
+        for d in diagnostics
+    )
+
+
+def _diagnostics(rows: Sequence[Sequence[Any]]) -> list[Any]:
+    from mlops.diagnostics import Diagnostic, Severity
+
+    return [Diagnostic(*r[:5], Severity(r[5]), *r[6:9], tuple(r[9])) for r in rows]
+
+
+# --- findings ------------------------------------------------------------------------------------
+
+
+class Findings:
+    """memo(models, check) -> the per-model rules' findings about one model (rules.PER_MODEL), from
+    the cache when that model resolved to the same content from the same spec file: keyed by its
+    resolved models in every environment (ModelKeys) and its file's path and sha256 (the findings'
+    file:line:col come from its text)."""
+
+    def __init__(self, root: Path, keys: ModelKeys, *, write: bool = True) -> None:
+        self.path = folder(root) / f"findings-{sys.implementation.cache_tag}.bin"
+        self.keys = keys
+        self.write = write
+        old = _read(self.path) if root.is_dir() else None
+        ok = isinstance(old, dict) and old.get("compiler") == fingerprint() and isinstance(old.get("models"), dict)
+        self.old: dict[str, Any] = old["models"] if ok else {}  # type: ignore[index]
+        self.new: dict[str, Any] = {}
+        self.hits = self.misses = 0
+
+    def __call__(self, models: list[Any], documents: list[Any], check: Callable[[], list[Any]]) -> list[Any]:
+        key = self._key(models, documents)
+        if key is None:
+            return check()
+        rows = self.old.get(key)
+        if rows is not None:
+            self.hits += 1
+            self.new[key] = rows
+            return _diagnostics(rows)
+        self.misses += 1
+        found = check()
+        self.new[key] = _diagnostic_rows(found)
+        return found
+
+    def _key(self, models: list[Any], documents: list[Any]) -> str | None:
+        if len({m.environment.name for m in models}) != len(models):
+            return None  # two spec files name this model (unique_names reports it): never cached
+        h = hashlib.sha256(fingerprint().encode())
+        sources = set()
+        for m, doc in zip(models, documents, strict=True):
+            if m.source != doc.path:
+                return None
+            sources.add((doc.path, doc.sha256))
+            h.update(self.keys(m) + f"{doc.path}\0{doc.sha256}\0{doc.overlay}\0".encode())
+        return h.hexdigest() if len(sources) == 1 else None
+
+    def save(self) -> None:
+        """Keep the models this check saw."""
+        if self.write and (self.misses or self.new.keys() != self.old.keys()):
+            _write(self.path, {"compiler": fingerprint(), "models": self.new})
+
+
+class Caches:
+    """The layers one compile (or validate) uses, for the project at `root`; `write=False` reads only."""
+
+    def __init__(self, root: Path, *, write: bool = True) -> None:
+        self.write = write
+        self.keys = ModelKeys()
+        self.documents = Documents(root, write=write)
+        self.findings = Findings(root, self.keys, write=write)
+        self._root = root
+        self._artifacts: Artifacts | None = None
+
+    @property
+    def artifacts(self) -> Artifacts:
+        if self._artifacts is None:  # read only when rendering: a project with errors never needs it
+            self._artifacts = Artifacts(self._root, self.keys)
+        return self._artifacts
+
+    def save_checks(self) -> None:
+        """After load and check: what they cached (nothing for a read-only compile --check or validate)."""
+        self.documents.save()
+        self.findings.save()
+
+
 # --- artifacts -----------------------------------------------------------------------------------
 
-Entry = tuple[tuple[str, bytes, str, str, str | None], ...]
+Entry = tuple[tuple[str, bytes, str, str, str | None, str], ...]  # Artifact's fields, its sha256 last
 
 
 class Artifacts:
     """memo(target, models, render) -> that target's artifacts, from the cache when it has them."""
 
-    def __init__(self, root: Path) -> None:
-        self.path = folder(root) / f"artifacts-{sys.implementation.cache_tag}.bin"
+    def __init__(self, root: Path, keys: ModelKeys | None = None) -> None:
+        self.path = folder(root) / f"artifacts-2-{sys.implementation.cache_tag}.bin"
+        self.keys = keys if keys is not None else ModelKeys()
         old = _read(self.path)
         self.old: dict[str, Any] = old if isinstance(old, dict) else {}  # Entry, or a piece under "piece:"
         self.new: dict[str, Any] = {}
-        self._model_keys: dict[int, bytes] = {}
         self.hits = self.misses = 0
 
     def _key(self, target: str, models: Sequence[Any]) -> str:
         h = hashlib.sha256(f"{fingerprint()}\0{target}\0".encode())
         for m in models:
-            key = self._model_keys.get(id(m))
-            if key is None:
-                key = self._model_keys[id(m)] = hashlib.sha256(repr(m).encode()).digest()
-            h.update(key)
+            h.update(self.keys(m))
         return h.hexdigest()
 
     def __call__(self, target: str, models: Sequence[Any], render: Callable[[], list[Artifact]]) -> list[Artifact]:
@@ -180,9 +276,9 @@ class Artifacts:
             self.hits += 1
         else:
             self.misses += 1
-            entry = tuple((a.path, a.content, a.target, a.environment, a.model) for a in render())
+            entry = tuple((a.path, a.content, a.target, a.environment, a.model, a.sha256) for a in render())
         self.new[key] = entry
-        return [Artifact(path, content, tgt, env, model) for path, content, tgt, env, model in entry]
+        return [Artifact(*fields) for fields in entry]
 
     def piece(self, target: str, model: Any, make: Callable[[], Any]) -> Any:
         """One model's piece of a per-environment file (targets.EnvironmentTarget), keyed like its artifacts."""
@@ -300,7 +396,7 @@ def up_to_date(root: Path, out: Path | None) -> tuple[int, Path] | None:
         return None
     files, output = found
     target = out if out is not None else output
-    if entry.get("inputs") != _inputs_key(root, files, target):
+    if entry.get("inputs") is None or entry.get("inputs") != _inputs_key(root, files, target):
         return None
     for command, used in entry["commands"]:
         if entrypoint.files(tuple(command), root) != tuple(tuple(f) for f in used):
@@ -311,31 +407,84 @@ def up_to_date(root: Path, out: Path | None) -> tuple[int, Path] | None:
     on_disk = _files(target)
     if on_disk is None or on_disk.pop(LOCK, None) is None or on_disk.keys() != expected.keys():
         return None
-    if any(_sha(on_disk[rel]) != sha for rel, sha in expected.items()):
-        return None
+    stats = entry.get("stats") if isinstance(entry.get("stats"), dict) else {}
+    for rel, sha in expected.items():
+        try:
+            st = os.lstat(on_disk[rel])
+        except OSError:
+            return None
+        if stats.get(rel) != _stat_key(st) and _sha(on_disk[rel]) != sha:
+            return None
     return len(expected), target
 
 
-def record(root: Path, target: Path, files: dict[str, bytes], lock: bytes, models: Sequence[Any]) -> None:
-    """Remember this compile's inputs and output, when the fast path may ever use them."""
+def record(
+    root: Path,
+    target: Path,
+    files: dict[str, bytes],
+    lock: bytes,
+    models: Sequence[Any],
+    digests: dict[str, str] | None = None,
+) -> None:
+    """Remember this compile's output (the sha256 and lstat of every file it wrote: `digests` gives
+    the ones known already) and, when the fast path may ever use them, its inputs."""
     root = root.resolve()
     found = _project(root)
     key = None if found is None else _inputs_key(root, found[0], target)
-    if key is None or any(m.train_data.rev or (m.eval_data and m.eval_data.rev) for m in models):
-        _clear(root)  # D802's answer comes from git history, which no input hash covers
-        return
+    digests = digests or {}
+    shas = {rel: digests.get(rel) or hashlib.sha256(content).hexdigest() for rel, content in files.items()}
+    fast = key is not None and not any(m.train_data.rev or (m.eval_data and m.eval_data.rev) for m in models)
     commands = {json.dumps(list(m.training.command)): m.entrypoint_files for m in models}
     _write(
         _tree_path(root),
         {
-            "inputs": key,
-            "files": {rel: hashlib.sha256(content).hexdigest() for rel, content in files.items()},
+            "inputs": key if fast else None,  # D802's answer comes from git history, which no input hash covers
+            "target": str(_absolute(target)),
+            "files": shas,
+            "stats": _stats(target, shas),
             "lock": hashlib.sha256(lock).hexdigest(),
             "commands": [(json.loads(c), [list(f) for f in used]) for c, used in sorted(commands.items())],
         },
     )
 
 
-def _clear(root: Path) -> None:
-    with contextlib.suppress(OSError):
-        _tree_path(root).unlink()
+def _absolute(target: Path) -> Path:
+    from mlops.writer import _absolute as absolute
+
+    return absolute(target)
+
+
+def _stats(target: Path, shas: dict[str, str]) -> dict[str, tuple[int, int, int, int]]:
+    """lstat of each file written, as (size, mtime_ns, ctime_ns, inode): while a file's stat stays
+    the same its bytes do (what git's index relies on; ctime cannot be set back by hand)."""
+    out: dict[str, tuple[int, int, int, int]] = {}
+    for rel in shas:
+        try:
+            st = os.lstat(target / rel)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            out[rel] = _stat_key(st)
+    return out
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def unchanged(root: Path, target: Path, digests: dict[str, str]) -> Callable[[str, os.stat_result], bool] | None:
+    """writer.write's `same`: whether a file of the output holds the bytes with sha256
+    digests[rel], known from its stat alone (the last compile wrote them and the stat is as it
+    left it); None without a record of the output."""
+    entry = _read(_tree_path(root.resolve()))
+    if not isinstance(entry, dict) or entry.get("target") != str(_absolute(target)):
+        return None
+    shas, stats = entry.get("files"), entry.get("stats")
+    if not isinstance(shas, dict) or not isinstance(stats, dict):
+        return None
+
+    def same(rel: str, st: os.stat_result) -> bool:
+        sha = digests.get(rel)
+        return sha is not None and shas.get(rel) == sha and stats.get(rel) == _stat_key(st)
+
+    return same

@@ -31,13 +31,13 @@ def _fail_usage(message: str) -> None:
     sys.exit(2)
 
 
-def _validate(path: Path, envs: tuple[str, ...], documents=None):
+def _validate(path: Path, envs: tuple[str, ...], caches=None):
     from mlops.pipeline import UsageError, validate
 
     if not path.exists():
         _fail_usage(f"{path} does not exist")
     try:
-        return validate(path, envs, documents)
+        return validate(path, envs, caches)
     except UsageError as exc:
         _fail_usage(str(exc))
 
@@ -82,11 +82,11 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Check every spec; one line per problem, exit 1 on errors."""
-    from mlops import progress
+    from mlops import cache, progress
     from mlops.diagnostics import Severity
 
-    with progress.on_terminal(fmt == "text"):
-        result = _validate(path, envs)
+    with progress.on_terminal(fmt == "text"):  # the caches of the last compile, read only
+        result = _validate(path, envs, cache.Caches(path.resolve(), write=False))
     _echo_diagnostics(result.diagnostics, path, fmt)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if fmt == "github" and summary:
@@ -128,11 +128,10 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
 
     text = fmt == "text"
     with progress.on_terminal(text):
-        documents = cache.Documents(path.resolve(), write=not check)
-        result = _validate(path, envs, documents)
-        documents.save()
-        memo = cache.Artifacts(result.sources.root)
-        artifacts = render(result, memo) if result.ok else []
+        caches = cache.Caches(path.resolve(), write=not check)
+        result = _validate(path, envs, caches)
+        caches.save_checks()
+        artifacts = render(result, caches.artifacts) if result.ok else []
     if not result.ok:
         _echo_diagnostics(result.diagnostics, path, fmt, err=text)
         if text:
@@ -146,7 +145,8 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
             if check:
                 differences = writer.check(locked, files, lock, list(envs) or None)
             else:
-                writer.write(locked, files, lock)
+                digests = {a.path: a.sha256 for a in artifacts}
+                writer.write(locked, files, lock, cache.unchanged(result.sources.root, locked, digests))
     except writer.WriteError as exc:
         _echo_diagnostics([write_diagnostic(result.sources, str(exc))], path, fmt, err=text)
         sys.exit(1)
@@ -159,9 +159,9 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
         if text:
             click.echo(f"up to date: {len(files)} files in {target}")
         return
-    memo.save(prune=not envs)
+    caches.artifacts.save(prune=not envs)
     if not envs:
-        cache.record(result.sources.root, target, files, lock, result.models)
+        cache.record(result.sources.root, target, files, lock, result.models, {a.path: a.sha256 for a in artifacts})
     if text:
         click.echo(f"wrote {len(artifacts)} files for {len(result.environments)} environments to {target}")
     else:

@@ -22,7 +22,7 @@ from mlops.targets import Memo, render_all
 from mlops.targets.base import Artifact
 
 if TYPE_CHECKING:
-    from mlops.cache import Documents
+    from mlops.cache import Caches
 
 
 class UsageError(Exception):
@@ -41,13 +41,14 @@ class Result:
         return not has_errors(self.diagnostics)
 
 
-def validate(root: Path, envs: Sequence[str] = (), documents: Documents | None = None) -> Result:
-    """Everything short of rendering; `envs` limits which environments are resolved; `documents`
-    (mlops.cache.Documents) skips parsing the files it has seen."""
-    return check(load_project(root, documents), envs)
+def validate(root: Path, envs: Sequence[str] = (), caches: Caches | None = None) -> Result:
+    """Everything short of rendering; `envs` limits which environments are resolved; `caches`
+    (mlops.cache.Caches) skips parsing the files and checking the models it has seen."""
+    sources = load_project(root, caches.documents if caches is not None else None)
+    return check(sources, envs, caches.findings if caches is not None else None)
 
 
-def check(sources: Sources, envs: Sequence[str] = ()) -> Result:
+def check(sources: Sources, envs: Sequence[str] = (), findings: rules.Memo | None = None) -> Result:
     """Resolve and run the rules on sources already loaded (what `validate` does after loading)."""
     result = Result(sources=sources, diagnostics=list(sources.diagnostics))
     if sources.project is None:
@@ -66,7 +67,7 @@ def check(sources: Sources, envs: Sequence[str] = ()) -> Result:
     ctx = Context(
         sources, result.environments, chosen, resolution.models, resolution.documents, frozenset(env_docs), catalogs
     )
-    result.diagnostics = sort_unique(result.diagnostics + resolution.diagnostics + rules.run(ctx))
+    result.diagnostics = sort_unique(result.diagnostics + resolution.diagnostics + rules.run(ctx, findings))
     return result
 
 

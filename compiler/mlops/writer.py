@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -216,7 +216,12 @@ def recover(out: Path) -> None:
         raise WriteError(f"could not finish the interrupted compile of {out}: {exc.strerror or exc}") from None
 
 
-def write(out: Path, files: dict[str, bytes], lock: bytes) -> None:
+# same(rel, lstat) -> whether the old tree's file already holds the bytes about to be written
+# there, known without reading it (the cache's record of what the last compile wrote)
+Same = Callable[[str, os.stat_result], bool]
+
+
+def write(out: Path, files: dict[str, bytes], lock: bytes, same: Same | None = None) -> None:
     """Build the whole tree beside `out`, then swap it in with one atomic step: whenever the process
     dies, `out` holds the old tree or the new one, complete. Every failure is a WriteError (C002).
 
@@ -241,7 +246,7 @@ def write(out: Path, files: dict[str, bytes], lock: bytes) -> None:
                 if target.parent not in folders:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     folders.add(target.parent)
-                if not (_holds(out, rel, old.get(rel), content) and _link(out / rel, target)):
+                if not (_holds(out, rel, old.get(rel), content, same) and _link(out / rel, target)):
                     target.write_bytes(content)
             (staged / LOCK).write_bytes(lock)
             os.chmod(staged, 0o755)
@@ -251,11 +256,11 @@ def write(out: Path, files: dict[str, bytes], lock: bytes) -> None:
             raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
 
 
-def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes) -> bool:
+def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes, same: Same | None) -> bool:
     """Whether the old tree's file (lstat `st`: a symbolic link never counts) holds `content`."""
     if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != len(content):
         return False
-    return (out / rel).read_bytes() == content
+    return (same is not None and same(rel, st)) or (out / rel).read_bytes() == content
 
 
 def _link(source: Path, target: Path) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlops.canonical import to_json
 
@@ -17,7 +17,8 @@ class Artifact:
     target: str
     environment: str
     model: str | None = None  # None for per-environment artifacts
+    digest: str = field(default="", compare=False, repr=False)  # sha256 of content, when known already (a cache)
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+        return self.digest or hashlib.sha256(self.content).hexdigest()
