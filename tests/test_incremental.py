@@ -201,7 +201,7 @@ def test_check_answers_from_the_cache_and_still_sees_every_change(tmp_path: Path
     stale = mlops("compile", "--check", root)
     assert stale.exit_code == 1 and "stale" in stale.output
     # a damaged cache is a miss, never an error
-    for f in (root / ".mlops" / "cache").glob("*.bin"):
+    for f in (root / ".mlops" / "cache").rglob("*.bin"):
         f.write_bytes(f.read_bytes()[:-5])
     assert mlops("compile", root).exit_code == 0
     assert snapshot(target) == _clean(root, tmp_path / "clean")[0]

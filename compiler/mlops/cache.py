@@ -23,10 +23,12 @@ version), so a changed compiler never reads an old entry (README: "The increment
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import marshal
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -188,7 +190,25 @@ class Findings:
         ok = isinstance(old, dict) and old.get("compiler") == fingerprint() and isinstance(old.get("models"), dict)
         self.old: dict[str, Any] = old["models"] if ok else {}  # type: ignore[index]
         self.new: dict[str, Any] = {}
+        self.old_facts: dict[bytes, Any] = old.get("facts", {}) if ok else {}  # type: ignore[union-attr]
+        self.new_facts: dict[bytes, Any] = {}
         self.hits = self.misses = 0
+
+    def facts(self, m: Any) -> dict[str, Any]:
+        """m.facts() (what policies read), by the resolved model's content."""
+        key = self.keys(m)
+        value = self.old_facts.get(key)
+        if value is None:
+            self.misses += 1
+            value = m.facts()
+            try:
+                marshal.dumps(value)
+            except ValueError:  # a type marshal cannot write: computed again next time
+                return value
+            self.new_facts[key] = value
+            return value
+        self.new_facts[key] = value
+        return value
 
     def __call__(self, models: list[Any], documents: list[Any], check: Callable[[], list[Any]]) -> list[Any]:
         key = self._key(models, documents)
@@ -218,8 +238,9 @@ class Findings:
 
     def save(self) -> None:
         """Keep the models this check saw."""
-        if self.write and (self.misses or self.new.keys() != self.old.keys()):
-            _write(self.path, {"compiler": fingerprint(), "models": self.new})
+        changed = self.new.keys() != self.old.keys() or self.new_facts.keys() != self.old_facts.keys()
+        if self.write and (self.misses or changed):
+            _write(self.path, {"compiler": fingerprint(), "models": self.new, "facts": self.new_facts})
 
 
 class Caches:
@@ -251,14 +272,27 @@ Entry = tuple[tuple[str, bytes, str, str, str | None, str], ...]  # Artifact's f
 
 
 class Artifacts:
-    """memo(target, models, render) -> that target's artifacts, from the cache when it has them."""
+    """memo(target, models, render) -> that target's artifacts, from the cache when it has them.
+
+    Entries live in shards by model name (a per-model target's files and a model's pieces of the
+    per-environment files sit in that model's shard), so a compile that changed one model writes
+    one shard back, not the whole cache (tens of MB at 1,000 models)."""
+
+    SHARDS = 256
 
     def __init__(self, root: Path, keys: ModelKeys | None = None) -> None:
-        self.path = folder(root) / f"artifacts-2-{sys.implementation.cache_tag}.bin"
+        self.folder = folder(root) / f"artifacts-3-{sys.implementation.cache_tag}"
         self.keys = keys if keys is not None else ModelKeys()
-        old = _read(self.path)
-        self.old: dict[str, Any] = old if isinstance(old, dict) else {}  # Entry, or a piece under "piece:"
-        self.new: dict[str, Any] = {}
+        self.old: dict[str, dict[str, Any]] = {}  # shard -> key -> Entry, or a piece under "piece:"
+        try:
+            names = [e.name for e in os.scandir(self.folder) if e.name.endswith(".bin")]
+        except OSError:
+            names = []
+        for name in names:
+            shard = _read(self.folder / name)
+            if isinstance(shard, dict):
+                self.old[name[: -len(".bin")]] = shard
+        self.new: dict[str, dict[str, Any]] = {}
         self.hits = self.misses = 0
 
     def _key(self, target: str, models: Sequence[Any]) -> str:
@@ -267,39 +301,65 @@ class Artifacts:
             h.update(self.keys(m))
         return h.hexdigest()
 
+    def _shard(self, models: Sequence[Any]) -> str:
+        names = "\0".join(sorted({m.name for m in models}))
+        return f"{int.from_bytes(hashlib.sha256(names.encode()).digest()[:4], 'big') % self.SHARDS:03d}"
+
+    def _get(self, shard: str, key: str) -> Any:
+        for entries in (self.old.get(shard), self.new.get(shard)):
+            if entries is not None and key in entries:
+                return entries[key]
+        return None
+
     def __call__(self, target: str, models: Sequence[Any], render: Callable[[], list[Artifact]]) -> list[Artifact]:
         from mlops.targets.base import Artifact
 
-        key = self._key(target, models)
-        entry = self.old.get(key) or self.new.get(key)
+        key, shard = self._key(target, models), self._shard(models)
+        entry = self._get(shard, key)
         if entry is not None:
             self.hits += 1
         else:
             self.misses += 1
             entry = tuple((a.path, a.content, a.target, a.environment, a.model, a.sha256) for a in render())
-        self.new[key] = entry
+        self.new.setdefault(shard, {})[key] = entry
         return [Artifact(*fields) for fields in entry]
 
     def piece(self, target: str, model: Any, make: Callable[[], Any]) -> Any:
         """One model's piece of a per-environment file (targets.EnvironmentTarget), keyed like its artifacts."""
-        key = "piece:" + self._key(target, (model,))
-        if key in self.old:
-            value = self.old[key]
+        key, shard = "piece:" + self._key(target, (model,)), self._shard((model,))
+        entries = self.old.get(shard, {})
+        if key in entries:
+            value = entries[key]
             self.hits += 1
-        elif key in self.new:
-            value = self.new[key]
+        elif key in self.new.get(shard, {}):
+            value = self.new[shard][key]
         else:
             self.misses += 1
             value = make()
-        self.new[key] = value
+        self.new.setdefault(shard, {})[key] = value
         return value
 
     def save(self, prune: bool = True) -> None:
         """Keep what this compile used (the cache holds one project's current output, not its
-        history); a compile of some environments keeps the others' entries too."""
-        keep = self.new if prune else self.old | self.new
-        if keep != self.old:
-            _write(self.path, keep)
+        history); a compile of some environments keeps the others' entries too. Only shards whose
+        entries changed are written."""
+        for shard in sorted(self.old.keys() | self.new.keys()):
+            old = self.old.get(shard, {})
+            keep = self.new.get(shard, {}) if prune else old | self.new.get(shard, {})
+            if keep.keys() == old.keys():
+                continue  # same keys: same content (a key is the sha256 of what the entry is made from)
+            if keep:
+                _write(self.folder / f"{shard}.bin", keep)
+            else:
+                with contextlib.suppress(OSError):
+                    (self.folder / f"{shard}.bin").unlink()
+        for stale in self.folder.parent.glob("artifacts-*"):  # what earlier layouts of this cache left
+            if stale != self.folder:
+                with contextlib.suppress(OSError):
+                    if stale.is_dir() and not stale.is_symlink():
+                        shutil.rmtree(stale)
+                    else:
+                        stale.unlink()
 
 
 # --- tree ----------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from mlops.targets import Memo, render_all
 from mlops.targets.base import Artifact
 
 if TYPE_CHECKING:
-    from mlops.cache import Caches
+    from mlops.cache import Caches, Findings
 
 
 class UsageError(Exception):
@@ -48,7 +48,7 @@ def validate(root: Path, envs: Sequence[str] = (), caches: Caches | None = None)
     return check(sources, envs, caches.findings if caches is not None else None)
 
 
-def check(sources: Sources, envs: Sequence[str] = (), findings: rules.Memo | None = None) -> Result:
+def check(sources: Sources, envs: Sequence[str] = (), findings: Findings | None = None) -> Result:
     """Resolve and run the rules on sources already loaded (what `validate` does after loading)."""
     result = Result(sources=sources, diagnostics=list(sources.diagnostics))
     if sources.project is None:
@@ -67,6 +67,8 @@ def check(sources: Sources, envs: Sequence[str] = (), findings: rules.Memo | Non
     ctx = Context(
         sources, result.environments, chosen, resolution.models, resolution.documents, frozenset(env_docs), catalogs
     )
+    if findings is not None:
+        ctx.facts = findings.facts
     result.diagnostics = sort_unique(result.diagnostics + resolution.diagnostics + rules.run(ctx, findings))
     return result
 

@@ -24,6 +24,7 @@ class Context:
     documents: dict[tuple[str, str], Document]
     environment_names: frozenset[str]  # every environment of the project, also those not compiled now
     catalogs: Catalogs  # what the models resolved with: built-in plus the project's catalog files
+    facts: Callable[[ResolvedModel], dict[str, Any]] = lambda m: m.facts()  # or the incremental compile's cache
 
     def at(self, model: ResolvedModel, pointer: str, code: str, message: str, **kw: Any) -> Diagnostic:
         """A diagnostic about one model in one environment, placed on the line that set the value."""

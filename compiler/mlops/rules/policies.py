@@ -38,7 +38,7 @@ _MISSING = object()
 def check(ctx: Context) -> Iterator[Diagnostic]:
     if not ctx.sources.documents["Policy"]:
         return
-    facts = {id(m): m.facts() for m in ctx.models}  # once per model, whatever the number of rules
+    facts = {id(m): ctx.facts(m) for m in ctx.models}  # once per model, whatever the number of rules
     shape = Shape.of(facts.values())
     project_models = sorted({d.data["metadata"]["name"] for d in ctx.sources.documents["Model"]})
     for policy in ctx.sources.documents["Policy"]:
