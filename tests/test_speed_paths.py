@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlops import py_literal, schema
+from mlops import py_literal, resolve, schema
 from mlops.canonical import digest, to_json
 from mlops.escaping import json_visible
 from mlops.loader import parse_bytes
@@ -167,6 +167,18 @@ def test_rendered_json_is_byte_for_byte_what_json_dumps_writes(value: Any) -> No
 def test_a_digest_is_the_sha256_of_what_json_dumps_writes(value: Any) -> None:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
     assert digest(value) == hashlib.sha256(text.encode()).hexdigest()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["task", "data", "serving", "x\u00e9", "a", "~/"]), JSON_VALUES, max_size=5),
+    st.dictionaries(JSON_TEXT, JSON_VALUES, max_size=3),
+    JSON_TEXT,
+)
+def test_resolve_hashes_a_spec_as_digest_hashes_it_whole(spec: dict, meta: dict, env: str) -> None:
+    whole, sections = resolve._hashes(meta, spec, env)
+    assert whole == digest({"metadata": meta, "spec": spec, "environment": env})
+    assert sections == tuple((s, digest(spec.get(s))) for s in resolve.SECTIONS)
 
 
 def _reference_literal(value: Any, indent: int, prefix: int, suffix: int) -> str:

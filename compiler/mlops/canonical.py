@@ -74,9 +74,17 @@ def _for_orjson(value: Any) -> Any:
 
 
 def digest(value: Any) -> str:
-    """sha256 of a value's compact sorted-key JSON: json.dumps' ASCII text, written by orjson
-    (the hashes of every spec section, 9 per model and environment) where orjson's bytes are the
-    same: it leaves non-ASCII characters and DEL unescaped, so such a text is left to json.dumps."""
+    """sha256 of a value's compact sorted-key JSON (`compact`)."""
+    return hashlib.sha256(compact(value)).hexdigest()
+
+
+def compact(value: Any) -> bytes:
+    """A value's compact sorted-key JSON, the bytes every hash is of: json.dumps' ASCII text,
+    written by orjson (9 hashes per model and environment) where orjson's bytes are the same: it
+    leaves non-ASCII characters and DEL unescaped, so such a text is left to json.dumps.
+
+    The text of a mapping is made of its keys' and values' texts: a hash of a whole can be built
+    from texts already written for its parts (resolve does, for a spec and its sections)."""
     try:
         ready = _for_orjson(value)
     except _Different:
@@ -87,7 +95,5 @@ def digest(value: Any) -> str:
         except orjson.JSONEncodeError:
             raw = b"\x80"  # not ASCII: json.dumps says what is wrong, or writes it
         if raw.isascii() and b"\x7f" not in raw:
-            return hashlib.sha256(raw).hexdigest()
-    return hashlib.sha256(
-        json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-    ).hexdigest()
+            return raw
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()

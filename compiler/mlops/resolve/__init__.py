@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
 from mlops import deepspeed_config, entrypoint, progress, schema
-from mlops.canonical import digest, to_json
+from mlops.canonical import compact, digest, to_json
 from mlops.catalog import base_model
 from mlops.defaults import HOLDOUT_MIN_ROWS, dagster_launcher, data_format
 from mlops.defaults import artifacts as default_artifacts
@@ -122,7 +123,7 @@ def _resolve_one(
     data = spec["data"]
     trained = training.derive(t, data["train"].get("examples"), gpu, base, env)
     served = serving.derive(serving_spec, serving_gpu, env, trained) if serving_spec and serving_gpu else None
-    identity = {"metadata": meta, "spec": spec, "environment": env.name}
+    spec_hash, section_hashes = _hashes(meta, spec, env.name)
     prompt = llm.prompt(spec)
     evaluation = monitoring.evaluation(spec.get("evaluation"))
     return ResolvedModel(
@@ -131,8 +132,8 @@ def _resolve_one(
         description=meta.get("description"),
         labels=tuple(sorted((meta.get("labels") or {}).items())),
         source=doc.path,
-        spec_hash=digest(identity),
-        section_hashes=tuple((s, digest(spec.get(s))) for s in SECTIONS),
+        spec_hash=spec_hash,
+        section_hashes=section_hashes,
         task=spec["task"],
         environment=env,
         train_data=_dataset(data["train"]),
@@ -166,3 +167,15 @@ def _dataset(d: dict[str, Any]) -> Dataset:
     return Dataset(
         path=d["path"], rev=d.get("rev"), examples=d.get("examples"), format=data_format(d["path"], d.get("format"))
     )
+
+
+def _hashes(meta: dict[str, Any], spec: dict[str, Any], env: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """digest({"metadata": meta, "spec": spec, "environment": env}) and the digest of each spec
+    section, each section's JSON written once: the whole's text is made of its parts' texts."""
+    parts = {key: compact(value) for key, value in spec.items()}
+    sections = tuple((s, sha256(parts.get(s, b"null")).hexdigest()) for s in SECTIONS)
+    if any(type(key) is not str for key in spec):  # json.dumps would refuse or reorder: let it say so
+        return digest({"metadata": meta, "spec": spec, "environment": env}), sections
+    body = b",".join(compact(key) + b":" + parts[key] for key in sorted(spec))
+    whole = b'{"environment":' + compact(env) + b',"metadata":' + compact(meta) + b',"spec":{' + body + b"}}"
+    return sha256(whole).hexdigest(), sections
