@@ -13,9 +13,25 @@ def deep_merge(base: Any, overlay: Any) -> Any:
     if isinstance(base, dict) and isinstance(overlay, dict):
         merged = dict(base)
         for key, value in overlay.items():
-            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+            merged[key] = deep_merge(base[key], value) if key in base else _copy(value)
         return merged
-    return copy.deepcopy(overlay)
+    return _copy(overlay)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _copy(value: Any) -> Any:
+    """copy.deepcopy's result for loaded data (dicts, lists, scalars; the loader refuses aliases, so
+    nothing is shared), without its memo and dispatch: every overlay of every model is copied."""
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if t is list:
+        return [_copy(v) for v in value]
+    return copy.deepcopy(value)
 
 
 def overlay_document(doc: Document, env: str) -> Document:
