@@ -16,10 +16,13 @@ import re
 # bidi embeddings/overrides/isolates and marks, zero-width characters, line and paragraph
 # separators (U+0085 NEL is C1), the BOM, interlinear annotation and object replacement, tag
 # characters; and what no UTF-8 or XML document can hold (lone surrogates, U+FFFE, U+FFFF).
-_INVISIBLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2064\u2066-\u206f"
-    "\ud800-\udfff\ufeff\ufff9-\ufffc\ufffe\uffff\U000e0000-\U000e007f]"
+_INVISIBLE_BUT_NEWLINE = (
+    "\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2028\u2029\u2060-\u2064\u2066-\u206f"
+    "\ud800-\udfff\ufeff\ufff9-\ufffc\ufffe\uffff\U000e0000-\U000e007f"
 )
+_INVISIBLE = re.compile(f"[\n{_INVISIBLE_BUT_NEWLINE}]")
+# JSON text has a line break per value: matching them only to keep them cost a call each
+_INVISIBLE_IN_JSON = re.compile(f"[{_INVISIBLE_BUT_NEWLINE}]")
 
 
 def _shown(ch: str) -> str:
@@ -124,7 +127,7 @@ def json_visible(text: str) -> str:
     """Serialized JSON with invisible characters as `\\u` escapes. Outside strings JSON has only
     its indentation's line breaks (kept); inside a string the escape is the same character to every
     reader (json.dumps already escaped the C0 controls there)."""
-    return _INVISIBLE.sub(lambda m: m.group() if m.group() == "\n" else json.dumps(m.group())[1:-1], text)
+    return _INVISIBLE_IN_JSON.sub(lambda m: json.dumps(m.group())[1:-1], text)
 
 
 # XML ------------------------------------------------------------------------------------
