@@ -47,23 +47,49 @@ _DIFFERENT = object()
 
 def _for_orjson(value: Any) -> Any:
     """`value`, with the numbers orjson would spell otherwise than json.dumps as orjson.Fragments
-    of json.dumps' spelling; the same object where nothing needed it."""
+    of json.dumps' spelling; the same object where nothing needed it.
+
+    The items of a container that orjson writes as json.dumps does (nearly all) are recognized in
+    the loop, without a call each: every spec is walked once per compile for its hashes."""
     t = type(value)
-    if t is str or t is bool or value is None:
-        return value
     if t is dict:
         out = None
         for k, v in value.items():
             if type(k) is not str:
                 raise _Different
+            tv = type(v)
+            if (
+                tv is str
+                or tv is bool
+                or v is None
+                or (tv is int and v in _INT_RANGE)
+                or (tv is float and (v == 0 or 1e-4 <= abs(v) < math.inf))
+            ):
+                continue
             w = _for_orjson(v)
             if w is not v:
                 out = out if out is not None else dict(value)
                 out[k] = w
         return value if out is None else out
     if t is list or t is tuple:
-        items = [_for_orjson(v) for v in value]
-        return value if all(w is v for w, v in zip(items, value, strict=True)) else items
+        items = None
+        for i, v in enumerate(value):
+            tv = type(v)
+            if (
+                tv is str
+                or tv is bool
+                or v is None
+                or (tv is int and v in _INT_RANGE)
+                or (tv is float and (v == 0 or 1e-4 <= abs(v) < math.inf))
+            ):
+                continue
+            w = _for_orjson(v)
+            if w is not v:
+                items = items if items is not None else list(value)
+                items[i] = w
+        return value if items is None else items
+    if t is str or t is bool or value is None:
+        return value
     if t is int:
         return value if value in _INT_RANGE else orjson.Fragment(str(value).encode())
     if t is float:
