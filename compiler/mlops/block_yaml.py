@@ -88,17 +88,25 @@ class Emitter:
     # --- layout ---------------------------------------------------------------------------------
 
     def _mapping(self, data: dict, indent: int, out: list[str], inline: bool, seen: set[int]) -> None:
-        self._once(data, seen)
+        if id(data) in seen:  # _once, inlined: called for every container
+            raise _Fallback
+        seen.add(id(data))
         items = sorted(data.items(), key=_first) if self.sort_keys else data.items()
         pad = " " * indent
+        keys, strings, width = self._keys, self._strings, self.width  # the loop runs once per value written
         for key, value in items:
             if type(key) is not str:
                 raise _Fallback
             column = indent if inline else 0  # what precedes `head` on its line
-            head = ("" if inline else pad) + self._key(key)
+            head = ("" if inline else pad) + (keys.get(key) or self._key(key))  # a spelling is never ""
             inline = False
             t = type(value)
-            if t is dict:
+            if t is str:
+                line = head + ": " + (strings.get(value) or self._scalar(value))
+                if column + len(line) > width:
+                    raise _Fallback  # libyaml would fold it at a space past `width`
+                out.append(line + "\n")
+            elif t is dict:
                 if value:
                     out.append(head + ":\n")
                     self._mapping(value, indent + 2, out, False, seen)
