@@ -229,7 +229,9 @@ def test_policy_facts_are_computed_once_per_model(copy_example, monkeypatch: pyt
     edit(root, POLICY, "  rules:", "  rules:" + rules)
     calls = []
     real = ResolvedModel.facts
-    monkeypatch.setattr(ResolvedModel, "facts", lambda self: calls.append(self.name) or real(self))
+    monkeypatch.setattr(
+        ResolvedModel, "facts", lambda self, *sections: calls.append(self.name) or real(self, *sections)
+    )
     result = validate(root)
     assert result.ok, result.diagnostics
     assert len(calls) == len(result.models)  # not rules x models
