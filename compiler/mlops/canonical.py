@@ -52,10 +52,11 @@ def _for_orjson(value: Any) -> Any:
     The items of a container that orjson writes as json.dumps does (nearly all) are recognized in
     the loop, without a call each: every spec is walked once per compile for its hashes."""
     t = type(value)
-    if t is dict:
+    if t is dict or t is list or t is tuple:
+        mapping = t is dict
         out = None
-        for k, v in value.items():
-            if type(k) is not str:
+        for k, v in value.items() if mapping else enumerate(value):
+            if mapping and type(k) is not str:
                 raise _Different
             tv = type(v)
             if (
@@ -68,26 +69,9 @@ def _for_orjson(value: Any) -> Any:
                 continue
             w = _for_orjson(v)
             if w is not v:
-                out = out if out is not None else dict(value)
+                out = out if out is not None else (dict(value) if mapping else list(value))
                 out[k] = w
         return value if out is None else out
-    if t is list or t is tuple:
-        items = None
-        for i, v in enumerate(value):
-            tv = type(v)
-            if (
-                tv is str
-                or tv is bool
-                or v is None
-                or (tv is int and v in _INT_RANGE)
-                or (tv is float and (v == 0 or 1e-4 <= abs(v) < math.inf))
-            ):
-                continue
-            w = _for_orjson(v)
-            if w is not v:
-                items = items if items is not None else list(value)
-                items[i] = w
-        return value if items is None else items
     if t is str or t is bool or value is None:
         return value
     if t is int:
