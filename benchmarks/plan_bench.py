@@ -15,6 +15,7 @@ on a shared machine the wall time moves with the load.
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import subprocess
@@ -154,5 +155,8 @@ def _cpu() -> float:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--lean"]
-    main([int(a) for a in args] or [1000], lean="--lean" in sys.argv[1:])
+    parser = argparse.ArgumentParser(description="mlops plan time for N models x 3 environments in a git repository")
+    parser.add_argument("models", nargs="*", type=int, default=[1000], help="model counts (default 1000)")
+    parser.add_argument("--lean", action="store_true", help="the lean tabular specs of tests/test_gitops_scale.py")
+    options = parser.parse_args()
+    main(options.models, lean=options.lean)
