@@ -97,6 +97,17 @@ def _write(path: Path, value: Any) -> None:
         pass
 
 
+def _layer(root: Path, path: Path) -> dict[str, Any]:
+    """A layer file's payload when this compiler wrote it; else {} (every entry a miss)."""
+    old = _read(path) if root.is_dir() else None
+    return old if isinstance(old, dict) and old.get("compiler") == fingerprint() else {}
+
+
+def _entries(layer: dict[str, Any], name: str) -> dict[Any, Any]:
+    found = layer.get(name)
+    return found if isinstance(found, dict) else {}
+
+
 # --- documents -----------------------------------------------------------------------------------
 
 
@@ -110,9 +121,7 @@ class Documents:
     def __init__(self, root: Path, *, write: bool = True) -> None:
         self.path = folder(root) / f"documents-{sys.implementation.cache_tag}.bin"
         self.write = write
-        old = _read(self.path) if root.is_dir() else None
-        ok = isinstance(old, dict) and old.get("compiler") == fingerprint() and isinstance(old.get("files"), dict)
-        self.old: dict[str, Any] = old["files"] if ok else {}  # type: ignore[index]
+        self.old: dict[str, Any] = _entries(_layer(root, self.path), "files")
         self.new: dict[str, Any] = {}
         self.hits = self.misses = 0
 
@@ -186,11 +195,10 @@ class Findings:
         self.path = folder(root) / f"findings-{sys.implementation.cache_tag}.bin"
         self.keys = keys
         self.write = write
-        old = _read(self.path) if root.is_dir() else None
-        ok = isinstance(old, dict) and old.get("compiler") == fingerprint() and isinstance(old.get("models"), dict)
-        self.old: dict[str, Any] = old["models"] if ok else {}  # type: ignore[index]
+        layer = _layer(root, self.path)
+        self.old: dict[str, Any] = _entries(layer, "models")
         self.new: dict[str, Any] = {}
-        self.old_facts: dict[bytes, Any] = old.get("facts", {}) if ok else {}  # type: ignore[union-attr]
+        self.old_facts: dict[bytes, Any] = _entries(layer, "facts")
         self.new_facts: dict[bytes, Any] = {}
         self.hits = self.misses = 0
 
@@ -311,33 +319,29 @@ class Artifacts:
                 return entries[key]
         return None
 
-    def __call__(self, target: str, models: Sequence[Any], render: Callable[[], list[Artifact]]) -> list[Artifact]:
-        from mlops.targets.base import Artifact
-
-        key, shard = self._key(target, models), self._shard(models)
+    def _memo(self, shard: str, key: str, make: Callable[[], Any]) -> Any:
+        """The entry under `key`, from this compile or the last one; else make()'s, kept."""
         entry = self._get(shard, key)
         if entry is not None:
             self.hits += 1
         else:
             self.misses += 1
-            entry = tuple((a.path, a.content, a.target, a.environment, a.model, a.sha256) for a in render())
+            entry = make()
         self.new.setdefault(shard, {})[key] = entry
+        return entry
+
+    def __call__(self, target: str, models: Sequence[Any], render: Callable[[], list[Artifact]]) -> list[Artifact]:
+        from mlops.targets.base import Artifact
+
+        def rendered() -> Entry:
+            return tuple((a.path, a.content, a.target, a.environment, a.model, a.sha256) for a in render())
+
+        entry = self._memo(self._shard(models), self._key(target, models), rendered)
         return [Artifact(*fields) for fields in entry]
 
     def piece(self, target: str, model: Any, make: Callable[[], Any]) -> Any:
         """One model's piece of a per-environment file (targets.EnvironmentTarget), keyed like its artifacts."""
-        key, shard = "piece:" + self._key(target, (model,)), self._shard((model,))
-        entries = self.old.get(shard, {})
-        if key in entries:
-            value = entries[key]
-            self.hits += 1
-        elif key in self.new.get(shard, {}):
-            value = self.new[shard][key]
-        else:
-            self.misses += 1
-            value = make()
-        self.new.setdefault(shard, {})[key] = value
-        return value
+        return self._memo(self._shard((model,)), "piece:" + self._key(target, (model,)), make)
 
     def save(self, prune: bool = True) -> None:
         """Keep what this compile used (the cache holds one project's current output, not its
