@@ -418,25 +418,18 @@ def _sha(path: str | Path) -> str | None:
 
 
 def _files(folder: Path) -> dict[str, str] | None:
-    """Every file below `folder`, by posix path relative to it, Python caches skipped (os.scandir:
-    pathlib costs more than the hashing at thousands of files); None when a symbolic link is
-    there, which the full check reports."""
+    """Every file below `folder`, by posix path relative to it, Python caches skipped; None when a
+    symbolic link is there, which the full check reports."""
+    from mlops.paths import entries_below
+
     out: dict[str, str] = {}
-    stack = [("", str(folder))]
-    while stack:
-        rel, path = stack.pop()
-        try:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    if entry.is_symlink():
-                        return None
-                    if entry.is_dir():
-                        if entry.name != "__pycache__":
-                            stack.append((f"{rel}{entry.name}/", entry.path))
-                    else:
-                        out[rel + entry.name] = entry.path
-        except OSError:
-            return None
+    try:
+        for rel, entry in entries_below(folder, skip=frozenset({"__pycache__"})):
+            if entry.is_symlink():
+                return None
+            out[rel] = entry.path
+    except OSError:
+        return None
     return out
 
 

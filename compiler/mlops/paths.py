@@ -10,6 +10,8 @@ runtime imports this without the compile pipeline.
 from __future__ import annotations
 
 import configparser
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -59,3 +61,18 @@ def find_dvc_root(root: Path) -> Path | None:
         if (folder / ".git").exists():
             return None
     return None
+
+
+def entries_below(folder: str | Path, skip: frozenset[str] = frozenset()) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """(posix path relative to `folder`, entry) of everything below it that is not a folder:
+    symbolic links are entries, never followed; folders named in `skip` are not entered. os.scandir:
+    pathlib costs more than hashing the files at thousands of them. OSError propagates."""
+    stack = [("", str(folder))]
+    while stack:
+        rel, path = stack.pop()
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if not entry.is_dir(follow_symlinks=False):
+                    yield rel + entry.name, entry
+                elif entry.name not in skip:
+                    stack.append((f"{rel}{entry.name}/", entry.path))

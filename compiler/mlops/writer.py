@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops import __version__
 from mlops.canonical import to_json
+from mlops.paths import entries_below
 
 if TYPE_CHECKING:  # the targets package imports every target: `compile --check` of an unchanged tree needs none
     from mlops.targets.base import Artifact
@@ -277,17 +278,7 @@ def _link(source: Path, target: Path) -> bool:
 def _tree(out: Path) -> dict[str, os.stat_result]:
     """Every entry below `out` that is not a folder (files, symbolic links: never followed), by posix
     path relative to it, with its lstat."""
-    found: dict[str, os.stat_result] = {}
-    stack = [("", str(out))]
-    while stack:
-        rel, path = stack.pop()
-        with os.scandir(path) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((f"{rel}{entry.name}/", entry.path))
-                else:
-                    found[rel + entry.name] = entry.stat(follow_symlinks=False)
-    return found
+    return {rel: entry.stat(follow_symlinks=False) for rel, entry in entries_below(out)}
 
 
 def _swap(staged: Path, out: Path) -> None:
