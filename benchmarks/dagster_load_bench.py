@@ -13,13 +13,15 @@ module: building every asset, check, job, schedule and sensor), `validate` (vali
 every job resolved), their total, and peak RSS.
 
 The goal (issue 16: import + build + validate_loadable <= 4 s at 1,000 models) is printed as PASS
-or MISS, never asserted. Beside it, measured in the same run, two Dagster floors: fresh processes
-that build, for the same models, bare assets (the same keys and dependencies, no metadata, checks,
-schedules or sensors) and the same three jobs, and validate them. `floor` gives every asset its
-own op, as the module does; `op/model` puts a model's assets in one subsettable op (a
-`multi_asset` per model). The ratio module / floor says how much of the time is the module's own
-work and how much Dagster spends on that many ops, assets and jobs whatever they carry. On a
-shared machine the wall numbers move with the load; the CPU numbers much less.
+or MISS, never asserted. Beside it, measured in the same run, Dagster floors: fresh processes that
+build, for the same models, bare assets (the same keys and dependencies, no metadata, checks,
+schedules or sensors) and validate them. `floor` has the module's structure (MODULE_STRUCTURE);
+the ratio module / floor says how much of the time is the module's own work and how much Dagster
+spends on that many ops and assets whatever they carry. The other structures are printed beside
+it: every asset its own op (`op/asset`) or a model's assets in one subsettable op (`op/model`, a
+`multi_asset` per model), each without jobs and with the three selection jobs the module used to
+define (`+jobs`: mlops_all over every asset, mlops_retrain and mlops_monitor over their stages'
+keys). On a shared machine the wall numbers move with the load; the CPU numbers much less.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from benchmarks import realistic
 
 GOAL_MODELS = 1000
 GOAL_S = 4.0
+MODULE_STRUCTURE = "op/asset"  # what mlops.runtime.dagster builds: one op per asset, no jobs
+STRUCTURES = [(ops, jobs) for ops in ("op/asset", "op/model") for jobs in ("", "+jobs")]
 
 # Phases are timed with both clocks; the module is loaded as importlib loads a file (get_code
 # compiles it, or reads a cached .pyc, then its code runs in the module's namespace).
@@ -64,27 +68,30 @@ graph = module.defs.resolve_asset_graph()
 print(json.dumps({
     "phases": phases,
     "assets": len(graph.get_all_asset_keys()), "checks": len(graph.asset_check_keys),
-    "jobs": len(module.defs.jobs), "schedules": len(module.defs.schedules), "sensors": len(module.defs.sensors),
+    "jobs": len(module.defs.jobs or ()), "schedules": len(module.defs.schedules), "sensors": len(module.defs.sensors),
     "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
 }))
 """
 
-# The same keys, dependencies and job selections as the module, through the plainest Dagster API.
+# The same keys and dependencies as the module, through the plainest Dagster API; argv[2] is the
+# structure ("op/asset" or "op/model"), argv[3] "+jobs" adds the three selection jobs.
 FLOOR = r"""
 import ast, json, sys, time
-w0, c0 = time.perf_counter(), time.process_time()
+clocks = [(time.perf_counter(), time.process_time())]
+def lap():
+    clocks.append((time.perf_counter(), time.process_time()))
 import dagster as dg
-w1, c1 = time.perf_counter(), time.process_time()
+lap()
 from mlops.runtime.dagster import automation
 from mlops.runtime.dagster.spec import ModelSpec
 tree = ast.parse(open(sys.argv[1]).read())
 models = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "MODELS")
 specs = [ModelSpec.from_dict(m) for m in models]
-w2, c2 = time.perf_counter(), time.process_time()
+lap()  # reading the module's data back is the floor's own work, left out of its total
 assets = []
 for m in specs:
     chain = [dg.AssetSpec(m.key_path(s), deps=[m.key_path(p)] if p else []) for p, s in zip((None, *m.stages), m.stages)]
-    if sys.argv[2] == "op per asset":
+    if sys.argv[2] == "op/asset":
         for spec in chain:
             @dg.multi_asset(specs=[spec], name="__".join(spec.key.path))
             def bare(context):
@@ -96,14 +103,18 @@ for m in specs:
             pass
         assets.append(bare)
 jobs = [
-    dg.define_asset_job(automation.ALL_JOB, dg.AssetSelection.all()),
-    dg.define_asset_job(automation.RETRAIN_JOB, dg.AssetSelection.assets(*automation.keys(specs, automation.RETRAIN_STAGES))),
-    dg.define_asset_job(automation.MONITOR_JOB, dg.AssetSelection.assets(*automation.keys(specs, ("monitor",)))),
-]
-dg.Definitions.validate_loadable(dg.Definitions(assets=assets, jobs=jobs))
-w3, c3 = time.perf_counter(), time.process_time()
-# import dagster, then the assets and jobs; reading the module's data back is the floor's own work
-print(json.dumps({"total": [(w1 - w0) + (w3 - w2), (c1 - c0) + (c3 - c2)]}))
+    dg.define_asset_job("mlops_all", dg.AssetSelection.all()),
+    dg.define_asset_job("mlops_retrain", dg.AssetSelection.assets(*automation.keys(specs, automation.RETRAIN_STAGES))),
+    dg.define_asset_job("mlops_monitor", dg.AssetSelection.assets(*automation.keys(specs, ("monitor",)))),
+] if sys.argv[3] == "+jobs" else []
+defs = dg.Definitions(assets=assets, jobs=jobs)
+lap()
+dg.Definitions.validate_loadable(defs)
+lap()
+span = lambda a, b: [b[0] - a[0], b[1] - a[1]]
+phases = {"import": span(clocks[0], clocks[1]), "build": span(clocks[2], clocks[3]), "validate": span(clocks[3], clocks[4])}
+phases["total"] = [sum(v[0] for v in phases.values()), sum(v[1] for v in phases.values())]
+print(json.dumps(phases))
 """
 
 
@@ -148,33 +159,43 @@ def main(sizes: list[int]) -> None:
     print(
         f"{'models':>7} {'assets':>7} {'checks':>7} {'jobs':>4} {'sched':>5} {'module':>8} {'render':>7} "
         + " ".join(f"{c:>11}" for c in columns)
-        + f" {'floor':>11} {'x floor':>8} {'op/model':>11} {'peak RSS':>9}"
+        + f" {'floor':>11} {'x floor':>8} {'peak RSS':>9}"
     )
+    rows: list[tuple[int, dict[str, dict[str, list[float]]]]] = []
     goal = None
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "bench").mkdir()
             path, render_s = render(project(Path(tmp) / "bench", n), "dev")
             r = fresh(PROBE, str(path))
-            floor = fresh(FLOOR, str(path), "op per asset")["total"]
-            per_model = fresh(FLOOR, str(path), "op per model")["total"]
+            floors = {ops + jobs: fresh(FLOOR, str(path), ops, jobs) for ops, jobs in STRUCTURES}
+            floor = floors[MODULE_STRUCTURE]["total"]
             p = r["phases"]
             total = p["total"]
             print(
                 f"{n:>7} {r['assets']:>7} {r['checks']:>7} {r['jobs']:>4} {r['schedules']:>5} "
                 f"{path.stat().st_size / 1024:>6.0f}KB {render_s:>6.2f}s "
                 + " ".join(f"{cell(p[c]):>11}" for c in columns)
-                + f" {cell(floor):>11} {total[1] / floor[1]:>7.2f}x {cell(per_model):>11} {r['peak_rss_mib']:>6.0f}MiB"
+                + f" {cell(floor):>11} {total[1] / floor[1]:>7.2f}x {r['peak_rss_mib']:>6.0f}MiB"
             )
+            rows.append((n, floors))
             if n == GOAL_MODELS:
-                goal = (total, floor, per_model)
+                goal = (total, floors)
+    print(f"Dagster floors (bare assets; `floor` above is {MODULE_STRUCTURE}):")
+    phases = ("import", "build", "validate", "total")
+    print(f"{'models':>7} {'structure':>15} " + " ".join(f"{c:>11}" for c in phases))
+    for n, floors in rows:
+        for name, f in floors.items():
+            print(f"{n:>7} {name:>15} " + " ".join(f"{cell(f[c]):>11}" for c in phases))
     if goal is not None:
-        (wall, cpu), floor, per_model = goal
+        (wall, cpu), floors = goal
+        others = "; ".join(f"{name} {f['total'][1]:.2f} s" for name, f in floors.items() if name != MODULE_STRUCTURE)
         print(
             f"goal: {GOAL_MODELS:,} models, import + build + validate_loadable <= {GOAL_S:g} s in a fresh process: "
             f"{wall:.2f} s wall {_verdict(wall)}, {cpu:.2f} s CPU {_verdict(cpu)} ({cpu / GOAL_S:.1f}x the goal); "
-            f"Dagster alone on the same assets and jobs (the floor): {floor[1]:.2f} s CPU {_verdict(floor[1])}; "
-            f"with one op per model instead of one per asset: {per_model[1]:.2f} s CPU {_verdict(per_model[1])}"
+            f"Dagster alone on the same assets, {MODULE_STRUCTURE} (the floor): "
+            f"{floors[MODULE_STRUCTURE]['total'][1]:.2f} s CPU {_verdict(floors[MODULE_STRUCTURE]['total'][1])}; "
+            f"other structures, CPU: {others}"
         )
 
 

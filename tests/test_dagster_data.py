@@ -16,7 +16,7 @@ import yaml
 
 from mlops.rules.dvc_tracked import is_tracked
 from mlops.runtime import data
-from mlops.runtime.dagster.automation import ALL_JOB
+from mlops.runtime.dagster.automation import asset_job
 from mlops.runtime.dagster.instance import load_module
 from tests.conftest import EXAMPLES
 from tests.helpers import mlops
@@ -129,7 +129,7 @@ def test_dataset_asset_reads_the_pinned_revision_off_local(repo: Repo, tmp_path:
     key = dg.AssetKey(["fraud_detector", "dataset"])
     for env, want, rev in (("dev", repo.v1, repo.rev1), ("local", repo.v2, "working tree")):
         defs = load_module(proj / "rendered" / env / "dagster" / "definitions.py").defs
-        result = defs.resolve_job_def(ALL_JOB).execute_in_process(instance=instance, asset_selection=[key])
+        result = asset_job(defs).execute_in_process(instance=instance, asset_selection=[key])
         assert result.success
         meta = {
             k: v.value for k, v in instance.get_latest_materialization_event(key).asset_materialization.metadata.items()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from mlops.runtime.dagster.automation import ALL_JOB
+from mlops.runtime.dagster.automation import ASSET_JOB, asset_job
 from mlops.runtime.dagster.instance import load_module
 from mlops.runtime.registry import ModelRegistry
 from tests.helpers import mlops
@@ -50,7 +50,7 @@ def test_materialize_the_whole_graph_into_a_real_instance(copy_example, tmp_path
 
     instance = dg.DagsterInstance.from_config(str(home))
     [run] = instance.get_runs()
-    assert run.status == dg.DagsterRunStatus.SUCCESS and run.job_name == ALL_JOB
+    assert run.status == dg.DagsterRunStatus.SUCCESS and run.job_name == ASSET_JOB
     [model] = rendered_models(module_path(project, "local"))
     recorded = instance.get_latest_materialization_code_versions([key(s) for s in STAGES])
     assert {k.path[-1]: v for k, v in recorded.items()} == model["code_versions"]  # the instance records them
@@ -125,7 +125,7 @@ def test_materialize_the_whole_graph_into_a_real_instance(copy_example, tmp_path
     assert "out of sync" in mlops("status", project, "--dagster-home", home).output
 
     defs = load_module(module_path(project, "local")).defs
-    rerun = defs.resolve_job_def(ALL_JOB).execute_in_process(
+    rerun = asset_job(defs).execute_in_process(
         instance=instance, asset_selection=[key("evaluate"), key("deploy")], raise_on_error=False
     )
     assert not rerun.success

@@ -10,11 +10,12 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import SCHEDULE_NAME_TAG, SENSOR_NAME_TAG
 from dagster_k8s.pipes import build_pod_body
 
 from mlops.contract import CONTRACT_VERSION
 from mlops.runtime.dagster import launch as dagster_launch
-from mlops.runtime.dagster.automation import RETRAIN_SENSOR, RETRAIN_STAGES
+from mlops.runtime.dagster.automation import ASSET_JOB, RETRAIN_SENSOR, RETRAIN_STAGES
 from mlops.runtime.dagster.defs import build_definitions
 from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec
 from tests.conftest import EXAMPLES
@@ -215,10 +216,18 @@ def test_drift_sensor_requests_one_retraining_per_drifted_monitor_run() -> None:
     quiet = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
     assert not quiet.run_requests
     instance.report_runless_asset_event(dg.AssetMaterialization(monitor, metadata={"drift_detected": True}))
-    drifted = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=quiet.cursor))
+    # as the sensor daemon evaluates it: the request resolved onto the job its run launches on
+    drifted = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs, cursor=quiet.cursor))
     [request] = drifted.run_requests
     assert {k.to_user_string() for k in request.asset_selection} == {f"fraud_detector/{s}" for s in FRAUD_RETRAIN}
-    assert request.tags["mlops/trigger"] == "drift"
+    assert request.tags == {"mlops/trigger": "drift", "mlops/model": "fraud-detector", SENSOR_NAME_TAG: RETRAIN_SENSOR}
+    [record] = instance.fetch_materializations(monitor, limit=1).records
+    assert request.run_key == f"fraud-detector-drift-{record.storage_id}"  # one run per monitor run, daemon or not
+    assert request.job_name == ASSET_JOB
+    # with the checks of those assets, as a run of the selection executes them: evaluate's gates
+    assert {(k.asset_key.path[-1], k.name) for k in request.asset_check_keys} == {
+        ("evaluate", f"gate_{metric}") for metric in models[0]["gates"]
+    }
     again = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=drifted.cursor))
     assert not again.run_requests
 
@@ -232,7 +241,7 @@ def test_schedules_and_jobs_stay_few_as_models_grow() -> None:
         m["training"]["schedule"]["cron"] = cron
         models.append(m)
     defs = defs_for(models, environment, path)
-    assert len(defs.jobs) == 3
+    assert not defs.jobs  # every run goes to Dagster's asset job: nothing else to resolve at load
     train = [s for s in defs.schedules if s.name.startswith("mlops_train_")]
     assert sorted(s.cron_schedule for s in train) == ["0 4 * * *", "0 5 * * *"]
     five = next(s for s in train if s.cron_schedule == "0 5 * * *")
@@ -240,6 +249,11 @@ def test_schedules_and_jobs_stay_few_as_models_grow() -> None:
     groups = {k.path[0] for k in request.asset_selection}
     assert groups == {f"m{i}" for i in range(2, 30, 3)}
     assert {k.path[1] for k in request.asset_selection} == set(FRAUD_RETRAIN)
+    assert request.tags == {"mlops/trigger": "train-schedule", SCHEDULE_NAME_TAG: five.name}
+    # the daemon launches it on the job the schedule names, subset to the selection: those assets only
+    assert five.job_name == ASSET_JOB
+    run = defs.resolve_job_def(five.job_name).get_subset(asset_selection=set(request.asset_selection))
+    assert run.asset_layer.selected_asset_keys == set(request.asset_selection)
     assert five.default_status == dg.DefaultScheduleStatus.RUNNING  # dev runs on its own; local waits for a person
     local_environment, local_models, local_path = rendered("tabular-fraud", "local")
     local = defs_for(local_models, local_environment, local_path)

@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from mlops.runtime.dagster.automation import ALL_JOB, AUTOMATION_SENSOR, MONITOR_JOB, RETRAIN_JOB
+from mlops.runtime.dagster.automation import ASSET_JOB, AUTOMATION_SENSOR, RETRAIN_SENSOR
 from mlops.runtime.dagster.instance import load_module
 from mlops.targets.dagster import py
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES
@@ -69,8 +69,12 @@ def test_committed_modules_load_as_code_locations(name: str, env: str) -> None:
     served = model["serving"] is not None and model["serving"]["engine"] != "batch"
     live = {"live_metrics"} if served else set()  # served predictions against the gates, on feedback
     assert monitors == {f"monitor_{kind}" for kind in model["monitoring"]["checks"]} | live
-    assert {j.name for j in defs.jobs} == {ALL_JOB, RETRAIN_JOB, MONITOR_JOB}
+    # no jobs of our own (each would be resolved over every asset at load): schedules and sensors
+    # send their runs to Dagster's asset job, which validate_loadable resolved above
+    assert not defs.jobs
+    assert {s.job_name for s in defs.schedules} == {ASSET_JOB}
     sensors = {s.name: s for s in defs.sensors}
+    assert not sensors[RETRAIN_SENSOR].targets and sensors[RETRAIN_SENSOR].asset_selection is not None
     assert isinstance(sensors[AUTOMATION_SENSOR], dg.AutomationConditionSensorDefinition)
     crons = {s.cron_schedule for s in defs.schedules}
     assert model["training"]["schedule"]["cron"] in crons

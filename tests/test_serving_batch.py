@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from mlops.runtime.dagster.automation import ALL_JOB
+from mlops.runtime.dagster.automation import asset_job
 from mlops.runtime.dagster.instance import load_module
 from tests.helpers import mlops
 from tests.test_dagster_target import module_path
@@ -34,7 +34,7 @@ def test_the_score_asset_writes_the_releases_predictions_with_its_version(copy_e
     key = dg.AssetKey(["fraud_detector", "score"])
     assert key in defs.resolve_asset_graph().materializable_asset_keys
     instance = dg.DagsterInstance.ephemeral()
-    run = defs.resolve_job_def(ALL_JOB).execute_in_process(instance=instance, asset_selection=[key])
+    run = asset_job(defs).execute_in_process(instance=instance, asset_selection=[key])
     assert run.success
     meta = {
         k: v.value for k, v in instance.get_latest_materialization_event(key).asset_materialization.metadata.items()

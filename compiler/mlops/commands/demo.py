@@ -233,10 +233,10 @@ class Loop:
         return {**values, "_run_id": event.run_id}
 
     def monitor(self) -> dict[str, Any]:
-        """The monitor job on the inference log window since its previous run; its metadata and drift rows."""
-        from mlops.runtime.dagster.automation import MONITOR_JOB
+        """The model's monitor on the inference log window since its previous run; its metadata and drift rows."""
+        import dagster as dg
 
-        run = self._execute(MONITOR_JOB)
+        run = self._execute([dg.AssetKey([self.group, "monitor"])])
         if not run.success:
             raise DemoError(f"the monitor run {run.run_id} failed; see the log")
         found = self.latest("monitor")
@@ -260,27 +260,26 @@ class Loop:
         """Execute what the sensor asked for, tagged as the daemon tags a sensor's run."""
         from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
-        from mlops.runtime.dagster.automation import RETRAIN_JOB, RETRAIN_SENSOR
+        from mlops.runtime.dagster.automation import RETRAIN_SENSOR
 
         tags = {**request.tags, SENSOR_NAME_TAG: RETRAIN_SENSOR}
         if request.run_key:
             tags[RUN_KEY_TAG] = request.run_key
-        return self._execute(RETRAIN_JOB, list(request.asset_selection), tags)
+        return self._execute(list(request.asset_selection), tags)
 
-    def _execute(self, job: str, selection: list[Any] | None = None, tags: dict[str, str] | None = None) -> Any:
+    def _execute(self, selection: list[Any], tags: dict[str, str] | None = None) -> Any:
+        """A run of the selected assets (and their checks) on the job the daemon would launch it on."""
         import warnings
 
         import dagster as dg
 
+        from mlops.runtime.dagster.automation import asset_job
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", dg.PreviewWarning)
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"dagster\.")
-            return (
-                self.definitions_module()
-                .resolve_job_def(job)
-                .execute_in_process(
-                    instance=self.instance, asset_selection=selection, tags=tags or {}, raise_on_error=False
-                )
+            return asset_job(self.definitions_module()).execute_in_process(
+                instance=self.instance, asset_selection=selection, tags=tags or {}, raise_on_error=False
             )
 
     # --- traffic ---

@@ -1,8 +1,12 @@
-"""Automation: per-asset conditions, a few selection-based jobs, schedules and sensors.
+"""Automation: per-asset conditions, schedules and sensors, and no jobs of our own.
 
-The object count stays flat as models grow: three jobs whatever the number of models, one
-schedule per distinct cron expression (not per model), one drift sensor and one
-AutomationConditionSensorDefinition. Dagster's load time grows with the number of jobs.
+The object count stays flat as models grow: one schedule per distinct cron expression (not per
+model), one drift sensor and one AutomationConditionSensorDefinition. Every run they request
+goes to the job Dagster builds over all assets anyway (`ASSET_JOB`, the one the UI's Materialize
+button and the automation sensor use), with the asset selection of that request. A named job
+would cost a second resolution of the whole asset graph into ops at every load (validate_loadable,
+the code server): at 1,000 models the three selection jobs we had cost some 4 s of CPU
+(benchmarks/dagster_load_bench.py).
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import dagster as dg
+from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
 
 from mlops.defaults import TIMEZONE
 from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec
 
-ALL_JOB = "mlops_all"
-RETRAIN_JOB = "mlops_retrain"
-MONITOR_JOB = "mlops_monitor"
+# Dagster's implicit job over every asset ("__ASSET_JOB"): schedules name it, sensors reach it
+# through their asset selection; a run on it executes the selected assets and their checks only.
+ASSET_JOB = IMPLICIT_ASSET_JOB_NAME
 AUTOMATION_SENSOR = "mlops_automation"
 RETRAIN_SENSOR = "mlops_retrain_on_monitor"
 RETRAIN_STAGES = ("dataset", "prepare", "train", "evaluate", "deploy")
@@ -58,7 +63,6 @@ def _condition(follows_upstream: bool, gated: bool) -> dg.AutomationCondition:
 
 @dataclass
 class Automation:
-    jobs: list[dg.UnresolvedAssetJobDefinition] = field(default_factory=list)
     schedules: list[dg.ScheduleDefinition] = field(default_factory=list)
     sensors: list[dg.SensorDefinition] = field(default_factory=list)
 
@@ -67,46 +71,33 @@ def keys(models: Iterable[ModelSpec], stages: Sequence[str]) -> list[dg.AssetKey
     return [dg.AssetKey(m.key_path(s)) for m in models for s in stages if s in m.code_versions]
 
 
+def asset_job(defs: dg.Definitions) -> dg.JobDefinition:
+    """The job every run of these definitions executes on (`mlops materialize`, the demo, the tests)."""
+    return defs.resolve_implicit_global_asset_job_def()
+
+
 def build(models: Sequence[ModelSpec], environment: EnvironmentSpec) -> Automation:
     # local: cron does not start trainings on a laptop (turn schedules on in the UI), but the sensors
     # run, so what the monitor finds retrains the model there as it would on a cluster
     schedule_status = dg.DefaultScheduleStatus.STOPPED if environment.local else dg.DefaultScheduleStatus.RUNNING
     sensor_status = dg.DefaultSensorStatus.RUNNING
     out = Automation()
-    all_job = dg.define_asset_job(ALL_JOB, dg.AssetSelection.all(), description="Every asset of every model.")
-    retrain = dg.define_asset_job(
-        RETRAIN_JOB,
-        dg.AssetSelection.assets(*keys(models, RETRAIN_STAGES)),
-        description="Dataset, prepare, train, evaluate and deploy; schedules and the drift sensor pick the models.",
-    )
-    monitor_keys = keys(models, ("monitor",))
-    out.jobs = [all_job, retrain]
-    monitor = None
-    if monitor_keys:
-        monitor = dg.define_asset_job(
-            MONITOR_JOB, dg.AssetSelection.assets(*monitor_keys), description="The whylogs monitors."
-        )
-        out.jobs.append(monitor)
-
     by_cron: dict[tuple[str, str], list[ModelSpec]] = {}
     for m in models:
         if m.training.cron:
             by_cron.setdefault((m.training.cron, m.training.timezone), []).append(m)
     for (cron, tz), group in sorted(by_cron.items()):
-        out.schedules.append(_schedule("train", retrain, cron, tz, keys(group, RETRAIN_STAGES), group, schedule_status))
-    if monitor is not None:
-        by_cron = {}
-        for m in models:
-            if m.monitoring and m.monitoring.schedule:
-                by_cron.setdefault((m.monitoring.schedule, TIMEZONE), []).append(m)
-        for (cron, tz), group in sorted(by_cron.items()):
-            out.schedules.append(
-                _schedule("monitor", monitor, cron, tz, keys(group, ("monitor",)), group, schedule_status)
-            )
+        out.schedules.append(_schedule("train", cron, tz, keys(group, RETRAIN_STAGES), group, schedule_status))
+    by_cron = {}
+    for m in models:
+        if m.monitoring and m.monitoring.schedule:
+            by_cron.setdefault((m.monitoring.schedule, TIMEZONE), []).append(m)
+    for (cron, tz), group in sorted(by_cron.items()):
+        out.schedules.append(_schedule("monitor", cron, tz, keys(group, ("monitor",)), group, schedule_status))
 
     watched = [m for m in models if m.monitoring and _reacts(m)]
     if watched:
-        out.sensors.append(retrain_sensor(watched, retrain, sensor_status))
+        out.sensors.append(retrain_sensor(watched, sensor_status))
     out.sensors.append(
         dg.AutomationConditionSensorDefinition(
             AUTOMATION_SENSOR,
@@ -121,7 +112,6 @@ def build(models: Sequence[ModelSpec], environment: EnvironmentSpec) -> Automati
 
 def _schedule(
     what: str,
-    job: dg.UnresolvedAssetJobDefinition,
     cron: str,
     timezone: str,
     selection: list[dg.AssetKey],
@@ -139,7 +129,7 @@ def _schedule(
         name=f"mlops_{what}_{suffix}",
         cron_schedule=cron,
         execution_timezone=timezone,
-        job=job,
+        job_name=ASSET_JOB,
         execution_fn=request,
         default_status=status,
         description=f"{what} on '{cron}' ({timezone}): {names}",
@@ -156,17 +146,21 @@ def _reacts(m: ModelSpec) -> bool:
 FINDINGS = {"drift": "drift_detected", "performance": "performance_degraded"}
 
 
-def retrain_sensor(
-    models: Sequence[ModelSpec], retrain: dg.UnresolvedAssetJobDefinition, status: dg.DefaultSensorStatus
-) -> dg.SensorDefinition:
+def retrain_sensor(models: Sequence[ModelSpec], status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
     """Requests a retraining of a model when its monitor's latest run reported drift, or live
     metrics below a gate, for the triggers its `retrain_on` names.
 
     The cursor holds, per model, the last monitor materialization seen, so each monitor run
-    triggers at most one retraining.
+    triggers at most one retraining. Its target is the retraining stages of the models it watches,
+    as an asset selection: Dagster sends each request to ASSET_JOB with the checks of its assets.
     """
 
-    @dg.sensor(name=RETRAIN_SENSOR, job=retrain, minimum_interval_seconds=60, default_status=status)
+    @dg.sensor(
+        name=RETRAIN_SENSOR,
+        asset_selection=keys(models, RETRAIN_STAGES),
+        minimum_interval_seconds=60,
+        default_status=status,
+    )
     def retrain_on_drift(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
         requests = []

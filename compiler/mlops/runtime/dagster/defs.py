@@ -23,7 +23,7 @@ def build_definitions(
     *,
     contract: object = None,
 ) -> dg.Definitions:
-    """Assets and checks per model, three selection-based jobs, schedules and sensors.
+    """Assets and checks per model, schedules and sensors (no jobs: see automation).
 
     Pure construction: no file, git or network access happens until something runs. A module
     rendered for another contract version (or before versions existed) fails here, by name.
@@ -34,7 +34,6 @@ def build_definitions(
         automation = dagster_automation.build(specs, env)
         return dg.Definitions(
             assets=[a for spec in specs for a in model_assets(spec, location)],
-            jobs=automation.jobs,
             schedules=automation.schedules,
             sensors=automation.sensors,
         )

@@ -96,16 +96,17 @@ def numbers(metadata: Mapping[str, Any]) -> dict[str, float]:
 
 
 def materialize(module_path: Path, home: Path, models: Sequence[str] = ()) -> tuple[bool, list[Outcome], str]:
-    """Execute the `mlops_all` job (or the given models' groups) in process into the instance.
+    """Execute every asset (or the given models' groups) in process into the instance, on the
+    job schedules and sensors use too (automation.ASSET_JOB).
 
     Returns (success, one outcome per selected asset, run id).
     """
     import dagster as dg
 
-    from mlops.runtime.dagster.automation import ALL_JOB
+    from mlops.runtime.dagster.automation import asset_job
 
     defs: dg.Definitions = load_module(module_path).defs
-    job = defs.resolve_job_def(ALL_JOB)
+    job = asset_job(defs)
     graph = defs.resolve_asset_graph()
     groups = {m.replace("-", "_") for m in models}
     order = {stage: i for i, stage in enumerate(STAGES)}
