@@ -1,7 +1,9 @@
 """`mlops plan`: compile two revisions of a project in memory and say what would change.
 
-Both revisions go through the same `pipeline.validate` / `pipeline.render` as `mlops compile`
-(with this compiler), so the plan shows the effect of the spec changes. The plan is generic over
+Both revisions go through the same load, check and render as `mlops compile` (with this
+compiler), so the plan shows the effect of the spec changes. What the head has in common with the
+base (a spec file's bytes, a model's resolved content) is parsed, checked and rendered once
+(mlops.gitops.shared). The plan is generic over
 targets: an artifact's target is `artifact.target`, whatever targets are registered.
 
 A revision whose specs do not compile still gets a plan: its diagnostics are shown, and its
@@ -19,8 +21,10 @@ from typing import Any
 from mlops import alerting
 from mlops.diagnostics import Diagnostic, Severity
 from mlops.gitops import gitrev
+from mlops.gitops.shared import Shared
 from mlops.model import ResolvedModel
-from mlops.pipeline import render, validate
+from mlops.pipeline import check, render
+from mlops.project import load_project
 from mlops.targets.base import Artifact
 
 ADDED, CHANGED, REMOVED, UNCHANGED = "added", "changed", "removed", "unchanged"
@@ -308,20 +312,24 @@ class Plan:
 # --- building -------------------------------------------------------------------------------
 
 
-def snapshot(label: str, ref: str, commit: gitrev.Commit | None, root: Path | None) -> Snapshot:
-    """Compile the project at `root` (None: the revision has no project)."""
+def snapshot(
+    label: str, ref: str, commit: gitrev.Commit | None, root: Path | None, shared: Shared | None = None
+) -> Snapshot:
+    """Compile the project at `root` (None: the revision has no project); `shared` gives back what
+    the other revision's compile made from the same input."""
     snap = Snapshot(label, ref, commit)
     if root is None or not (root / "mlops.yaml").is_file():
         return snap
     snap.exists = True
-    result = validate(root)
+    memo = (shared or Shared()).revision()
+    result = check(load_project(root, memo), findings=memo)
     snap.diagnostics = result.diagnostics
     snap.project_name = result.sources.name if result.sources.project is not None else None
     snap.environments = tuple(result.environments)
     snap.footprints = {(m.name, m.environment.name): Footprint.of(m) for m in result.models}
     if result.ok:
         snap.compiled = True
-        snap.artifacts = {a.path: a for a in render(result)}
+        snap.artifacts = {a.path: a for a in render(result, memo.artifacts)}
     else:
         snap.artifacts = committed(result.sources.output)
     return snap
@@ -486,11 +494,12 @@ def build(path: Path, base_ref: str, head_ref: str | None = None) -> Plan:
     repo = gitrev.locate(path)
     base_commit = gitrev.resolve(repo, base_ref)
     head_commit = gitrev.resolve(repo, head_ref) if head_ref is not None else None
+    shared = Shared()  # the head compiles again only what differs from the base
     with gitrev.materialize(repo, base_commit) as root:
-        base = snapshot("base", base_ref, base_commit, root)
+        base = snapshot("base", base_ref, base_commit, root, shared)
     if head_commit is None:
-        head = snapshot("head", WORKING_TREE, None, path.resolve())
+        head = snapshot("head", WORKING_TREE, None, path.resolve(), shared)
     else:
         with gitrev.materialize(repo, head_commit) as root:
-            head = snapshot("head", head_ref or "", head_commit, root)
+            head = snapshot("head", head_ref or "", head_commit, root, shared)
     return compare(base, head, repo.project, head.project_name or base.project_name or repo.project)

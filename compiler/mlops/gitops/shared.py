@@ -1,0 +1,130 @@
+"""What the two compiles of one plan share: work done for the base revision that the head would
+repeat on the same input.
+
+A plan compiles two revisions that are mostly the same. Each layer here is keyed like the
+incremental compile's cache (mlops.cache) keys its entries, by what the answer is a function of,
+but lives in memory for one plan only:
+
+- documents: a spec file's parse and schema check, by its kind, path and bytes;
+- findings: what the per-model rules (rules.PER_MODEL) found about one model, by its resolved
+  models' content and its spec file's path and bytes; and the facts policies read, by content;
+- artifacts: a per-model target's files for one model and a model's piece of a per-environment
+  file, by the target and the resolved model's full content (mlops.cache.ModelKeys).
+
+A hit returns what the same function returned for equal input, so the head's artifacts and
+diagnostics are those a compile of the head alone gives (tests/test_plan_shared.py compares them
+with clean compiles of each revision).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mlops.cache import ModelKeys
+from mlops.diagnostics import Diagnostic
+from mlops.loader import Document
+from mlops.model import ResolvedModel
+from mlops.targets.base import Artifact
+
+
+class Shared:
+    """The answers of both revisions' compiles, by content. `revision()` gives the memos of one
+    revision's compile: a fresh ModelKeys each (it is keyed by object ids, and holding on to the
+    base's models while the head compiles would only cost memory)."""
+
+    def __init__(self) -> None:
+        self.documents: dict[tuple[str, str, bytes], tuple[Document | None, list[Diagnostic]]] = {}
+        self.findings: dict[bytes, list[Diagnostic]] = {}
+        self.facts: dict[bytes, dict[str, Any]] = {}
+        self.artifacts: dict[tuple[str, bytes], list[Artifact]] = {}
+        self.pieces: dict[tuple[str, bytes], Any] = {}
+
+    def revision(self) -> Revision:
+        return Revision(self, ModelKeys())
+
+
+class Revision:
+    """One revision's view of Shared, with the interfaces the compile takes: `load` (project.load_project's
+    memo), `facts` and `__call__` (pipeline.check's findings), and `artifacts` (pipeline.render's memo)."""
+
+    def __init__(self, shared: Shared, keys: ModelKeys) -> None:
+        self.shared = shared
+        self.keys = keys
+        self.artifacts = _Artifacts(shared, keys)
+
+    # documents
+    def load(
+        self, kind: str, display: str, raw: bytes, parse: Callable[[str, str, bytes], Any]
+    ) -> tuple[Document | None, list[Diagnostic]]:
+        key = (kind, display, hashlib.sha256(raw).digest())
+        hit = self.shared.documents.get(key)
+        if hit is None:
+            hit = self.shared.documents[key] = parse(kind, display, raw)
+        doc, problems = hit
+        return doc, list(problems)
+
+    def save(self) -> None:
+        """Nothing to write: the layer lives as long as the plan."""
+
+    # findings
+    def facts(self, m: ResolvedModel) -> dict[str, Any]:
+        key = self.keys(m)
+        value = self.shared.facts.get(key)
+        if value is None:
+            value = self.shared.facts[key] = m.facts()
+        return value
+
+    def __call__(
+        self, models: list[ResolvedModel], documents: list[Document], check: Callable[[], list[Diagnostic]]
+    ) -> list[Diagnostic]:
+        key = self._findings_key(models, documents)
+        if key is None:
+            return check()
+        found = self.shared.findings.get(key)
+        if found is None:
+            found = self.shared.findings[key] = check()
+        return list(found)
+
+    def _findings_key(self, models: list[ResolvedModel], documents: list[Document]) -> bytes | None:
+        """As mlops.cache.Findings keys them: one spec file's model in distinct environments, with
+        the file's path and bytes (the findings' file:line:col come from its text)."""
+        if len({m.environment.name for m in models}) != len(models):
+            return None  # two spec files name this model (unique_names reports it): never shared
+        h = hashlib.sha256()
+        sources = set()
+        for m, doc in zip(models, documents, strict=True):
+            if m.source != doc.path:
+                return None
+            sources.add((doc.path, doc.sha256))
+            h.update(self.keys(m) + f"{doc.path}\0{doc.sha256}\0{doc.overlay}\0".encode())
+        return h.digest() if len(sources) == 1 else None
+
+
+class _Artifacts:
+    """targets.Memo over Shared: a target's files for one model (or its piece of a per-environment
+    file), rendered once for both revisions when the resolved model is the same."""
+
+    def __init__(self, shared: Shared, keys: ModelKeys) -> None:
+        self.shared = shared
+        self.keys = keys
+
+    def _key(self, models: Sequence[ResolvedModel]) -> bytes:
+        return b"".join(self.keys(m) for m in models)
+
+    def __call__(
+        self, target: str, models: Sequence[ResolvedModel], render: Callable[[], list[Artifact]]
+    ) -> list[Artifact]:
+        key = (target, self._key(models))
+        hit = self.shared.artifacts.get(key)
+        if hit is None:
+            hit = self.shared.artifacts[key] = render()
+        return list(hit)
+
+    def piece(self, target: str, model: ResolvedModel, make: Callable[[], Any]) -> Any:
+        key = (target, self.keys(model))
+        if key in self.shared.pieces:
+            return self.shared.pieces[key]
+        value = self.shared.pieces[key] = make()
+        return value

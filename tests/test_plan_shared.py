@@ -1,0 +1,122 @@
+"""`mlops plan` renders once what both revisions share (mlops.gitops.shared); it must never serve
+one revision's bytes to the other where they differ. The oracle is `mlops compile` itself: each
+revision is compiled into its own rendered/ and committed, and the plan must name exactly the files
+git sees change between the two rendered/ folders, with the same line counts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.gitops_repo import artifact, commit, edit_yaml, git, init, plan, row
+from tests.helpers import mlops
+
+MODEL = "models/fraud-detector.yaml"
+TWIN = "models/fraud-twin.yaml"
+COST_LIMIT = 2.5  # USD per hour: prod's 2 x L4 cost 2.00 in the example's catalog, 3.00 after _catalog
+OLD_INSTANCE, NEW_INSTANCE = "g2-standard-24", "g2-custom-24"
+
+
+def _twin(root: Path) -> None:
+    """A second model, so that an edit outside the model files has every model to reach."""
+    text = (root / MODEL).read_text().replace("name: fraud-detector", "name: fraud-twin")
+    (root / TWIN).write_text(text)
+    edit_yaml(root / "environments/dev.yaml", lambda d: d["spec"]["gpu_quota"].update({"T4": 4}))
+    edit_yaml(root / "environments/prod.yaml", lambda d: d["spec"]["gpu_quota"].update({"L4": 8}))
+    edit_yaml(root / "environments/prod.yaml", lambda d: d["spec"].update({"budget_per_hour": 100}))
+    # a policy on what the catalog's prices make of the model (the facts policies read)
+    edit_yaml(
+        root / "policies/tabular-guardrails.yaml",
+        lambda d: d["spec"]["rules"].append({"max": {"training.cost_per_hour": COST_LIMIT}, "severity": "warning"}),
+    )
+
+
+def _catalog(root: Path) -> None:
+    """The project catalog's L4 machines cost more and the 2 x L4 one gets a new name: every prod
+    model's cost and its files change; no model file does."""
+
+    def change(doc: dict) -> None:
+        for item in doc["L4"]["gcp"]:
+            item["usd_per_hour"] = round(item["usd_per_hour"] * 1.5, 2)
+            item["instance"] = item["instance"].replace(OLD_INSTANCE, NEW_INSTANCE)
+
+    edit_yaml(root / "catalogs/gpus.yaml", change)
+
+
+def _environment(root: Path) -> None:
+    """dev moves to another cluster and Dagster namespace: every dev model's files change."""
+    edit_yaml(
+        root / "environments/dev.yaml",
+        lambda d: d["spec"].update({"cluster": "ml-dev-2", "dagster": {"launcher": "k8s", "namespace": "ml-dev-2"}}),
+    )
+
+
+def _prod_only(root: Path) -> None:
+    """One model's prod overlay: its local and dev are shared with the base, its prod is not."""
+
+    def change(doc: dict) -> None:
+        doc["spec"]["environments"]["prod"]["training"]["max_hours"] = 3
+
+    edit_yaml(root / MODEL, change)
+
+
+def _rendered_changes(root: Path) -> dict[str, tuple[int, int]]:
+    """What git sees change in rendered/ between main and pr: path -> (added, removed) lines."""
+    out = git(root, "diff", "--numstat", "--no-renames", "main", "pr", "--", "rendered")
+    changes = {}
+    for line in out.splitlines():
+        added, removed, path = line.split("\t")
+        rel = path.removeprefix("rendered/")
+        if rel != "mlops.lock":
+            changes[rel] = (int(added), int(removed))
+    return changes
+
+
+@pytest.mark.parametrize("edit", [_catalog, _environment, _prod_only], ids=["catalog", "environment", "prod-only"])
+def test_the_plan_shows_what_compiling_each_revision_changes(
+    copy_example: Callable[[str], Path], edit: Callable[[Path], None]
+) -> None:
+    root = copy_example("tabular-fraud")
+    _twin(root)
+    init(root)  # drops the examples' data pins first: both revisions compile the same data
+    assert mlops("compile", root).exit_code == 0
+    commit(root, "rendered")
+    git(root, "checkout", "-q", "-b", "pr")
+    edit(root)
+    assert mlops("compile", root).exit_code == 0
+    commit(root, edit.__name__)
+    expected = _rendered_changes(root)
+    assert expected, "the edit changes no rendered file: the test would prove nothing"
+
+    code, data = plan(root, "--base", "main", "--head", "pr")
+    assert code == 0, json.dumps(data["head"]["diagnostics"])
+    planned = {a["path"]: (a["added_lines"], a["removed_lines"]) for r in data["rows"] for a in r["artifacts"]}
+    assert planned == expected
+    assert all(a["change"] == "changed" for r in data["rows"] for a in r["artifacts"])
+
+
+def test_a_catalog_edit_reaches_every_model(copy_example: Callable[[str], Path]) -> None:
+    """No model file changes, yet every prod model costs more, the cost policy now warns about each
+    (what the policies read, the models' facts, is the head's) and each model's item of the prod
+    Dagster definitions names the new instance (its piece is the head's)."""
+    root = copy_example("tabular-fraud")
+    _twin(root)
+    init(root)
+    git(root, "checkout", "-q", "-b", "pr")
+    _catalog(root)
+    commit(root, "L4 machines")
+    code, data = plan(root, "--base", "main", "--head", "pr")
+    assert code == 0
+    for name in ("fraud-detector", "fraud-twin"):
+        prod = row(data, name, "prod")
+        assert (prod["before"]["cost_per_hour"], prod["after"]["cost_per_hour"]) == (2.0, 3.0)
+        assert prod["policy_before"] == []
+        assert [d["code"][:2] for d in prod["policy_after"]] == ["G6"]
+        assert str(COST_LIMIT) in prod["policy_after"][0]["message"]
+    definitions = artifact(row(data, None, "prod"), "dagster")["diff"].splitlines()
+    added = [line for line in definitions if line.startswith("+") and NEW_INSTANCE in line]
+    removed = [line for line in definitions if line.startswith("-") and OLD_INSTANCE in line]
+    assert len(added) == len(removed) == 2  # one training instance per model
