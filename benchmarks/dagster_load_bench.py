@@ -21,7 +21,9 @@ spends on that many ops and assets whatever they carry. The other structures are
 it: every asset its own op (`op/asset`) or a model's assets in one subsettable op (`op/model`, a
 `multi_asset` per model), each without jobs and with the three selection jobs the module used to
 define (`+jobs`: mlops_all over every asset, mlops_retrain and mlops_monitor over their stages'
-keys). On a shared machine the wall numbers move with the load; the CPU numbers much less.
+keys). `op/model` is the fastest and is not what the module builds: see why in the docstring
+of mlops.runtime.dagster.assets. On a shared machine the wall numbers move with the load; the CPU
+numbers much less.
 """
 
 from __future__ import annotations

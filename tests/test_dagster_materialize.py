@@ -14,7 +14,7 @@ import yaml
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from mlops.runtime.dagster.automation import ASSET_JOB, asset_job
-from mlops.runtime.dagster.instance import load_module
+from mlops.runtime.dagster.instance import load_module, open_instance
 from mlops.runtime.registry import ModelRegistry
 from tests.helpers import mlops
 from tests.test_dagster_target import module_path, rendered_models
@@ -142,3 +142,36 @@ def test_materialize_the_whole_graph_into_a_real_instance(copy_example, tmp_path
     ]
     assert (model["serving"], model["expected"], model["state"]) == (1, None, "out of sync")
     assert model["reason"] == "version 1 serves, but its evaluation of the current spec failed its gates"
+
+
+@pytest.mark.slow
+def test_retry_from_failure_reruns_the_failed_asset_not_the_ones_before_it(copy_example, tmp_path: Path) -> None:
+    """Each asset is its own step, so "re-execute from failure" (the UI's button, the default of run
+    retries) after a failed monitor runs the monitor again, not the dataset (or training) before it."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.execution.api import ReexecutionOptions
+
+    project = copy_example("tabular-fraud")
+    monitor_file = project / "rendered" / "local" / "whylogs" / "fraud-detector.json"
+    definition = monitor_file.read_bytes()
+    monitor_file.unlink()  # the monitor fails: its rendered definition is missing
+    path = module_path(project, "local")
+    job = ReconstructableRepository.for_file(str(path), "defs").get_reconstructable_job(ASSET_JOB)
+    in_process = {"execution": {"config": {"in_process": {}}}}
+    with open_instance(tmp_path / "dagster_home", create=True) as instance:
+        first = dg.execute_job(
+            job, instance, run_config=in_process, asset_selection=[key("dataset"), key("monitor")], raise_on_error=False
+        )
+        assert not first.success
+        assert {e.asset_key for e in first.get_asset_materialization_events()} == {key("dataset")}
+        monitor_file.write_bytes(definition)
+        retry = dg.execute_job(
+            job,
+            instance,
+            run_config=in_process,
+            reexecution_options=ReexecutionOptions.from_failure(first.run_id, instance),
+            raise_on_error=False,
+        )
+        assert retry.success
+        assert {e.asset_key for e in retry.get_asset_materialization_events()} == {key("monitor")}
+        assert instance.get_latest_materialization_event(key("dataset")).run_id == first.run_id

@@ -3,6 +3,12 @@
 Assets pass paths and numbers downstream through their materialization metadata (read back
 from the instance), not through pickled return values: that works across runs, schedules and
 Kubernetes pods, and everything an asset used is visible in the UI.
+
+Every asset is its own op (its own step), although one subsettable multi_asset per model would
+load in a third of the time (benchmarks/dagster_load_bench.py): Dagster enforces blocking checks
+at the end of a step, so a failed gate would no longer stop deploy; "re-execute from failure"
+and run retries re-run whole failed steps, so a failed deploy or monitor would train again; and
+a Pipes trainer that reports without an asset key fails once its step holds more than one asset.
 """
 
 import hashlib
