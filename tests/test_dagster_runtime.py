@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from dagster._core.storage.tags import SCHEDULE_NAME_TAG, SENSOR_NAME_TAG
+from dagster._core.storage.tags import RUN_KEY_TAG, SCHEDULE_NAME_TAG, SENSOR_NAME_TAG
 from dagster_k8s.pipes import build_pod_body
 
 from mlops.contract import CONTRACT_VERSION
@@ -260,3 +260,47 @@ def test_schedules_and_jobs_stay_few_as_models_grow() -> None:
     assert {s.default_status for s in local.schedules} == {dg.DefaultScheduleStatus.STOPPED}
     # what the monitor finds retrains the model locally too: the sensors start running
     assert {s.default_status for s in local.sensors} == {dg.DefaultSensorStatus.RUNNING}
+
+
+@pytest.mark.slow
+def test_the_daemons_launch_scheduled_and_sensed_runs_on_the_asset_job() -> None:
+    """Through a real code server, Dagster's sensor and scheduler daemons create the runs the
+    automation asks for: on ASSET_JOB, with exactly the selected assets, their tags and run keys."""
+    import datetime as dt
+    import logging
+
+    from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time, instance_for_test
+    from dagster._core.workspace.load_target import PythonFileTarget
+    from dagster._daemon.sensor import execute_sensor_iteration
+    from dagster._scheduler.scheduler import launch_scheduled_runs
+
+    _, [model], path = rendered("tabular-fraud", "dev")
+    queued = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}}
+    target = PythonFileTarget(python_file=str(path), attribute="defs", working_directory=None, location_name="mlops")
+    log = logging.getLogger(__name__)
+    with instance_for_test(overrides=queued) as instance, create_test_daemon_workspace_context(target, instance) as ws:
+        monitor = dg.AssetKey(["fraud_detector", "monitor"])
+        instance.report_runless_asset_event(dg.AssetMaterialization(monitor, metadata={"drift_detected": True}))
+        list(execute_sensor_iteration(ws, log, None, None))
+        cron = model["training"]["schedule"]["cron"]
+        assert cron == "0 4 * * *" and model["monitoring"]["schedule"] == "0 * * * *"  # both fire at 04:00
+        for now in (dt.datetime(2026, 1, 5, 3, 30), dt.datetime(2026, 1, 5, 4, 0, 30)):
+            moment = now.replace(tzinfo=dt.UTC)
+            with freeze_time(moment):
+                list(launch_scheduled_runs(ws, log, moment, iteration_times={}))
+        runs = {r.tags["mlops/trigger"]: r for r in instance.get_runs()}
+        [record] = instance.fetch_materializations(monitor, limit=1).records
+    assert sorted(runs) == ["drift", "monitor-schedule", "train-schedule"]
+    retrain = {dg.AssetKey(["fraud_detector", s]) for s in FRAUD_RETRAIN}
+    assert {r.job_name for r in runs.values()} == {ASSET_JOB}
+    assert runs["drift"].asset_selection == retrain
+    assert runs["drift"].tags[RUN_KEY_TAG] == f"fraud-detector-drift-{record.storage_id}"
+    assert (
+        runs["drift"].tags[SENSOR_NAME_TAG] == RETRAIN_SENSOR and runs["drift"].tags["mlops/model"] == "fraud-detector"
+    )
+    # the gates run with evaluate; a schedule's run leaves the check selection to Dagster: the selected assets' checks
+    assert {(k.asset_key.path[-1], k.name) for k in runs["drift"].asset_check_selection} == {
+        ("evaluate", f"gate_{metric}") for metric in model["gates"]
+    }
+    assert runs["train-schedule"].asset_selection == retrain and runs["train-schedule"].asset_check_selection is None
+    assert runs["monitor-schedule"].asset_selection == {monitor}
