@@ -20,9 +20,12 @@ return (interpreter start and `import mlops.cli` excluded, the command's lazy im
 - warm: `mlops validate` reading the caches incr left (validate without them is the validate column)
 
 Each repeat runs the floor and then the subjects back to back; the tables show medians and the
-ratio of each median to the floor's, in wall seconds and in CPU seconds of the process. On a
-shared machine the wall numbers move with the load (CPU seconds and the ratios move less).
-Every goal of issue #16 that the run measured is printed as PASS or MISS, never asserted.
+ratio of each median to the floor's, in wall seconds and in CPU seconds (the process's and its
+worker processes': mlops parses and renders on every core, `--jobs` sets how many). Peak RSS is
+the largest of the process and its workers. The goals are judged on wall seconds, what a user
+waits: on a shared machine those move with the load, so run it on an idle one (the CPU seconds
+and the ratios move less). Every goal of issue #16 that the run measured is printed as PASS or
+MISS, never asserted.
 """
 
 from __future__ import annotations
@@ -57,17 +60,21 @@ if step == "floor":
     code = 0
 else:
     from mlops.cli import main
-    args = {"validate": ["validate", root], "compile": ["compile", root], "check": ["compile", "--check", root],
-            "incr": ["compile", root]}[step]
+    jobs = sys.argv[3:]  # ["-j", N] or nothing
+    args = {"validate": ["validate", *jobs, root], "compile": ["compile", *jobs, root],
+            "check": ["compile", "--check", root], "incr": ["compile", *jobs, root]}[step]
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         main(args, standalone_mode=False)
         code = 0
     except SystemExit as exc:
         code = exc.code or 0
-elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+elapsed = time.perf_counter() - t0
+children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker processes mlops.parallel forked
+cpu = time.process_time() - c0 + children.ru_utime + children.ru_stime
 heavy = sorted(m for m in HEAVY if m in sys.modules)
-print(json.dumps({"s": elapsed, "cpu": cpu, "code": code, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "heavy": heavy}))
+rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children.ru_maxrss) / 1024
+print(json.dumps({"s": elapsed, "cpu": cpu, "code": code, "rss": rss, "heavy": heavy}))
 """
 
 STEPS = ("floor", "validate", "compile", "check", "incr", "warm")
@@ -76,9 +83,12 @@ HEAVY = ("dagster", "deepspeed", "torch", "transformers", "whylogs", "pulumi", "
 CHILD = f"HEAVY = {HEAVY!r}\n" + CHILD
 
 
+JOBS: list[str] = []  # ["-j", N] from --jobs
+
+
 def step(name: str, root: Path) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, name, str(root)], capture_output=True, text=True, timeout=3600, check=False
+        [sys.executable, "-c", CHILD, name, str(root), *JOBS], capture_output=True, text=True, timeout=3600, check=False
     )
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
@@ -160,12 +170,16 @@ def main() -> None:
     parser.add_argument("-n", "--models", type=int, nargs="*", default=None, help="project sizes (default 100 1000)")
     parser.add_argument("--big", action="store_true", help="also 10,000 models (minutes)")
     parser.add_argument("-r", "--repeats", type=int, default=3)
+    parser.add_argument("-j", "--jobs", type=int, default=None, help="mlops --jobs (default: one per core)")
     args = parser.parse_args()
+    if args.jobs is not None:
+        JOBS[:] = ["-j", str(args.jobs)]
     sizes = args.models or [100, 1000]
     bytecode()
     if args.big:
         sizes.append(10_000)
-    print(f"realistic projects x 3 environments; medians of {args.repeats} runs; seconds (x floor)")
+    jobs = args.jobs if args.jobs is not None else "one per core"
+    print(f"realistic projects x 3 environments; medians of {args.repeats} runs; seconds (x floor); jobs: {jobs}")
     print(
         f"{'models':>7} {'clock':>5} {'floor':>6} {'validate':>14} {'compile':>14} {'check':>14} {'incr':>14}"
         f" {'warm validate':>14}"
@@ -189,13 +203,13 @@ def main() -> None:
             )
     wall, cpu = help_time()
     print(f"mlops --help (whole process): {wall:.3f} s wall, {cpu:.3f} s CPU")
-    print("goals (CPU seconds: the machine may be shared; ratios to the floor measured in the same run):")
-    for line in goals(medians, peaks, cpu, heavy):
+    print("goals (wall seconds, medians; ratios to the floor measured in the same run):")
+    for line in goals(medians, peaks, wall, heavy):
         print("  " + line)
 
 
 def goals(
-    medians: dict[tuple[int, str], dict[str, float]], peaks: dict[int, float], help_cpu: float, heavy: set[str]
+    medians: dict[tuple[int, str], dict[str, float]], peaks: dict[int, float], help_s: float, heavy: set[str]
 ) -> list[str]:
     """One line per goal of issue #16 that this run measured: PASS or MISS, with the number."""
     out: list[str] = []
@@ -203,8 +217,8 @@ def goals(
     def goal(ok: bool, text: str) -> None:
         out.append(f"{'PASS' if ok else 'MISS'}  {text}")
 
-    if (1000, "cpu") in medians:
-        m = medians[1000, "cpu"]
+    if (1000, "s") in medians:
+        m = medians[1000, "s"]
         floor = m["floor"]
         goal(m["compile"] <= 3 * floor, f"compile of 1,000 <= 3x floor: {m['compile'] / floor:.1f}x")
         goal(m["compile"] <= 2, f"compile of 1,000 <= 2 s: {m['compile']:.2f} s")
@@ -216,10 +230,10 @@ def goals(
             f" ({m['compile'] / m['incr']:.1f}x faster than a clean compile; output identical to it)",
         )
         goal(peaks[1000] <= 150, f"peak RSS at 1,000 <= 150 MiB: {peaks[1000]:.0f} MiB")
-    if (1000, "cpu") in medians and (10_000, "cpu") in medians:
-        ratio = (medians[10_000, "cpu"]["compile"] / 10_000) / (medians[1000, "cpu"]["compile"] / 1000)
+    if (1000, "s") in medians and (10_000, "s") in medians:
+        ratio = (medians[10_000, "s"]["compile"] / 10_000) / (medians[1000, "s"]["compile"] / 1000)
         goal(ratio <= 1.2, f"compile ms/model at 10,000 within 1.2x of 1,000: {ratio:.2f}x")
-    goal(help_cpu <= 0.1, f"mlops --help <= 0.1 s: {help_cpu:.3f} s")
+    goal(help_s <= 0.1, f"mlops --help <= 0.1 s: {help_s:.3f} s")
     goal(not heavy, f"validate and compile import none of {', '.join(HEAVY)}: {', '.join(sorted(heavy)) or 'none'}")
     return out
 

@@ -125,10 +125,17 @@ class Documents:
         self.new: dict[str, Any] = {}
         self.hits = self.misses = 0
 
+    @staticmethod
+    def _key(kind: str, display: str, raw: bytes) -> str:
+        return f"{kind}\0{display}\0{hashlib.sha256(raw).hexdigest()}"
+
+    def has(self, kind: str, display: str, raw: bytes) -> bool:
+        return self._key(kind, display, raw) in self.old
+
     def load(self, kind: str, display: str, raw: bytes, parse: Callable[[str, str, bytes], Any]) -> Any:
         from mlops.loader import Document
 
-        key = f"{kind}\0{display}\0{hashlib.sha256(raw).hexdigest()}"
+        key = self._key(kind, display, raw)
         entry = self.old.get(key)
         if entry is not None:
             self.hits += 1
@@ -338,6 +345,10 @@ class Artifacts:
 
         entry = self._memo(self._shard(models), self._key(target, models), rendered)
         return [Artifact(*fields) for fields in entry]
+
+    def has(self, target: str, model: Any, piece: bool = False) -> bool:
+        key, shard = ("piece:" if piece else "") + self._key(target, (model,)), self._shard((model,))
+        return any(key in entries for entries in (self.old.get(shard, {}), self.new.get(shard, {})))
 
     def piece(self, target: str, model: Any, make: Callable[[], Any]) -> Any:
         """One model's piece of a per-environment file (targets.EnvironmentTarget), keyed like its artifacts."""

@@ -23,6 +23,13 @@ PATH = click.Path(file_okay=False, path_type=Path)
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "github", "sarif", "junit"]), default="text"
 )
+JOBS = click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that parse and render (default: one per core it may use; 1: none besides this one).",
+)
 INTERNAL_ERROR = 3
 
 
@@ -80,12 +87,13 @@ def main() -> None:
 @click.option("--env", "envs", multiple=True, help="Only these environments (repeatable).")
 @FORMAT
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
-def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool) -> None:
+@JOBS
+def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -> None:
     """Check every spec; one line per problem, exit 1 on errors."""
-    from mlops import cache, progress
+    from mlops import cache, parallel, progress
     from mlops.diagnostics import Severity
 
-    with progress.on_terminal(fmt == "text"):  # the caches of the last compile, read only
+    with progress.on_terminal(fmt == "text"), parallel.using(jobs):  # the caches of the last compile, read only
         result = _validate(path, envs, cache.Caches(path.resolve(), write=False))
     _echo_diagnostics(result.diagnostics, path, fmt)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -106,8 +114,9 @@ def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool) -> None:
 @click.option("--env", "envs", multiple=True, help="Only these environments (repeatable); others keep their files.")
 @click.option("--out", type=PATH, default=None, help="Output folder (default: spec.output, usually rendered/).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if rendered files are missing, stale or edited.")
+@JOBS
 @FORMAT
-def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fmt: str) -> None:
+def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jobs: int | None, fmt: str) -> None:
     """Render every target for every environment into rendered/ with mlops.lock."""
     from mlops import cache
 
@@ -122,12 +131,12 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, fm
             )
         return
     # imported past the up-to-date answer, which needs none of the pipeline
-    from mlops import progress, writer
+    from mlops import parallel, progress, writer
     from mlops.commands.output import check_diagnostics, write_diagnostic
     from mlops.pipeline import render
 
     text = fmt == "text"
-    with progress.on_terminal(text):
+    with progress.on_terminal(text), parallel.using(jobs):
         caches = cache.Caches(path.resolve(), write=not check)
         result = _validate(path, envs, caches)
         caches.save_checks()

@@ -74,7 +74,8 @@ def check(sources: Sources, envs: Sequence[str] = (), findings: Findings | None 
 
 
 def render(result: Result, memo: Memo | None = None) -> list[Artifact]:
-    """Every artifact; `memo` (mlops.cache.Artifacts) reuses what an unchanged model rendered before."""
+    """Every artifact; `memo` (mlops.cache.Artifacts) reuses what an unchanged model rendered before.
+    Parsing and rendering use the cores mlops.parallel allows."""
     if not result.ok:
         raise ValueError("refusing to render a project with errors")
     return render_all(result.models, memo)

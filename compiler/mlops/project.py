@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops import progress, schema
+from mlops import parallel, schema
 from mlops.catalog import check_entries as catalog_entries
 from mlops.defaults import PROJECT_FOLDERS
 from mlops.diagnostics import Diagnostic
@@ -58,9 +59,10 @@ def load_project(root: Path, memo: Documents | None = None) -> Sources:
             )
         )
         return sources
-    project = _load(sources, project_file, "Project", memo)
-    if project is None:
+    loaded = _load_all(sources, [project_file], "Project", memo, "load project")
+    if not loaded:
         return sources
+    project = loaded[0]
     sources.project = project
     sources.name = project.data["metadata"]["name"]
     spec = project.data.get("spec") or {}
@@ -84,10 +86,7 @@ def load_project(root: Path, memo: Documents | None = None) -> Sources:
                 project.diagnostic(f"/spec/{key}", "L110", f"spec.{key} leaves the project folder")
             )
             continue
-        for path in progress.track(_spec_files(folder), f"load {key}"):
-            doc = _load(sources, path, kind, memo)
-            if doc is not None:
-                sources.documents[kind].append(doc)
+        sources.documents[kind] += _load_all(sources, _spec_files(folder), kind, memo, f"load {key}")
     for name, rel in (spec.get("catalogs") or {}).items():
         path = root / rel
         if not _inside(root, path):
@@ -117,16 +116,30 @@ def load_project(root: Path, memo: Documents | None = None) -> Sources:
     return sources
 
 
-def _load(sources: Sources, path: Path, kind: str, memo: Documents | None = None) -> Document | None:
-    display = _display(sources.root, path)
-    try:
-        raw = read_file(path, display, root=sources.root)
-    except LoadError as exc:
-        sources.diagnostics.append(exc.diagnostic)
-        return None
-    doc, problems = memo.load(kind, display, raw, parse) if memo is not None else parse(kind, display, raw)
-    sources.diagnostics.extend(problems)
-    return doc
+def _load_all(sources: Sources, paths: list[Path], kind: str, memo: Documents | None, phase: str) -> list[Document]:
+    """_load of every path, the files the memo has not seen parsed over the cores (mlops.parallel)."""
+    read: list[tuple[str, bytes]] = []
+    for path in paths:
+        display = _display(sources.root, path)
+        try:
+            read.append((display, read_file(path, display, root=sources.root)))
+        except LoadError as exc:
+            sources.diagnostics.append(exc.diagnostic)
+    todo = [(display, raw) for display, raw in read if memo is None or not memo.has(kind, display, raw)]
+    parsed = dict(zip((d for d, _ in todo), parallel.map_forked(partial(_parse, kind), todo, phase), strict=True))
+    docs = []
+    for display, raw in read:
+        done = parsed.get(display)
+        make = parse if done is None else (lambda *_, done=done: done)
+        doc, problems = memo.load(kind, display, raw, make) if memo is not None else make(kind, display, raw)
+        sources.diagnostics.extend(problems)
+        if doc is not None:
+            docs.append(doc)
+    return docs
+
+
+def _parse(kind: str, item: tuple[str, bytes]) -> tuple[Document | None, list[Diagnostic]]:
+    return parse(kind, *item)
 
 
 def parse(kind: str, display: str, raw: bytes) -> tuple[Document | None, list[Diagnostic]]:

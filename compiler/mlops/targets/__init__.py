@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any, NamedTuple, Protocol
 
-from mlops import progress
+from mlops import parallel
 from mlops.model import ResolvedModel
 from mlops.targets import dagster, deepspeed
 from mlops.targets import prometheus as prometheus_target
@@ -47,6 +48,10 @@ class Memo(Protocol):
 
     def piece(self, target: str, model: ResolvedModel, make: Callable[[], Any]) -> Any: ...
 
+    def has(self, target: str, model: ResolvedModel, piece: bool = False) -> bool:
+        """Whether it holds that model's artifacts (or piece) of `target` already."""
+        ...
+
 
 class _NoMemo:
     def __call__(
@@ -57,20 +62,47 @@ class _NoMemo:
     def piece(self, target: str, model: ResolvedModel, make: Callable[[], Any]) -> Any:
         return make()
 
+    def has(self, target: str, model: ResolvedModel, piece: bool = False) -> bool:
+        return False
+
+
+Rendered = tuple[dict[str, list[Artifact]], dict[str, Any]]  # per-model targets' artifacts, environment targets' pieces
+
+
+def render_model(m: ResolvedModel) -> Rendered:
+    """Everything one model renders: its files and its pieces of the per-environment files (with
+    the files' sha256 taken here, so a worker process does that work too)."""
+    return (
+        {name: [replace(a, digest=a.sha256) for a in render(m)] for name, render in TARGETS.items()},
+        {name: target.piece(m) for name, target in ENVIRONMENT_TARGETS.items()},
+    )
+
 
 def render_all(models: list[ResolvedModel], memo: Memo | None = None) -> list[Artifact]:
+    """Every artifact of `models`; what `memo` lacks is rendered first, over the cores (mlops.parallel)."""
     memo = memo if memo is not None else _NoMemo()
-    artifacts = [
-        a
-        for m in progress.track(models, "render")
-        for name, render in TARGETS.items()
-        for a in memo(name, (m,), partial(render, m))
+    misses = [
+        m
+        for m in models
+        if not all(memo.has(name, m) for name in TARGETS)
+        or not all(memo.has(name, m, piece=True) for name in ENVIRONMENT_TARGETS)
     ]
+    fresh = dict(zip(map(id, misses), parallel.map_forked(render_model, misses, "render"), strict=True))
+
+    def made(m: ResolvedModel, name: str) -> list[Artifact]:
+        hit = fresh.get(id(m))
+        return hit[0][name] if hit is not None else TARGETS[name](m)
+
+    def piece(m: ResolvedModel, name: str) -> Any:
+        hit = fresh.get(id(m))
+        return hit[1][name] if hit is not None else ENVIRONMENT_TARGETS[name].piece(m)
+
+    artifacts = [a for m in models for name in TARGETS for a in memo(name, (m,), partial(made, m, name))]
     by_env: dict[str, list[ResolvedModel]] = {}
     for m in models:
         by_env.setdefault(m.environment.name, []).append(m)
     for name, target in ENVIRONMENT_TARGETS.items():
         for env_models in by_env.values():
-            pieces = [memo.piece(name, m, partial(target.piece, m)) for m in env_models]
+            pieces = [memo.piece(name, m, partial(piece, m, name)) for m in env_models]
             artifacts.extend(target.join(env_models, pieces))
     return sorted(artifacts, key=lambda a: a.path)

@@ -1,0 +1,106 @@
+"""mlops.parallel: parsing and rendering on forked workers give what one process gives, byte for
+byte and diagnostic for diagnostic, and a worker that dies or fails never loses or changes work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import realistic
+from mlops import parallel
+from tests.helpers import mlops, snapshot
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+
+
+@pytest.fixture
+def small_shares(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers for any amount of work, so that small test projects are split too."""
+    monkeypatch.setattr(parallel, "MIN_ITEMS_PER_JOB", 1)
+
+
+def _pid_and_square(x: int) -> tuple[int, int]:
+    return os.getpid(), x * x
+
+
+def test_the_work_is_split_over_processes_and_comes_back_in_order(small_shares: None) -> None:
+    with parallel.using(3):
+        out = parallel.map_forked(_pid_and_square, list(range(50)))
+    assert [square for _, square in out] == [x * x for x in range(50)]
+    pids = {pid for pid, _ in out}
+    assert os.getpid() in pids and len(pids) == 3
+
+
+def test_one_job_and_small_work_stay_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    with parallel.using(1):
+        assert {pid for pid, _ in parallel.map_forked(_pid_and_square, list(range(500)))} == {os.getpid()}
+    with parallel.using(2):  # below MIN_ITEMS_PER_JOB per job: forking would cost more than it saves
+        work = list(range(parallel.MIN_ITEMS_PER_JOB))
+        assert {pid for pid, _ in parallel.map_forked(_pid_and_square, work)} == {os.getpid()}
+    monkeypatch.setattr(parallel, "can_fork", lambda: False)
+    with parallel.using(2):
+        assert {pid for pid, _ in parallel.map_forked(_pid_and_square, list(range(500)))} == {os.getpid()}
+
+
+def test_a_killed_worker_has_its_share_done_here(small_shares: None) -> None:
+    parent = os.getpid()
+
+    def fn(x: int) -> int:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return x + 1
+
+    with parallel.using(2):
+        assert parallel.map_forked(fn, list(range(10))) == list(range(1, 11))
+
+
+def test_an_error_in_a_workers_share_is_raised_here_as_it_would_be_in_one_process(small_shares: None) -> None:
+    def fn(x: int) -> int:
+        if x == 7:  # in the second share of two: a worker's
+            raise ValueError(f"bad item {x}")
+        return x
+
+    with parallel.using(2), pytest.raises(ValueError, match="bad item 7"):
+        parallel.map_forked(fn, list(range(10)))
+
+
+def _project(root: Path, models: int, broken: bool = False) -> Path:
+    realistic.write_project(root, models)
+    if broken:  # a YAML error, an unknown task and an unknown key, in two files
+        files = sorted((root / "models").glob("*.yaml"))
+        files[1].write_text(files[1].read_text() + "\n  bad: [unclosed\n")
+        files[4].write_text(files[4].read_text().replace("task:", "task: not-a-task\n  colour:", 1))
+    return root
+
+
+def test_compile_on_workers_writes_the_tree_one_process_writes(tmp_path: Path, small_shares: None) -> None:
+    serial, forked = _project(tmp_path / "serial", 6), _project(tmp_path / "forked", 6)
+    assert mlops("compile", "-j", "1", serial).exit_code == 0
+    assert mlops("compile", "-j", "2", forked).exit_code == 0
+    assert snapshot(forked / "rendered") == snapshot(serial / "rendered")
+    # an incremental compile: only the edited model misses the cache, and only it is rendered again
+    for root in (serial, forked):
+        realistic.write_model(root, 2, variant=1)
+    assert mlops("compile", "-j", "1", serial).exit_code == 0
+    assert mlops("compile", "-j", "3", forked).exit_code == 0
+    assert snapshot(forked / "rendered") == snapshot(serial / "rendered")
+    assert mlops("compile", "--check", forked).exit_code == 0
+
+
+def test_validate_on_workers_reports_what_one_process_reports(tmp_path: Path, small_shares: None) -> None:
+    reports = []
+    for jobs in ("1", "2"):
+        root = _project(tmp_path / f"j{jobs}", 8, broken=True)
+        result = mlops("validate", "-j", jobs, root, "--format", "json")
+        assert result.exit_code == 1
+        found = json.loads(result.stdout)
+        reports.append(
+            [(d["file"].split(f"j{jobs}/", 1)[-1], d["line"], d["col"], d["code"], d["message"]) for d in found]
+        )
+    assert reports[0] == reports[1]
+    assert {"L101", "S202", "S204"} <= {code for _, _, _, code, _ in reports[0]}, reports[0]
