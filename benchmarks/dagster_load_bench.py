@@ -78,7 +78,7 @@ print(json.dumps({
 # The same keys and dependencies as the module, through the plainest Dagster API; argv[2] is the
 # structure ("op/asset" or "op/model"), argv[3] "+jobs" adds the three selection jobs.
 FLOOR = r"""
-import ast, json, sys, time
+import json, sys, time
 clocks = [(time.perf_counter(), time.process_time())]
 def lap():
     clocks.append((time.perf_counter(), time.process_time()))
@@ -86,8 +86,7 @@ import dagster as dg
 lap()
 from mlops.runtime.dagster import automation
 from mlops.runtime.dagster.spec import ModelSpec
-tree = ast.parse(open(sys.argv[1]).read())
-models = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "MODELS")
+models = json.loads(open(sys.argv[1].replace(".py", ".json"), "rb").read())["models"]
 specs = [ModelSpec.from_dict(m) for m in models]
 lap()  # reading the module's data back is the floor's own work, left out of its total
 assets = []
@@ -133,12 +132,13 @@ def render(root: Path, env: str) -> tuple[Path, float]:
     start = time.perf_counter()
     result = validate(root, [env])
     assert result.ok, [d.format() for d in result.diagnostics if d.severity == "error"][:5]
-    [artifact] = dagster.render(result.models)
+    artifacts = dagster.render(result.models)  # the module and its payload
     elapsed = time.perf_counter() - start
-    path = root / "rendered" / artifact.path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(artifact.content)
-    return path, elapsed
+    for artifact in artifacts:
+        path = root / "rendered" / artifact.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(artifact.content)
+    return root / "rendered" / env / "dagster" / dagster.MODULE, elapsed
 
 
 def fresh(script: str, *args: str) -> dict:
@@ -176,7 +176,7 @@ def main(sizes: list[int]) -> None:
             total = p["total"]
             print(
                 f"{n:>7} {r['assets']:>7} {r['checks']:>7} {r['jobs']:>4} {r['schedules']:>5} "
-                f"{path.stat().st_size / 1024:>6.0f}KB {render_s:>6.2f}s "
+                f"{sum(f.stat().st_size for f in path.parent.iterdir()) / 1024:>6.0f}KB {render_s:>6.2f}s "
                 + " ".join(f"{cell(p[c]):>11}" for c in columns)
                 + f" {cell(floor):>11} {total[1] / floor[1]:>7.2f}x {r['peak_rss_mib']:>6.0f}MiB"
             )

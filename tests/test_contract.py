@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,19 +29,22 @@ def test_the_payload_reads_back_as_written(name: str) -> None:
     for m in validate(EXAMPLES / name).models:
         data = model_data(m)
         assert contract.ModelSpec.from_dict(data).to_dict() == data
-        assert json.loads(json.dumps(data)) == data  # plain data: it travels as a Python literal
+        assert json.loads(json.dumps(data)) == data  # plain data: it travels as JSON
 
 
-def _rendered_copy(tmp_path: Path, old: str, new: str) -> Path:
-    source = (EXAMPLES / "tabular-fraud" / "rendered" / "local" / "dagster" / "definitions.py").read_text()
-    assert old in source, old
+def _rendered_copy(tmp_path: Path, edit) -> Path:
+    """A copy of a rendered module with its payload changed by `edit(payload)`."""
+    folder = EXAMPLES / "tabular-fraud" / "rendered" / "local" / "dagster"
     path = tmp_path / "definitions.py"
-    path.write_text(source.replace(old, new, 1))
+    shutil.copy(folder / "definitions.py", path)
+    payload = json.loads((folder / "definitions.json").read_bytes())
+    edit(payload)
+    path.with_name("definitions.json").write_text(json.dumps(payload))
     return path
 
 
 def test_a_module_of_another_contract_version_fails_by_name(tmp_path: Path) -> None:
-    path = _rendered_copy(tmp_path, f"CONTRACT = {contract.CONTRACT_VERSION}", "CONTRACT = 99")
+    path = _rendered_copy(tmp_path, lambda p: p.update(contract=99))
     with pytest.raises(
         contract.ContractError, match=rf"contract version 99.*reads version {contract.CONTRACT_VERSION}.*mlops compile"
     ):
@@ -48,16 +52,16 @@ def test_a_module_of_another_contract_version_fails_by_name(tmp_path: Path) -> N
 
 
 def test_a_module_from_before_contract_versions_fails_by_name(tmp_path: Path) -> None:
-    path = _rendered_copy(tmp_path, ", contract=CONTRACT)", ")")
+    path = _rendered_copy(tmp_path, lambda p: p.pop("contract"))
     with pytest.raises(contract.ContractError, match="contract version None"):
         load_module(path)
 
 
 def test_a_payload_with_a_missing_or_unknown_key_names_it(tmp_path: Path) -> None:
-    path = _rendered_copy(tmp_path, '"gpu_is_host": True,', '"gpu_is_host": True, "gpus": 2,')
+    path = _rendered_copy(tmp_path, lambda p: p["models"][0]["training"].update(gpus=2))
     with pytest.raises(contract.ContractError, match=r"MODELS\[fraud-detector\]\.training: unknown gpus"):
         load_module(path)
-    path = _rendered_copy(tmp_path, '"launcher": "subprocess",', "")
+    path = _rendered_copy(tmp_path, lambda p: p["environment"].pop("launcher"))
     with pytest.raises(contract.ContractError, match="ENVIRONMENT: missing launcher"):
         load_module(path)
 

@@ -18,6 +18,7 @@ from mlops.runtime.dagster import launch as dagster_launch
 from mlops.runtime.dagster.automation import ASSET_JOB, RETRAIN_SENSOR, RETRAIN_STAGES
 from mlops.runtime.dagster.defs import build_definitions
 from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec
+from mlops.targets.dagster import PAYLOAD
 from tests.conftest import EXAMPLES
 from tests.test_dagster_target import module_path
 
@@ -26,19 +27,10 @@ FRAUD_RETRAIN = [s for s in RETRAIN_STAGES if s != "prepare"]  # tabular-fraud h
 
 
 def rendered(name: str, env: str) -> tuple[dict[str, Any], list[dict[str, Any]], Path]:
-    """(ENVIRONMENT, MODELS, module path) of a committed module, as data."""
-    import ast
-
+    """(environment, models, module path) of a committed module, as data."""
     path = module_path(EXAMPLES / name, env)
-    tree = ast.parse(path.read_text())
-    values = {
-        t.id: ast.literal_eval(n.value)
-        for n in tree.body
-        if isinstance(n, ast.Assign) and not isinstance(n.value, ast.Call)
-        for t in n.targets
-        if isinstance(t, ast.Name)
-    }
-    return values["ENVIRONMENT"], values["MODELS"], path
+    payload = json.loads(path.with_name(PAYLOAD).read_bytes())
+    return payload["environment"], payload["models"], path
 
 
 def torchrun_args(command: list[str]):

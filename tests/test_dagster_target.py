@@ -4,6 +4,7 @@ spec values reach it only as data, and code versions follow exactly the spec par
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import yaml
 
 from mlops.runtime.dagster.automation import ASSET_JOB, AUTOMATION_SENSOR, RETRAIN_SENSOR
 from mlops.runtime.dagster.instance import load_module
-from mlops.targets.dagster import py
+from mlops.targets.dagster import MODULE, PAYLOAD
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES
 from tests.helpers import mlops
 
@@ -23,16 +24,12 @@ RUFF = Path(sys.executable).parent / "ruff"
 
 
 def module_path(project: Path, env: str) -> Path:
-    return project / "rendered" / env / "dagster" / "definitions.py"
+    return project / "rendered" / env / "dagster" / MODULE
 
 
 def rendered_models(path: Path) -> list[dict]:
-    """The MODELS literal of a rendered module, read without executing it."""
-    tree = ast.parse(path.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["MODELS"]:
-            return ast.literal_eval(node.value)
-    raise AssertionError("no MODELS in the module")
+    """The models of a rendered module's payload, read without executing it."""
+    return json.loads(path.with_name(PAYLOAD).read_bytes())["models"]
 
 
 def code_versions(project: Path) -> dict[tuple[str, str, str], str]:
@@ -125,25 +122,6 @@ def test_module_is_formatted_and_identical_across_runs(copy_example, tmp_path: P
         assert check.returncode == 0, check.stdout
 
 
-@pytest.mark.parametrize(
-    "value",
-    [
-        {"a": "x" * 200, "b": [1.5e-05, 1e22, -0.0, True, None], "c": {"d": ["it's", 'say "hi"', "both '\"'\""]}},
-        ["\\", "\t\r\n", "\x00\x1b", "\u202e\u2066\u200b", "\U0001f600 ok", "ｐｙｔｈｏｎ", "раураl"],
-        {"nested": [[[["deep" * 20]]]], "empty": [[], {}], "unicode_ключ": 1},
-    ],
-)
-def test_literals_round_trip_and_are_ruff_formatted(value: object, tmp_path: Path) -> None:
-    source = f"X = {py(value, 4)}\n"
-    assert ast.literal_eval(source[4:]) == value
-    path = tmp_path / "x.py"
-    path.write_text(source)
-    check = subprocess.run(
-        [str(RUFF), "format", "--isolated", "--check", "--diff", str(path)], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stdout
-
-
 HOSTILE = {
     "description": 'x"""\nimport os; os.system("touch /tmp/pwned")\n"""\'\'\' {{ 7*7 }} {% raw %} \u202e',
     "owner": "__import__('os').system('id')",
@@ -161,6 +139,7 @@ HOSTILE = {
 
 def test_hostile_spec_values_reach_the_module_only_as_data(copy_example) -> None:
     project = copy_example("tabular-fraud")
+    modules = {env: module_path(project, env).read_bytes() for env in ENVIRONMENTS}
     spec_file = project / "models" / "fraud-detector.yaml"
     spec = yaml.safe_load(spec_file.read_text())
     spec["metadata"]["description"] = HOSTILE["description"]
@@ -172,24 +151,27 @@ def test_hostile_spec_values_reach_the_module_only_as_data(copy_example) -> None
     assert result.exit_code == 0, result.output
     for env in ENVIRONMENTS:
         path = module_path(project, env)
-        source = path.read_text()
-        tree = ast.parse(source)  # it compiles
-        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
-        assert [ast.unparse(c.func) for c in calls] == ["build_definitions"]  # the only code is the one call
-        assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Attribute, ast.Subscript, ast.Lambda))]
-        constants = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
-        assert HOSTILE["description"] in constants and HOSTILE["owner"] in constants
-        assert set(HOSTILE["command"]) <= constants
-        assert "\u202e" not in source  # a bidi override is escaped, never raw in the file
-        [model] = rendered_models(path)
+        assert path.read_bytes() == modules[env]  # the code does not depend on any spec value
+        payload = path.with_name(PAYLOAD).read_text()
+        assert "\u202e" not in payload  # a bidi override is escaped, never raw in the file
+        [model] = rendered_models(path)  # strict JSON: the values as data, intact
         assert model["description"] == HOSTILE["description"]
         assert model["training"]["command"] == HOSTILE["command"]
         defs = load_module(path).defs  # and it still loads, the values intact
         node = defs.resolve_asset_graph().get(dg.AssetKey(["fraud_detector", "train"]))
         assert node.metadata["mlops/owner"] == HOSTILE["owner"]
         assert HOSTILE["description"] in (node.description or "")
-        ruff = subprocess.run([str(RUFF), "format", "--isolated", "--check", str(path)], capture_output=True, text=True)
-        assert ruff.returncode == 0, ruff.stdout
+    # and the one module there is: no spec value, one call to the runtime, formatted
+    source = module_path(project, "local").read_text()
+    calls = [ast.unparse(n.func) for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)]
+    assert "build_definitions" in calls and not {"eval", "exec", "__import__", "compile"} & set(calls)
+    assert HOSTILE["owner"] not in source and "fraud" not in source
+    ruff = subprocess.run(
+        [str(RUFF), "format", "--isolated", "--check", str(module_path(project, "local"))],
+        capture_output=True,
+        text=True,
+    )
+    assert ruff.returncode == 0, ruff.stdout
 
 
 EDITS = {

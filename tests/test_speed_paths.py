@@ -1,5 +1,5 @@
 """The fast paths say what the slow ones say (the compiled schema validator, orjson for rendered
-JSON, the Dagster literal printer), and validate and compile stay light (what they import)."""
+JSON), and validate and compile stay light (what they import)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlops import py_literal, resolve, schema
+from mlops import resolve, schema
 from mlops.canonical import digest, to_json
 from mlops.escaping import json_visible
 from mlops.loader import parse_bytes
@@ -179,44 +179,3 @@ def test_resolve_hashes_a_spec_as_digest_hashes_it_whole(spec: dict, meta: dict,
     whole, sections = resolve._hashes(meta, spec, env)
     assert whole == digest({"metadata": meta, "spec": spec, "environment": env})
     assert sections == tuple((s, digest(spec.get(s))) for s in resolve.SECTIONS)
-
-
-def _reference_literal(value: Any, indent: int, prefix: int, suffix: int) -> str:
-    """The printer as first written: flatten, and break the container when the flat text is too long."""
-
-    def flat(v: Any) -> str:
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{py_literal.scalar(k)}: {flat(x)}" for k, x in v.items()) + "}"
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(flat(x) for x in v) + "]"
-        return py_literal.scalar(v)
-
-    text = flat(value)
-    if not isinstance(value, (list, tuple, dict)) or not value:
-        return text
-    if prefix + py_literal.width(text) + suffix <= py_literal.LINE_LENGTH:
-        return text
-    pad = " " * (indent + 4)
-    if isinstance(value, dict):
-        lines = []
-        for key, item in value.items():
-            head = f"{py_literal.scalar(key)}: "
-            lines.append(f"{pad}{head}{_reference_literal(item, indent + 4, indent + 4 + py_literal.width(head), 1)},")
-    else:
-        lines = [f"{pad}{_reference_literal(item, indent + 4, indent + 4, 1)}," for item in value]
-    opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
-    return opening + "\n" + "\n".join(lines) + "\n" + " " * indent + closing
-
-
-PY_TEXT = st.text(st.sampled_from(list("ab \"'\\\n\u00e9\u4e2d\u0301\U0001f600x")), max_size=30)
-PY_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | PY_TEXT,
-    lambda inner: st.lists(inner, max_size=6) | st.tuples(inner, inner) | st.dictionaries(PY_TEXT, inner, max_size=6),
-    max_leaves=60,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(PY_VALUES, st.integers(0, 100))
-def test_the_dagster_literal_printer_breaks_lines_where_the_reference_does(value: Any, prefix: int) -> None:
-    assert py_literal.py(value, prefix) == _reference_literal(value, 0, prefix, 0)

@@ -1,9 +1,11 @@
-"""Dagster target: rendered/<env>/dagster/definitions.py, one code location per environment.
+"""Dagster target: one code location per environment, rendered/<env>/dagster/ holding
+definitions.py (code) and definitions.json (data).
 
-The module is data plus one call: every spec value reaches it as a Python literal (the `py`
-filter below), rendered through a sandboxed Jinja2 environment with StrictUndefined, already
-formatted the way `ruff format` / black would leave it, so it reads well in a pull-request diff
-and is byte-identical across runs. The Dagster objects are built by `mlops.runtime.dagster.defs`.
+The module is the same code for every project: it reads the payload beside it (the contract
+version, the environment, every model's plain data, as canonical JSON) and makes one call; the
+Dagster objects are built by `mlops.runtime.dagster.defs`. Spec values reach the code location
+only as JSON data, never as Python source, and the JSON reads well in a pull-request diff (sorted
+keys, one value per line) and is byte-identical across runs.
 """
 
 from __future__ import annotations
@@ -16,16 +18,17 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from mlops import __version__, contract, py_literal
-from mlops.canonical import digest
+from mlops import __version__, contract
+from mlops.canonical import digest, to_json
 from mlops.defaults import DRIFT_REFERENCE
 from mlops.model import Dataset, ResolvedModel, plain
-from mlops.py_literal import LINE_LENGTH, py
 from mlops.resources import data_dir
 from mlops.targets import whylogs as whylogs_target
 from mlops.targets.base import Artifact
 
 TARGET = "dagster"
+MODULE = "definitions.py"
+PAYLOAD = "definitions.json"  # the template's module reads it by this name
 CODE_VERSION_LENGTH = 16  # hex characters; Dagster records it in a tag, and tags allow 63
 
 # Keys of the monitor definition that say when or which spec made it, not what the monitor computes.
@@ -33,12 +36,17 @@ MONITOR_AUTOMATION_ONLY = ("schedule", "monitoring_hash")
 
 
 def render(models: list[ResolvedModel]) -> list[Artifact]:
-    """One definitions module for all models of one environment."""
+    """One code location for all models of one environment."""
     return join(models, [piece(m) for m in models])
 
 
-def join(models: list[ResolvedModel], pieces: list[Piece]) -> list[Artifact]:
-    """The definitions module from each model's `piece` (in the order of `models`)."""
+def piece(m: ResolvedModel) -> dict[str, Any]:
+    """One model's item of the payload's models (memoized per model by the incremental compile)."""
+    return model_data(m)
+
+
+def join(models: list[ResolvedModel], pieces: list[dict[str, Any]]) -> list[Artifact]:
+    """The module and its payload from each model's `piece` (in the order of `models`)."""
     if not models:
         return []
     pieces = [p for _, p in sorted(zip((m.name for m in models), pieces, strict=True), key=lambda x: x[0])]
@@ -52,45 +60,12 @@ def join(models: list[ResolvedModel], pieces: list[Piece]) -> list[Artifact]:
         namespace=env.dagster_namespace,
         artifacts=env.artifacts,
     )
-    source = _template().render(
-        contract=contract.CONTRACT_VERSION, environment=environment.to_dict(), models=_Rendered(models_literal(pieces))
-    )
-    return [Artifact(f"{env.name}/dagster/definitions.py", source.encode(), TARGET, env.name)]
-
-
-# The MODELS literal sits after `MODELS = ` on its line; each model's item is printed on its own
-# (`piece`, memoized per model by the incremental compile) and `join` puts the items together, so
-# one model's change prints one item again. The bytes are those of py(list of model_data, 9).
-_MODELS_PREFIX = len("MODELS = ")
-Piece = tuple[tuple[str, int] | None, str]  # (the item flat and its width, when narrow enough; the item as a block)
-
-
-def piece(m: ResolvedModel) -> Piece:
-    """One model's item of MODELS, both ways py() may print it inside the list."""
-    data = model_data(m)
-    printer = py_literal.Printer(LINE_LENGTH)
-    return printer.flat(data), printer.literal(data, 4, 4, 1)
-
-
-def models_literal(pieces: list[Piece]) -> str:
-    """py(items, _MODELS_PREFIX) from the items' pieces: on one line when every item is flat and the
-    line fits, else one item per line."""
-    if not pieces:
-        return "[]"
-    flats = [flat for flat, _ in pieces]
-    if all(flat is not None for flat in flats):
-        used = 2 + sum(w for _, w in flats) + 2 * (len(flats) - 1)  # type: ignore[misc]
-        if used <= LINE_LENGTH - _MODELS_PREFIX:
-            return "[" + ", ".join(text for text, _ in flats) + "]"  # type: ignore[misc]
-    return "[\n" + "\n".join(f"    {block}," for _, block in pieces) + "\n]"
-
-
-class _Rendered(str):
-    """A literal printed already: the template's py filter passes it through."""
-
-
-def _py(value: Any, prefix: int = 0) -> str:
-    return str(value) if isinstance(value, _Rendered) else py(value, prefix)
+    payload = {"contract": contract.CONTRACT_VERSION, "environment": environment.to_dict(), "models": pieces}
+    folder = f"{env.name}/dagster"
+    return [
+        Artifact(f"{folder}/{MODULE}", _module(), TARGET, env.name),
+        Artifact(f"{folder}/{PAYLOAD}", to_json(payload), TARGET, env.name),
+    ]
 
 
 def assets_of(model: ResolvedModel) -> tuple[str, ...]:
@@ -293,14 +268,11 @@ def _dataset(d: Dataset) -> contract.DataSpec:
 
 
 @cache
-def _template():
+def _module() -> bytes:
     env = SandboxedEnvironment(
         loader=FileSystemLoader(str(data_dir("templates") / "dagster")),
         undefined=StrictUndefined,
-        autoescape=False,  # the output is Python, not markup: values go through `py` instead
+        autoescape=False,  # the output is Python, not markup; it holds no spec value
         keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
     )
-    env.filters["py"] = _py
-    return env.get_template("definitions.py.j2")
+    return env.get_template("definitions.py.j2").render(payload=PAYLOAD).encode()

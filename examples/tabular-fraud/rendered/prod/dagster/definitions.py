@@ -5,113 +5,20 @@ Each model gets a group of assets (dataset -> train -> evaluate -> deploy -> mon
 asset checks; an asset's code_version hashes exactly what it computes from (its resolved
 inputs, the trainer files and rendered configs it reads, the compiler version), so Dagster
 re-materializes exactly what a change touches. mlops.runtime builds the Dagster objects
-from the data below, written for the mlops contract version CONTRACT.
+from the data in definitions.json beside this file (the environment and every model, written
+for the mlops contract version it names).
 """
+
+import json
+from pathlib import Path
 
 from mlops.runtime.dagster.defs import build_definitions
 
-CONTRACT = 5
+PAYLOAD = json.loads(Path(__file__).with_name("definitions.json").read_bytes())
 
-ENVIRONMENT = {
-    "name": "prod",
-    "cloud": "gcp",
-    "region": "us-central1",
-    "cluster": "ml-prod",
-    "launcher": "k8s",
-    "namespace": "ml",
-    "artifacts": "gs://acme-ml-prod-prod-mlops-artifacts",
-}
-
-MODELS = [
-    {
-        "name": "fraud-detector",
-        "description": "Card-transaction fraud classifier (an MLP over six features)",
-        "owner": "risk-team",
-        "source": "models/fraud-detector.yaml",
-        "spec_hash": "327b9cd44aae119ec8f856e20ff2ae68bf3ee2a589132c433ab381545e7d924e",
-        "section_hashes": {
-            "task": "b2219f27050c7ae87bb5334dd02c183cba74f029fdbd46d2508a074d9f255768",
-            "data": "fa2fdbca34517656b66eddc6c2697e33d79b14cb13d5b710bb3d79f9bce342c3",
-            "training": "9dd8f024a0e4fe788c13a3d0e961bb21b040683a99df83785d72b47567237453",
-            "evaluation": "bf0c17269dd48d9b1760a1ccf6dd045f922e1a730b49298cbe335b9dd40cf033",
-            "serving": "5056090a02ca6197fdfc06e7de55abce7d6e14922fa6d757243989aa38d1d5f9",
-            "deploy": "516eeaa615b1cecf973b6be899e207971deb80af3d3f65eac54209535213f8c9",
-            "monitoring": "6c9ef2d8982cce11bdb1e83b0bab9a1a3f9d97152c899a921086e0852c57b2e1",
-            "prompt": "74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b",
-        },
-        "code_versions": {
-            "dataset": "851fa46190700606",
-            "train": "02424f221a06ed52",
-            "evaluate": "cd6141d45c5d81a0",
-            "deploy": "6407884b5bfdd4df",
-            "monitor": "38be486287066c0e",
-        },
-        "task": "tabular-classification",
-        "data": {
-            "train": {
-                "path": "data/transactions.csv",
-                "rev": "ee58fc8018dffd13650b4ae6a9b1f6401b444d4d",
-                "format": "csv",
-            },
-            "eval": {
-                "path": "data/transactions_eval.csv",
-                "rev": "ee58fc8018dffd13650b4ae6a9b1f6401b444d4d",
-                "format": "csv",
-            },
-            "label": "is_fraud",
-            "feedback": {
-                "path": "feedback/labels.csv",
-                "window_days": 30,
-                "holdout": 0.2,
-                "holdout_min_rows": 50,
-            },
-        },
-        "training": {
-            "command": ["python", "trainer/train.py"],
-            "base_model": "fraud-mlp",
-            "method": "full",
-            "image": "ghcr.io/acme/tabular-train:2.0.1",
-            "nodes": 1,
-            "gpus_per_node": 2,
-            "world_size": 2,
-            "gpu": "L4",
-            "gpu_is_host": False,
-            "instance_type": "g2-standard-24",
-            "spot": False,
-            "max_hours": 1,
-            "schedule": {"cron": "0 4 * * *", "timezone": "UTC"},
-            "retrain_on": ["drift", "performance", "data_change", "schedule"],
-            "warm_start": "release",
-            "hub_token_secret": None,
-        },
-        "gates": {
-            "accuracy": {"min": 0.7, "max": None},
-            "roc_auc": {"min": 0.75, "max": None},
-        },
-        "serving": {
-            "batch": None,
-            "engine": "rest",
-            "image": "ghcr.io/acme/fraud-serve:2.0.1",
-            "quantization": "none",
-            "tensor_parallel": 1,
-            "gpu": "cpu",
-            "replicas": {"min": 2, "max": 8},
-            "port": 8080,
-        },
-        "monitoring": {
-            "schedule": "0 * * * *",
-            "source": None,
-            "reference": "train",
-            "checks": {"constraints": False, "drift": False},
-        },
-        "finetune": None,
-        "prepare": None,
-        "deploy": {
-            "require_improvement": {
-                "accuracy": {"min_delta": 0.0, "higher_is_better": True},
-            },
-        },
-    },
-]
-
-defs = build_definitions(__file__, ENVIRONMENT, MODELS, contract=CONTRACT)
+defs = build_definitions(
+    __file__,
+    PAYLOAD.get("environment"),
+    PAYLOAD.get("models"),
+    contract=PAYLOAD.get("contract"),
+)
