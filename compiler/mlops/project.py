@@ -117,7 +117,8 @@ def load_project(root: Path, memo: Documents | None = None) -> Sources:
 
 
 def _load_all(sources: Sources, paths: list[Path], kind: str, memo: Documents | None, phase: str) -> list[Document]:
-    """_load of every path, the files the memo has not seen parsed over the cores (mlops.parallel)."""
+    """The documents of `paths` that load without problems (problems go to sources.diagnostics).
+    The files the memo has not seen are parsed first, over the cores (mlops.parallel)."""
     read: list[tuple[str, bytes]] = []
     for path in paths:
         display = _display(sources.root, path)

@@ -115,11 +115,11 @@ _PLAIN_FILES: WeakKeyDictionary[Document, bool] = WeakKeyDictionary()
 def _plain_document(doc: Document, instance: Any) -> bool:
     if instance is not doc.data:
         return _plain(instance)
-    if doc.source is not None and doc.source in _PLAIN_FILES:
-        return _PLAIN_FILES[doc.source]
-    plain = _plain(instance)
-    if doc.source is None:
-        _PLAIN_FILES[doc] = plain
+    # a file checked elsewhere (a worker process, an earlier compile's cache) is walked here, once
+    file = doc.source if doc.source is not None else doc
+    plain = _PLAIN_FILES.get(file)
+    if plain is None:
+        plain = _PLAIN_FILES[file] = _plain(file.data)
     return plain
 
 

@@ -75,7 +75,9 @@ def resolve(
     for doc in progress.track(model_docs, "resolve"):
         for env in envs:
             merged = overlay_document(doc, env.name)
-            problems = schema.check(merged, "Model")
+            # without an overlay the model is its file less spec.environments: the file passed the
+            # schema when it was loaded, so only an overlay can have made it invalid
+            problems = schema.check(merged, "Model") if merged.overlay else []
             if problems:
                 out.diagnostics.extend(problems)
                 continue
