@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import dagster as dg
 import pytest
 import yaml
 
+from mlops.canonical import to_json
 from mlops.runtime.dagster.automation import ASSET_JOB, AUTOMATION_SENSOR, RETRAIN_SENSOR
 from mlops.runtime.dagster.instance import load_module
 from mlops.targets.dagster import MODULE, PAYLOAD
@@ -30,6 +32,10 @@ def module_path(project: Path, env: str) -> Path:
 def rendered_models(path: Path) -> list[dict]:
     """The models of a rendered module's payload, read without executing it."""
     return json.loads(path.with_name(PAYLOAD).read_bytes())["models"]
+
+
+def _payload(project: Path, env: str) -> bytes:
+    return module_path(project, env).with_name(PAYLOAD).read_bytes()
 
 
 def code_versions(project: Path) -> dict[tuple[str, str, str], str]:
@@ -110,9 +116,17 @@ def test_dagster_cli_validates_a_rendered_module(tmp_path: Path) -> None:
 
 def test_module_is_formatted_and_identical_across_runs(copy_example, tmp_path: Path) -> None:
     project = copy_example("llm-support")
-    first = {env: module_path(project, env).read_bytes() for env in ENVIRONMENTS}
+
+    def code_location() -> dict[str, tuple[bytes, bytes]]:
+        return {env: (module_path(project, env).read_bytes(), _payload(project, env)) for env in ENVIRONMENTS}
+
+    first = code_location()
+    shutil.rmtree(project / ".mlops", ignore_errors=True)
+    shutil.rmtree(project / "rendered")
     assert mlops("compile", project).exit_code == 0
-    assert {env: module_path(project, env).read_bytes() for env in ENVIRONMENTS} == first
+    assert code_location() == first
+    for env in ENVIRONMENTS:  # strict JSON, sorted keys: what the canonical writer gives the data
+        assert _payload(project, env) == to_json(json.loads(_payload(project, env)))
     for env in ENVIRONMENTS:
         check = subprocess.run(
             [str(RUFF), "format", "--isolated", "--check", "--diff", str(module_path(project, env))],
