@@ -103,6 +103,9 @@ def test_plan_shows_a_prompt_change_as_a_diff(copy_example: Callable[[str], Path
     commit(root, "shorter answers")
     code, data = plan(root, "--base", "main", "--head", "pr")
     assert code == 0
-    diff = artifact(row(data, None, "prod"), "dagster")["diff"]  # one definitions module per environment
-    assert '-                "system": "You are Acme\'s support agent. Answer in one or two sentences' in diff
-    assert '+                "system": "You are Acme\'s support agent. Answer in one sentence' in diff
+    # one code location per environment: its module is the same code, its payload changes
+    changed = artifact(row(data, None, "prod"), "dagster")
+    assert changed["path"] == "prod/dagster/definitions.json"
+    lines = [line[:1] + line[1:].strip() for line in changed["diff"].splitlines()]
+    assert '-"system": "You are Acme\'s support agent. Answer in one or two sentences and name the order.",' in lines
+    assert '+"system": "You are Acme\'s support agent. Answer in one sentence and name the order.",' in lines
