@@ -65,6 +65,9 @@ class Revision:
         doc, problems = hit
         return doc, list(problems)
 
+    def has(self, kind: str, display: str, raw: bytes) -> bool:
+        return (kind, display, hashlib.sha256(raw).digest()) in self.shared.documents
+
     def save(self) -> None:
         """Nothing to write: the layer lives as long as the plan."""
 
@@ -121,6 +124,9 @@ class _Artifacts:
         if hit is None:
             hit = self.shared.artifacts[key] = render()
         return list(hit)
+
+    def has(self, target: str, model: ResolvedModel, piece: bool = False) -> bool:
+        return (target, self.keys(model)) in (self.shared.pieces if piece else self.shared.artifacts)
 
     def piece(self, target: str, model: ResolvedModel, make: Callable[[], Any]) -> Any:
         key = (target, self.keys(model))
