@@ -373,7 +373,33 @@ def diff(
     tofile = "/dev/null" if after is None else f"b/{path}"
     if before is not None and after is not None and len(old) + len(new) > DIFFLIB_MAX_LINES:
         return [f"--- {fromfile}", f"+++ {tofile}", *gitrev.diff_hunks(before, after)], False
-    return list(difflib.unified_diff(old, new, fromfile=fromfile, tofile=tofile, n=3, lineterm="")), False
+    return _unified(old, new, fromfile, tofile), False
+
+
+def _unified(old: list[str], new: list[str], fromfile: str, tofile: str, context: int = 3) -> list[str]:
+    """difflib.unified_diff's lines, without its "junk" heuristic: in a file of over 200 lines it
+    ignores every line that makes up over 1% of it, and in pretty-printed JSON (`},` and the like)
+    that turned a one-line change into a hunk of a hundred lines. git's diff does not do that."""
+    out: list[str] = []
+    for group in difflib.SequenceMatcher(None, old, new, autojunk=False).get_grouped_opcodes(context):
+        if not out:
+            out += [f"--- {fromfile}", f"+++ {tofile}"]
+        out.append(f"@@ -{_span(group[0][1], group[-1][2])} +{_span(group[0][3], group[-1][4])} @@")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [" " + line for line in old[i1:i2]]
+                continue
+            out += ["-" + line for line in old[i1:i2]]
+            out += ["+" + line for line in new[j1:j2]]
+    return out
+
+
+def _span(start: int, stop: int) -> str:
+    """A hunk's range as unified diffs write it (difflib's _format_range_unified)."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start + 1 if length else start},{length}"
 
 
 def _change(path: str, a: Artifact | None, b: Artifact | None, renamed: Artifact | None = None) -> ArtifactChange:
