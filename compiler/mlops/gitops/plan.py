@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,9 @@ from typing import Any
 from mlops import alerting
 from mlops.diagnostics import Diagnostic, Severity
 from mlops.gitops import gitrev
-from mlops.gitops.shared import Shared
+from mlops.gitops.shared import Revision, Shared
 from mlops.model import ResolvedModel
-from mlops.pipeline import check, render
+from mlops.pipeline import Result, check, render
 from mlops.project import load_project
 from mlops.targets.base import Artifact
 
@@ -312,27 +313,26 @@ class Plan:
 # --- building -------------------------------------------------------------------------------
 
 
-def snapshot(
-    label: str, ref: str, commit: gitrev.Commit | None, root: Path | None, shared: Shared | None = None
-) -> Snapshot:
-    """Compile the project at `root` (None: the revision has no project); `shared` gives back what
-    the other revision's compile made from the same input."""
+def checked(
+    label: str, ref: str, commit: gitrev.Commit | None, root: Path | None, memo: Revision
+) -> tuple[Snapshot, Result | None]:
+    """Load and check the project at `root` (None: the revision has no project); the result too
+    when it compiles, to render once both revisions are checked (`memo` then knows which models
+    they have in common). A revision that does not compile keeps the files it committed."""
     snap = Snapshot(label, ref, commit)
     if root is None or not (root / "mlops.yaml").is_file():
-        return snap
+        return snap, None
     snap.exists = True
-    memo = (shared or Shared()).revision()
     result = check(load_project(root, memo), findings=memo)
     snap.diagnostics = result.diagnostics
     snap.project_name = result.sources.name if result.sources.project is not None else None
     snap.environments = tuple(result.environments)
     snap.footprints = {(m.name, m.environment.name): Footprint.of(m) for m in result.models}
-    if result.ok:
-        snap.compiled = True
-        snap.artifacts = {a.path: a for a in render(result, memo.artifacts)}
-    else:
+    if not result.ok:
         snap.artifacts = committed(result.sources.output)
-    return snap
+        return snap, None
+    snap.compiled = True
+    return snap, result
 
 
 def committed(out: Path) -> dict[str, Artifact]:
@@ -521,11 +521,18 @@ def build(path: Path, base_ref: str, head_ref: str | None = None) -> Plan:
     base_commit = gitrev.resolve(repo, base_ref)
     head_commit = gitrev.resolve(repo, head_ref) if head_ref is not None else None
     shared = Shared()  # the head compiles again only what differs from the base
-    with gitrev.materialize(repo, base_commit) as root:
-        base = snapshot("base", base_ref, base_commit, root, shared)
-    if head_commit is None:
-        head = snapshot("head", WORKING_TREE, None, path.resolve(), shared)
-    else:
-        with gitrev.materialize(repo, head_commit) as root:
-            head = snapshot("head", head_ref or "", head_commit, root, shared)
+    base_memo, head_memo = shared.revision(), shared.revision()
+    with ExitStack() as trees:
+        root = trees.enter_context(gitrev.materialize(repo, base_commit))
+        base, base_result = checked("base", base_ref, base_commit, root, base_memo)
+        if head_commit is None:
+            head, head_result = checked("head", WORKING_TREE, None, path.resolve(), head_memo)
+        else:
+            root = trees.enter_context(gitrev.materialize(repo, head_commit))
+            head, head_result = checked("head", head_ref or "", head_commit, root, head_memo)
+        if base_result is not None and head_result is not None:
+            shared.common = base_memo.model_keys(base_result.models) & head_memo.model_keys(head_result.models)
+        for snap, result, memo in ((base, base_result, base_memo), (head, head_result, head_memo)):
+            if result is not None:
+                snap.artifacts = {a.path: a for a in render(result, memo.artifacts)}
     return compare(base, head, repo.project, head.project_name or base.project_name or repo.project)

@@ -8,12 +8,15 @@ but lives in memory for one plan only:
 - documents: a spec file's parse and schema check, by its kind, path and bytes;
 - findings: what the per-model rules (rules.PER_MODEL) found about one model, by its resolved
   models' content and its spec file's path and bytes; and the facts policies read, by content;
-- artifacts: a per-model target's files for one model and a model's piece of a per-environment
-  file, by the target and the resolved model's full content (mlops.cache.ModelKeys).
+- pieces: a model's piece of a per-environment file (targets.EnvironmentTarget), by the target and
+  the resolved model's full content (mlops.cache.ModelKeys).
 
-A hit returns what the same function returned for equal input, so the head's artifacts and
-diagnostics are those a compile of the head alone gives (tests/test_plan_shared.py compares them
-with clean compiles of each revision).
+And a model resolved to the same content in both revisions (`common`) has the same per-model files
+in both: they are rendered for neither, since the plan shows only what changes.
+
+A hit returns what the same function returned for equal input, so the head's changed artifacts
+and its diagnostics are those a compile of the head alone gives (tests/test_plan_shared.py
+compares the plan with compiles of each revision).
 """
 
 from __future__ import annotations
@@ -31,15 +34,16 @@ from mlops.targets.base import Artifact
 
 class Shared:
     """The answers of both revisions' compiles, by content. `revision()` gives the memos of one
-    revision's compile: a fresh ModelKeys each (it is keyed by object ids, and holding on to the
-    base's models while the head compiles would only cost memory)."""
+    revision's compile, each with its own ModelKeys (keyed by the ids of that compile's models)."""
 
     def __init__(self) -> None:
         self.documents: dict[tuple[str, str, bytes], tuple[Document | None, list[Diagnostic]]] = {}
         self.findings: dict[bytes, list[Diagnostic]] = {}
         self.facts: dict[bytes, dict[str, Any]] = {}
-        self.artifacts: dict[tuple[str, bytes], list[Artifact]] = {}
         self.pieces: dict[tuple[str, bytes], Any] = {}
+        # keys of the models both revisions resolved alike; set once both are checked, and only
+        # when both compile (else one side's artifacts are its committed files, all of them)
+        self.common: frozenset[bytes] = frozenset()
 
     def revision(self) -> Revision:
         return Revision(self, ModelKeys())
@@ -53,6 +57,9 @@ class Revision:
         self.shared = shared
         self.keys = keys
         self.artifacts = _Artifacts(shared, keys)
+
+    def model_keys(self, models: Sequence[ResolvedModel]) -> frozenset[bytes]:
+        return frozenset(self.keys(m) for m in models)
 
     # documents
     def load(
@@ -106,24 +113,19 @@ class Revision:
 
 
 class _Artifacts:
-    """targets.Memo over Shared: a target's files for one model (or its piece of a per-environment
-    file), rendered once for both revisions when the resolved model is the same."""
+    """targets.Memo over Shared: no per-model files for a model both revisions resolved alike (they
+    are the same on both sides); a model's piece of a per-environment file made once for both."""
 
     def __init__(self, shared: Shared, keys: ModelKeys) -> None:
         self.shared = shared
         self.keys = keys
 
-    def _key(self, models: Sequence[ResolvedModel]) -> bytes:
-        return b"".join(self.keys(m) for m in models)
-
     def __call__(
         self, target: str, models: Sequence[ResolvedModel], render: Callable[[], list[Artifact]]
     ) -> list[Artifact]:
-        key = (target, self._key(models))
-        hit = self.shared.artifacts.get(key)
-        if hit is None:
-            hit = self.shared.artifacts[key] = render()
-        return list(hit)
+        if all(self.keys(m) in self.shared.common for m in models):
+            return []
+        return render()
 
     def has(self, target: str, model: ResolvedModel, piece: bool = False) -> bool:
         return (target, self.keys(model)) in (self.shared.pieces if piece else self.shared.artifacts)
