@@ -6,11 +6,15 @@ git sees change between the two rendered/ folders, with the same line counts."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from mlops.gitops import parallel, render_json
+from mlops.gitops.plan import build
 from tests.gitops_repo import artifact, commit, edit_yaml, git, init, plan, row
 from tests.helpers import mlops
 
@@ -73,10 +77,8 @@ def _rendered_changes(root: Path) -> dict[str, tuple[int, int]]:
     return changes
 
 
-@pytest.mark.parametrize("edit", [_catalog, _environment, _prod_only], ids=["catalog", "environment", "prod-only"])
-def test_the_plan_shows_what_compiling_each_revision_changes(
-    copy_example: Callable[[str], Path], edit: Callable[[Path], None]
-) -> None:
+def _repo(copy_example: Callable[[str], Path], edit: Callable[[Path], None]) -> Path:
+    """tabular-fraud and a twin, compiled and committed on main; `edit`, compiled, on branch pr."""
     root = copy_example("tabular-fraud")
     _twin(root)
     init(root)  # drops the examples' data pins first: both revisions compile the same data
@@ -86,15 +88,60 @@ def test_the_plan_shows_what_compiling_each_revision_changes(
     edit(root)
     assert mlops("compile", root).exit_code == 0
     commit(root, edit.__name__)
+    return root
+
+
+def _planned(data: dict) -> dict[str, tuple[int, int]]:
+    return {a["path"]: (a["added_lines"], a["removed_lines"]) for r in data["rows"] for a in r["artifacts"]}
+
+
+EDITS = pytest.mark.parametrize(
+    "edit", [_catalog, _environment, _prod_only], ids=["catalog", "environment", "prod-only"]
+)
+
+
+@EDITS
+@pytest.mark.parametrize("jobs", [1, 2], ids=["one-process", "base-in-a-child"])
+def test_the_plan_shows_what_compiling_each_revision_changes(
+    copy_example: Callable[[str], Path], edit: Callable[[Path], None], jobs: int
+) -> None:
+    root = _repo(copy_example, edit)
     expected = _rendered_changes(root)
     assert expected, "the edit changes no rendered file: the test would prove nothing"
-
-    code, data = plan(root, "--base", "main", "--head", "pr")
-    assert code == 0, json.dumps(data["head"]["diagnostics"])
-    planned = {a["path"]: (a["added_lines"], a["removed_lines"]) for r in data["rows"] for a in r["artifacts"]}
-    assert planned == expected
     if edit is not _catalog:  # the catalog reaches per-environment files only (see below)
-        assert any(a["model"] for r in data["rows"] for a in r["artifacts"]), "no per-model file changes"
+        assert any(lock_model(root, p) for p in expected), "no per-model file changes"
+
+    data = json.loads(render_json.render(build(root, "main", "pr", jobs=jobs)))
+    assert data["ok"], json.dumps(data["head"]["diagnostics"])
+    assert _planned(data) == expected
+    code, cli = plan(root, "--base", "main", "--head", "pr")  # as the command runs it
+    assert code == 0 and cli == data
+
+
+@pytest.mark.parametrize("failure", ["exception", "killed"])
+def test_a_base_compile_that_fails_in_the_child_is_compiled_again_here(
+    copy_example: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """Whatever becomes of the child (an exception, a kill), the plan is the one compiled in this process."""
+    root = _repo(copy_example, _environment)
+
+    def fail(conn: object, base: object) -> None:
+        if failure == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise MemoryError("the child ran out of memory")
+
+    monkeypatch.setattr(parallel, "_child", fail)
+    data = json.loads(render_json.render(build(root, "main", "pr", jobs=2)))
+    assert _planned(data) == _rendered_changes(root)
+
+
+def lock_model(root: Path, rel: str) -> str | None:
+    """The model a rendered file belongs to, as either revision's lock says (None: a per-environment file)."""
+    for ref in ("main", "pr"):
+        entry = json.loads(git(root, "show", f"{ref}:rendered/mlops.lock"))["artifacts"].get(rel)
+        if entry is not None:
+            return entry["model"]
+    raise AssertionError(f"{rel} is in neither revision's lock")
 
 
 def test_a_catalog_edit_reaches_every_model(copy_example: Callable[[str], Path]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from mlops import alerting
 from mlops.diagnostics import Diagnostic, Severity
 from mlops.gitops import gitrev
-from mlops.gitops.shared import Revision, Shared
+from mlops.gitops.shared import Memos, Shared
 from mlops.model import ResolvedModel
 from mlops.pipeline import Result, check, render
 from mlops.project import load_project
@@ -314,7 +314,7 @@ class Plan:
 
 
 def checked(
-    label: str, ref: str, commit: gitrev.Commit | None, root: Path | None, memo: Revision
+    label: str, ref: str, commit: gitrev.Commit | None, root: Path | None, memo: Memos
 ) -> tuple[Snapshot, Result | None]:
     """Load and check the project at `root` (None: the revision has no project); the result too
     when it compiles, to render once both revisions are checked (`memo` then knows which models
@@ -513,26 +513,49 @@ def compare(base: Snapshot, head: Snapshot, project: str = ".", name: str = "") 
     return Plan(project, name or project, base, head, rows, _totals(base, head))
 
 
-def build(path: Path, base_ref: str, head_ref: str | None = None) -> Plan:
+@dataclass(frozen=True)
+class Revision:
+    """One side of a plan to compile: its label (base | head), ref as given, commit and the folder
+    its project was written to (None: the revision has no project there)."""
+
+    label: str
+    ref: str
+    commit: gitrev.Commit | None
+    root: Path | None
+
+
+def compile_both(base: Revision, head: Revision) -> tuple[Snapshot, Snapshot]:
+    """Both revisions compiled in this process, the head reusing what the base made (gitops.shared)."""
+    shared = Shared()
+    memos = shared.revision(), shared.revision()
+    b, base_result = checked(base.label, base.ref, base.commit, base.root, memos[0])
+    h, head_result = checked(head.label, head.ref, head.commit, head.root, memos[1])
+    if base_result is not None and head_result is not None:
+        shared.common = memos[0].model_keys(base_result.models) & memos[1].model_keys(head_result.models)
+    for snap, result, memo in ((b, base_result, memos[0]), (h, head_result, memos[1])):
+        if result is not None:
+            snap.artifacts = {a.path: a for a in render(result, memo.artifacts)}
+    return b, h
+
+
+def build(path: Path, base_ref: str, head_ref: str | None = None, jobs: int | None = None) -> Plan:
     """Plan `path` (a project folder in a git work tree) from `base_ref` to `head_ref`; with no
     `head_ref`, the head is the working tree as it is on disk, uncommitted changes included.
+    `jobs` 1 compiles both revisions in this process, 2 the base in a child process (by default:
+    where the system can fork and this process may use 2 cores; gitops.parallel).
     Raises gitrev.GitError for usage and environment errors."""
+    from mlops.gitops import parallel
+
     repo = gitrev.locate(path)
     base_commit = gitrev.resolve(repo, base_ref)
     head_commit = gitrev.resolve(repo, head_ref) if head_ref is not None else None
-    shared = Shared()  # the head compiles again only what differs from the base
-    base_memo, head_memo = shared.revision(), shared.revision()
     with ExitStack() as trees:
-        root = trees.enter_context(gitrev.materialize(repo, base_commit))
-        base, base_result = checked("base", base_ref, base_commit, root, base_memo)
+        base = Revision("base", base_ref, base_commit, trees.enter_context(gitrev.materialize(repo, base_commit)))
         if head_commit is None:
-            head, head_result = checked("head", WORKING_TREE, None, path.resolve(), head_memo)
+            head = Revision("head", WORKING_TREE, None, path.resolve())
         else:
-            root = trees.enter_context(gitrev.materialize(repo, head_commit))
-            head, head_result = checked("head", head_ref or "", head_commit, root, head_memo)
-        if base_result is not None and head_result is not None:
-            shared.common = base_memo.model_keys(base_result.models) & head_memo.model_keys(head_result.models)
-        for snap, result, memo in ((base, base_result, base_memo), (head, head_result, head_memo)):
-            if result is not None:
-                snap.artifacts = {a.path: a for a in render(result, memo.artifacts)}
-    return compare(base, head, repo.project, head.project_name or base.project_name or repo.project)
+            head = Revision(
+                "head", head_ref or "", head_commit, trees.enter_context(gitrev.materialize(repo, head_commit))
+            )
+        b, h = parallel.compile_both(base, head) if parallel.usable(jobs) else compile_both(base, head)
+    return compare(b, h, repo.project, h.project_name or b.project_name or repo.project)

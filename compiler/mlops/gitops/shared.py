@@ -45,11 +45,11 @@ class Shared:
         # when both compile (else one side's artifacts are its committed files, all of them)
         self.common: frozenset[bytes] = frozenset()
 
-    def revision(self) -> Revision:
-        return Revision(self, ModelKeys())
+    def revision(self) -> Memos:
+        return Memos(self, ModelKeys())
 
 
-class Revision:
+class Memos:
     """One revision's view of Shared, with the interfaces the compile takes: `load` (project.load_project's
     memo), `facts` and `__call__` (pipeline.check's findings), and `artifacts` (pipeline.render's memo)."""
 

@@ -1,0 +1,174 @@
+"""A plan's two revisions compiled at once: the base in a forked child process, the head here
+(a CI runner has 2 cores; compiling is pure Python, so threads would take turns).
+
+Each side loads and checks its revision; the child sends back its snapshot and its models'
+content keys (mlops.cache.ModelKeys), and learns which models the head resolved alike. Then
+each side renders only what the plan needs: per-model files of the models that differ (the
+others are the same on both sides), and per-environment files, where an environment's models
+resolved alike in both revisions, on one side only (they are the same bytes; the larger of these
+go to the side with less to do). What comes back from the child is plain data: diagnostics,
+footprints and the artifacts it rendered.
+
+A child that fails in any way (killed, out of memory, an exception) only costs time: the plan is
+then compiled again in this process, so errors surface exactly as they would without a child.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from mlops.gitops.shared import Memos, Shared
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from mlops.gitops.plan import Revision, Snapshot
+    from mlops.model import ResolvedModel
+    from mlops.pipeline import Result
+    from mlops.targets.base import Artifact
+
+EnvKeys = dict[str, tuple[bytes, ...]]  # environment -> its models' keys, in the compile's order
+
+
+def usable(jobs: int | None) -> bool:
+    """Fork a child for the base? `jobs` 1 or 2 says; by default where fork is safe (Linux, no
+    other thread that might hold a lock the child needs) and this process may run on 2 cores."""
+    if not hasattr(os, "fork"):
+        return False
+    if jobs is not None:
+        return jobs > 1
+    return sys.platform == "linux" and threading.active_count() == 1 and len(os.sched_getaffinity(0)) >= 2
+
+
+class _ChildFailed(Exception):
+    pass
+
+
+def compile_both(base: Revision, head: Revision) -> tuple[Snapshot, Snapshot]:
+    from multiprocessing import Pipe
+
+    from mlops.gitops import plan
+
+    ours, theirs = Pipe(duplex=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller
+        code = 1
+        try:
+            ours.close()
+            _child(theirs, base)
+            code = 0
+        except BaseException as exc:
+            with suppress(Exception):
+                theirs.send(("failed", repr(exc)))
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        return _parent(ours, head)
+    except _ChildFailed:
+        return plan.compile_both(base, head)
+    finally:
+        ours.close()
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # done already, unless this side failed first
+        with suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _child(conn: Connection, base: Revision) -> None:
+    from mlops import progress
+    from mlops.gitops.plan import checked
+
+    with progress.listening(None):  # the parent owns the terminal
+        memo = Shared().revision()
+        snap, result = checked(base.label, base.ref, base.commit, base.root, memo)
+        conn.send(("checked", snap, None if result is None else _env_keys(memo, result.models)))
+        if result is None:
+            return
+        common, envs = _receive(conn, "render")
+        memo.shared.common = common
+        conn.send(("rendered", _render(result, memo, envs)))
+
+
+def _parent(conn: Connection, head: Revision) -> tuple[Snapshot, Snapshot]:
+    from mlops.gitops.plan import checked
+
+    memo = Shared().revision()
+    h, head_result = checked(head.label, head.ref, head.commit, head.root, memo)
+    b, base_envs = _receive(conn, "checked")
+    head_envs = _env_keys(memo, head_result.models) if head_result is not None else None
+    if base_envs is None:  # the base does not compile: its committed files are its artifacts
+        if head_result is not None:
+            h.artifacts = {a.path: a for a in _render(head_result, memo, set(head_envs or ()))}
+        return b, h
+    if head_envs is None:
+        conn.send(("render", frozenset(), set(base_envs)))
+        b.artifacts = {a.path: a for a in _receive(conn, "rendered")[0]}
+        return b, h
+    assert head_result is not None
+    common = frozenset(k for keys in base_envs.values() for k in keys) & frozenset(
+        k for keys in head_envs.values() for k in keys
+    )
+    memo.shared.common = common
+    same = {e for e in base_envs.keys() & head_envs.keys() if base_envs[e] == head_envs[e]}
+    theirs, ours = _split(same, base_envs, head_envs)
+    conn.send(("render", common, (set(base_envs) - same) | theirs))
+    mine = _render(head_result, memo, (set(head_envs) - same) | ours)
+    rendered = _receive(conn, "rendered")[0]
+    b.artifacts = {a.path: a for a in rendered}
+    h.artifacts = {a.path: a for a in mine}
+    # an environment rendered on one side only: its per-environment files are the other's too
+    for a in rendered:
+        if a.model is None and a.environment in theirs:
+            h.artifacts[a.path] = a
+    for a in mine:
+        if a.model is None and a.environment in ours:
+            b.artifacts[a.path] = a
+    return b, h
+
+
+def _receive(conn: Connection, tag: str) -> tuple[Any, ...]:
+    try:
+        message = conn.recv()
+    except (EOFError, OSError) as exc:
+        raise _ChildFailed(f"the base's compile ended early ({exc!r})") from None
+    if not isinstance(message, tuple) or not message or message[0] != tag:
+        raise _ChildFailed(f"the base's compile failed: {message!r:.200}")
+    return message[1:]
+
+
+def _env_keys(memo: Memos, models: Sequence[ResolvedModel]) -> EnvKeys:
+    out: dict[str, list[bytes]] = {}
+    for m in models:
+        out.setdefault(m.environment.name, []).append(memo.keys(m))
+    return {env: tuple(keys) for env, keys in out.items()}
+
+
+def _split(same: set[str], base: EnvKeys, head: EnvKeys) -> tuple[set[str], set[str]]:
+    """The environments both revisions resolved alike, each given to one side (child, parent):
+    largest first to the side with fewer models to render so far."""
+    load = [sum(len(base[e]) for e in base if e not in same), sum(len(head[e]) for e in head if e not in same)]
+    sides: tuple[set[str], set[str]] = (set(), set())
+    for env in sorted(same, key=lambda e: (-len(base[e]), e)):
+        side = 0 if load[0] <= load[1] else 1
+        sides[side].add(env)
+        load[side] += len(base[env])
+    return sides
+
+
+def _render(result: Result, memo: Memos, envs: set[str]) -> list[Artifact]:
+    """The artifacts of the models of `envs` (with memo.shared.common, none for a model both
+    revisions resolved alike): per-environment files are rendered for exactly those environments."""
+    from mlops.pipeline import render
+
+    models = [m for m in result.models if m.environment.name in envs]
+    return render(replace(result, models=models), memo.artifacts)
