@@ -335,6 +335,14 @@ def checked(
     return snap, result
 
 
+def snapshot(label: str, ref: str, commit: gitrev.Commit | None, root: Path | None) -> Snapshot:
+    """One revision compiled on its own, every artifact rendered (None: the revision has no project)."""
+    snap, result = checked(label, ref, commit, root, Shared().revision())
+    if result is not None:
+        snap.artifacts = {a.path: a for a in render(result)}
+    return snap
+
+
 def committed(out: Path) -> dict[str, Artifact]:
     """The rendered files a revision holds, as recorded in its mlops.lock."""
     from mlops.writer import locked_artifacts
