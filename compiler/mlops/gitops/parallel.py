@@ -168,7 +168,9 @@ def _split(same: set[str], base: EnvKeys, head: EnvKeys) -> tuple[set[str], set[
 def _render(result: Result, memo: Memos, envs: set[str]) -> list[Artifact]:
     """The artifacts of the models of `envs` (with memo.shared.common, none for a model both
     revisions resolved alike): per-environment files are rendered for exactly those environments."""
+    from mlops import parallel as workers
     from mlops.pipeline import render
 
     models = [m for m in result.models if m.environment.name in envs]
-    return render(replace(result, models=models), memo.artifacts)
+    with workers.using(1):  # the two sides use the two cores already: no render workers of their own
+        return render(replace(result, models=models), memo.artifacts)

@@ -128,7 +128,11 @@ class _Artifacts:
         return render()
 
     def has(self, target: str, model: ResolvedModel, piece: bool = False) -> bool:
-        return (target, self.keys(model)) in (self.shared.pieces if piece else self.shared.artifacts)
+        """Can this memo answer without rendering? A piece made already; a model's own files where
+        both revisions resolved it alike (there are none to render)."""
+        if piece:
+            return (target, self.keys(model)) in self.shared.pieces
+        return self.keys(model) in self.shared.common
 
     def piece(self, target: str, model: ResolvedModel, make: Callable[[], Any]) -> Any:
         key = (target, self.keys(model))
