@@ -14,9 +14,12 @@ import dagster as dg
 import pytest
 import yaml
 
+from benchmarks import realistic
 from mlops.canonical import to_json
+from mlops.pipeline import validate
 from mlops.runtime.dagster.automation import ASSET_JOB, AUTOMATION_SENSOR, RETRAIN_SENSOR
 from mlops.runtime.dagster.instance import load_module
+from mlops.targets import dagster as dagster_target
 from mlops.targets.dagster import MODULE, PAYLOAD
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES
 from tests.helpers import mlops
@@ -186,6 +189,25 @@ def test_hostile_spec_values_reach_the_module_only_as_data(copy_example) -> None
         text=True,
     )
     assert ruff.returncode == 0, ruff.stdout
+
+
+def test_the_payload_joined_from_pieces_is_the_whole_payload_written_at_once(tmp_path: Path) -> None:
+    realistic.write_project(tmp_path, 5)
+    spec_file = sorted((tmp_path / "models").glob("*.yaml"))[2]
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["metadata"]["description"] = HOSTILE["description"] + "\n\u2028 \u200b ]\n  },"
+    spec_file.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    result = validate(tmp_path)
+    assert result.ok, [d.format() for d in result.diagnostics]
+    for env in ENVIRONMENTS:
+        models = [m for m in result.models if m.environment.name == env]
+        payload = {a.path: a.content for a in dagster_target.render(models)}[f"{env}/dagster/{PAYLOAD}"]
+        data = json.loads(payload)
+        assert payload == to_json(data)  # byte for byte the canonical JSON of the whole
+        assert [m["name"] for m in data["models"]] == sorted(m.name for m in models)
+        assert data["models"] == [
+            json.loads(to_json(dagster_target.model_data(m))) for m in sorted(models, key=lambda m: m.name)
+        ]
 
 
 EDITS = {

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import realistic
-from mlops import parallel
+from mlops import parallel, progress
 from tests.helpers import mlops, snapshot
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
@@ -104,3 +104,20 @@ def test_validate_on_workers_reports_what_one_process_reports(tmp_path: Path, sm
         )
     assert reports[0] == reports[1]
     assert {"L101", "S202", "S204"} <= {code for _, _, _, code, _ in reports[0]}, reports[0]
+
+
+def test_the_progress_counts_every_item_of_every_worker(small_shares: None) -> None:
+    seen: list[tuple[str, int, int]] = []
+
+    class Recorder:
+        def track(self, items, phase):
+            count = 0
+            for item in items:
+                yield item
+                count += 1
+            seen.append((phase, len(items), count))
+
+    with progress.listening(Recorder()), parallel.using(3):
+        out = parallel.map_forked(_pid_and_square, list(range(30)), "render")
+    assert seen == [("render", 30, 30)]
+    assert len({pid for pid, _ in out}) == 3

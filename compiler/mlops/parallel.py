@@ -70,7 +70,8 @@ def map_forked(fn: Callable[[T], R], items: Sequence[T], phase: str = "") -> lis
     shares = [items[i::jobs] for i in range(jobs)]  # interleaved: neighbours often cost alike
     workers = [_fork(fn, share) for share in shares[1:]]
     try:
-        results: list[list[R]] = [[fn(x) for x in progress.track(shares[0], phase)]]
+        # the progress counts every item: this process's share is every jobs-th, the workers keep pace
+        results: list[list[R]] = [[fn(x) for i, x in enumerate(progress.track(items, phase)) if i % jobs == 0]]
     except BaseException:  # this process's share failed (or was interrupted): the workers' work is moot
         for pid, reader in workers:
             _stop(pid, reader)

@@ -40,12 +40,20 @@ def render(models: list[ResolvedModel]) -> list[Artifact]:
     return join(models, [piece(m) for m in models])
 
 
-def piece(m: ResolvedModel) -> dict[str, Any]:
-    """One model's item of the payload's models (memoized per model by the incremental compile)."""
-    return model_data(m)
+# Each model's item of the payload's "models" is written on its own (`piece`, memoized per model
+# by the incremental compile) and `join` splices the items into the rest of the payload, so one
+# model's change writes one item again: the bytes are to_json(payload)'s, where an item of
+# "models" (the last key, sorted) sits two levels deep.
+_ITEM_INDENT = " " * 4
+_NO_MODELS = '\n  "models": []\n}\n'
 
 
-def join(models: list[ResolvedModel], pieces: list[dict[str, Any]]) -> list[Artifact]:
+def piece(m: ResolvedModel) -> str:
+    """One model's item of the payload's models, as to_json writes it there."""
+    return _ITEM_INDENT + to_json(model_data(m)).decode().rstrip("\n").replace("\n", "\n" + _ITEM_INDENT)
+
+
+def join(models: list[ResolvedModel], pieces: list[str]) -> list[Artifact]:
     """The module and its payload from each model's `piece` (in the order of `models`)."""
     if not models:
         return []
@@ -60,11 +68,13 @@ def join(models: list[ResolvedModel], pieces: list[dict[str, Any]]) -> list[Arti
         namespace=env.dagster_namespace,
         artifacts=env.artifacts,
     )
-    payload = {"contract": contract.CONTRACT_VERSION, "environment": environment.to_dict(), "models": pieces}
+    rest = to_json({"contract": contract.CONTRACT_VERSION, "environment": environment.to_dict(), "models": []})
+    head = rest.decode().removesuffix(_NO_MODELS)
+    payload = head + '\n  "models": [\n' + ",\n".join(pieces) + "\n  ]\n}\n"
     folder = f"{env.name}/dagster"
     return [
         Artifact(f"{folder}/{MODULE}", _module(), TARGET, env.name),
-        Artifact(f"{folder}/{PAYLOAD}", to_json(payload), TARGET, env.name),
+        Artifact(f"{folder}/{PAYLOAD}", payload.encode(), TARGET, env.name),
     ]
 
 
