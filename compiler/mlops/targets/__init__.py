@@ -67,35 +67,40 @@ class _NoMemo:
 
 
 Rendered = tuple[dict[str, list[Artifact]], dict[str, Any]]  # per-model targets' artifacts, environment targets' pieces
+Needed = tuple[ResolvedModel, tuple[str, ...], tuple[str, ...]]  # a model, the targets and pieces to render
 
 
-def render_model(m: ResolvedModel) -> Rendered:
-    """Everything one model renders: its files and its pieces of the per-environment files (with
-    the files' sha256 taken here, so a worker process does that work too)."""
+def render_needed(work: Needed) -> Rendered:
+    """What one model must render: those of its files and of its pieces of the per-environment files
+    that are not known yet (with the files' sha256 taken here, so a worker process does that too)."""
+    m, names, pieces = work
     return (
-        {name: [replace(a, digest=a.sha256) for a in render(m)] for name, render in TARGETS.items()},
-        {name: target.piece(m) for name, target in ENVIRONMENT_TARGETS.items()},
+        {name: [replace(a, digest=a.sha256) for a in TARGETS[name](m)] for name in names},
+        {name: ENVIRONMENT_TARGETS[name].piece(m) for name in pieces},
     )
 
 
 def render_all(models: list[ResolvedModel], memo: Memo | None = None) -> list[Artifact]:
     """Every artifact of `models`; what `memo` lacks is rendered first, over the cores (mlops.parallel)."""
     memo = memo if memo is not None else _NoMemo()
-    misses = [
-        m
+    work = [
+        (
+            m,
+            tuple(n for n in TARGETS if not memo.has(n, m)),
+            tuple(n for n in ENVIRONMENT_TARGETS if not memo.has(n, m, piece=True)),
+        )
         for m in models
-        if not all(memo.has(name, m) for name in TARGETS)
-        or not all(memo.has(name, m, piece=True) for name in ENVIRONMENT_TARGETS)
     ]
-    fresh = dict(zip(map(id, misses), parallel.map_forked(render_model, misses, "render"), strict=True))
+    work = [w for w in work if w[1] or w[2]]
+    fresh = dict(zip((id(w[0]) for w in work), parallel.map_forked(render_needed, work, "render"), strict=True))
 
     def made(m: ResolvedModel, name: str) -> list[Artifact]:
-        hit = fresh.get(id(m))
-        return hit[0][name] if hit is not None else TARGETS[name](m)
+        hit = fresh.get(id(m), ({}, {}))[0]
+        return hit[name] if name in hit else TARGETS[name](m)
 
     def piece(m: ResolvedModel, name: str) -> Any:
-        hit = fresh.get(id(m))
-        return hit[1][name] if hit is not None else ENVIRONMENT_TARGETS[name].piece(m)
+        hit = fresh.get(id(m), ({}, {}))[1]
+        return hit[name] if name in hit else ENVIRONMENT_TARGETS[name].piece(m)
 
     artifacts = [a for m in models for name in TARGETS for a in memo(name, (m,), partial(made, m, name))]
     by_env: dict[str, list[ResolvedModel]] = {}
