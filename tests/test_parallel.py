@@ -121,3 +121,16 @@ def test_the_progress_counts_every_item_of_every_worker(small_shares: None) -> N
         out = parallel.map_forked(_pid_and_square, list(range(30)), "render")
     assert seen == [("render", 30, 30)]
     assert len({pid for pid, _ in out}) == 3
+
+
+def test_a_worker_prints_nothing_into_the_parents_streams(small_shares: None, capfd: pytest.CaptureFixture) -> None:
+    def fn(x: int) -> int:
+        print(f"item {x}")
+        print(f"item {x}", file=sys.stderr)
+        return x
+
+    with parallel.using(2):
+        assert parallel.map_forked(fn, list(range(20))) == list(range(20))
+    out, err = capfd.readouterr()
+    shown = {int(line.split()[1]) for line in (out + err).splitlines()}
+    assert shown == set(range(0, 20, 2))  # this process's share only; the worker's went nowhere

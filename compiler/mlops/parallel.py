@@ -93,6 +93,10 @@ def _fork(fn: Callable[[T], R], share: Sequence[T]) -> tuple[int, int]:
         os.close(reader)
         status = 1
         try:
+            # What mlops finds comes back as data (diagnostics), so a worker has nothing to print;
+            # and the parent's streams may be locked by a thread that did not survive the fork
+            # (a progress bar's refresh), so the worker gets streams of its own.
+            sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - closed by os._exit
             with progress.listening(None), os.fdopen(writer, "wb") as out:
                 pickle.dump([fn(x) for x in share], out, protocol=pickle.HIGHEST_PROTOCOL)
             status = 0
