@@ -1,4 +1,4 @@
-"""Work split over forked worker processes: the compile's render phase on every core it may use.
+"""Work split over forked worker processes: the compile parses and renders on every core it may use.
 
 A forked child starts with the parent's memory as it is (the resolved models, the caches), so
 nothing is sent to it; only its results come back, pickled through a pipe. Where fork is not the
