@@ -111,6 +111,11 @@ def _entries(layer: dict[str, Any], name: str) -> dict[Any, Any]:
 # --- documents -----------------------------------------------------------------------------------
 
 
+def document_key(kind: str, display: str, raw: bytes) -> str:
+    """A spec file's parse and schema check depend on its kind, its path (diagnostics name it) and its bytes."""
+    return f"{kind}\0{display}\0{hashlib.sha256(raw).hexdigest()}"
+
+
 class Documents:
     """load(kind, display, raw, parse) -> project.parse's answer for a spec file, from the cache when
     it has seen the file's bytes: an edit re-parses (and schema-checks) that file only. An entry is
@@ -125,17 +130,13 @@ class Documents:
         self.new: dict[str, Any] = {}
         self.hits = self.misses = 0
 
-    @staticmethod
-    def _key(kind: str, display: str, raw: bytes) -> str:
-        return f"{kind}\0{display}\0{hashlib.sha256(raw).hexdigest()}"
-
     def has(self, kind: str, display: str, raw: bytes) -> bool:
-        return self._key(kind, display, raw) in self.old
+        return document_key(kind, display, raw) in self.old
 
     def load(self, kind: str, display: str, raw: bytes, parse: Callable[[str, str, bytes], Any]) -> Any:
         from mlops.loader import Document
 
-        key = self._key(kind, display, raw)
+        key = document_key(kind, display, raw)
         entry = self.old.get(key)
         if entry is not None:
             self.hits += 1
@@ -192,6 +193,22 @@ def _diagnostics(rows: Sequence[Sequence[Any]]) -> list[Any]:
 # --- findings ------------------------------------------------------------------------------------
 
 
+def findings_key(keys: ModelKeys, models: list[Any], documents: list[Any], salt: str = "") -> str | None:
+    """What the per-model rules find about one model depends on its resolved models in every
+    environment and on its spec file's path and bytes (their file:line:col come from its text);
+    None where that is not one file's model (two files name it: unique_names reports it)."""
+    if len({m.environment.name for m in models}) != len(models):
+        return None
+    h = hashlib.sha256(salt.encode())
+    sources = set()
+    for m, doc in zip(models, documents, strict=True):
+        if m.source != doc.path:
+            return None
+        sources.add((doc.path, doc.sha256))
+        h.update(keys(m) + f"{doc.path}\0{doc.sha256}\0{doc.overlay}\0".encode())
+    return h.hexdigest() if len(sources) == 1 else None
+
+
 class Findings:
     """memo(models, check) -> the per-model rules' findings about one model (rules.PER_MODEL), from
     the cache when that model resolved to the same content from the same spec file: keyed by its
@@ -226,7 +243,7 @@ class Findings:
         return value
 
     def __call__(self, models: list[Any], documents: list[Any], check: Callable[[], list[Any]]) -> list[Any]:
-        key = self._key(models, documents)
+        key = findings_key(self.keys, models, documents, fingerprint())
         if key is None:
             return check()
         rows = self.old.get(key)
@@ -238,18 +255,6 @@ class Findings:
         found = check()
         self.new[key] = _diagnostic_rows(found)
         return found
-
-    def _key(self, models: list[Any], documents: list[Any]) -> str | None:
-        if len({m.environment.name for m in models}) != len(models):
-            return None  # two spec files name this model (unique_names reports it): never cached
-        h = hashlib.sha256(fingerprint().encode())
-        sources = set()
-        for m, doc in zip(models, documents, strict=True):
-            if m.source != doc.path:
-                return None
-            sources.add((doc.path, doc.sha256))
-            h.update(self.keys(m) + f"{doc.path}\0{doc.sha256}\0{doc.overlay}\0".encode())
-        return h.hexdigest() if len(sources) == 1 else None
 
     def save(self) -> None:
         """Keep the models this check saw."""

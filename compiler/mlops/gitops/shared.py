@@ -21,11 +21,10 @@ compares the plan with compiles of each revision).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mlops.cache import ModelKeys
+from mlops.cache import ModelKeys, document_key, findings_key
 from mlops.diagnostics import Diagnostic
 from mlops.loader import Document
 from mlops.model import ResolvedModel
@@ -37,8 +36,8 @@ class Shared:
     revision's compile, each with its own ModelKeys (keyed by the ids of that compile's models)."""
 
     def __init__(self) -> None:
-        self.documents: dict[tuple[str, str, bytes], tuple[Document | None, list[Diagnostic]]] = {}
-        self.findings: dict[bytes, list[Diagnostic]] = {}
+        self.documents: dict[str, tuple[Document | None, list[Diagnostic]]] = {}  # by cache.document_key
+        self.findings: dict[str, list[Diagnostic]] = {}  # by cache.findings_key
         self.facts: dict[bytes, dict[str, Any]] = {}
         self.pieces: dict[tuple[str, bytes], Any] = {}
         # keys of the models both revisions resolved alike; set once both are checked, and only
@@ -65,7 +64,7 @@ class Memos:
     def load(
         self, kind: str, display: str, raw: bytes, parse: Callable[[str, str, bytes], Any]
     ) -> tuple[Document | None, list[Diagnostic]]:
-        key = (kind, display, hashlib.sha256(raw).digest())
+        key = document_key(kind, display, raw)
         hit = self.shared.documents.get(key)
         if hit is None:
             hit = self.shared.documents[key] = parse(kind, display, raw)
@@ -73,7 +72,7 @@ class Memos:
         return doc, list(problems)
 
     def has(self, kind: str, display: str, raw: bytes) -> bool:
-        return (kind, display, hashlib.sha256(raw).digest()) in self.shared.documents
+        return document_key(kind, display, raw) in self.shared.documents
 
     def save(self) -> None:
         """Nothing to write: the layer lives as long as the plan."""
@@ -89,27 +88,13 @@ class Memos:
     def __call__(
         self, models: list[ResolvedModel], documents: list[Document], check: Callable[[], list[Diagnostic]]
     ) -> list[Diagnostic]:
-        key = self._findings_key(models, documents)
+        key = findings_key(self.keys, models, documents)
         if key is None:
             return check()
         found = self.shared.findings.get(key)
         if found is None:
             found = self.shared.findings[key] = check()
         return list(found)
-
-    def _findings_key(self, models: list[ResolvedModel], documents: list[Document]) -> bytes | None:
-        """As mlops.cache.Findings keys them: one spec file's model in distinct environments, with
-        the file's path and bytes (the findings' file:line:col come from its text)."""
-        if len({m.environment.name for m in models}) != len(models):
-            return None  # two spec files name this model (unique_names reports it): never shared
-        h = hashlib.sha256()
-        sources = set()
-        for m, doc in zip(models, documents, strict=True):
-            if m.source != doc.path:
-                return None
-            sources.add((doc.path, doc.sha256))
-            h.update(self.keys(m) + f"{doc.path}\0{doc.sha256}\0{doc.overlay}\0".encode())
-        return h.digest() if len(sources) == 1 else None
 
 
 class _Artifacts:
