@@ -40,11 +40,13 @@ EnvKeys = dict[str, tuple[bytes, ...]]  # environment -> its models' keys, in th
 def usable(jobs: int | None) -> bool:
     """Fork a child for the base? `jobs` 1 or 2 says; by default where fork is safe (Linux, no
     other thread that might hold a lock the child needs) and this process may run on 2 cores."""
+    from mlops import parallel
+
     if not hasattr(os, "fork"):
         return False
     if jobs is not None:
         return jobs > 1
-    return sys.platform == "linux" and threading.active_count() == 1 and len(os.sched_getaffinity(0)) >= 2
+    return parallel.can_fork() and threading.active_count() == 1 and parallel.default_jobs() >= 2
 
 
 class _ChildFailed(Exception):
@@ -90,7 +92,7 @@ def _child(conn: Connection, base: Revision) -> None:
 
     with progress.listening(None):  # the parent owns the terminal
         memo = Shared().revision()
-        snap, result = checked(base.label, base.ref, base.commit, base.root, memo)
+        snap, result = checked(base, memo)
         conn.send(("checked", snap, None if result is None else _env_keys(memo, result.models)))
         if result is None:
             return
@@ -103,7 +105,7 @@ def _parent(conn: Connection, head: Revision) -> tuple[Snapshot, Snapshot]:
     from mlops.gitops.plan import checked
 
     memo = Shared().revision()
-    h, head_result = checked(head.label, head.ref, head.commit, head.root, memo)
+    h, head_result = checked(head, memo)
     b, base_envs = _receive(conn, "checked")
     head_envs = _env_keys(memo, head_result.models) if head_result is not None else None
     if base_envs is None:  # the base does not compile: its committed files are its artifacts

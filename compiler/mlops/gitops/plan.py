@@ -313,13 +313,12 @@ class Plan:
 # --- building -------------------------------------------------------------------------------
 
 
-def checked(
-    label: str, ref: str, commit: gitrev.Commit | None, root: Path | None, memo: Memos
-) -> tuple[Snapshot, Result | None]:
-    """Load and check the project at `root` (None: the revision has no project); the result too
-    when it compiles, to render once both revisions are checked (`memo` then knows which models
-    they have in common). A revision that does not compile keeps the files it committed."""
-    snap = Snapshot(label, ref, commit)
+def checked(revision: Revision, memo: Memos) -> tuple[Snapshot, Result | None]:
+    """Load and check the revision's project; the result too when it compiles, to render once both
+    revisions are checked (`memo` then knows which models they have in common). A revision that
+    does not compile keeps the files it committed."""
+    snap = Snapshot(revision.label, revision.ref, revision.commit)
+    root = revision.root
     if root is None or not (root / "mlops.yaml").is_file():
         return snap, None
     snap.exists = True
@@ -337,7 +336,7 @@ def checked(
 
 def snapshot(label: str, ref: str, commit: gitrev.Commit | None, root: Path | None) -> Snapshot:
     """One revision compiled on its own, every artifact rendered (None: the revision has no project)."""
-    snap, result = checked(label, ref, commit, root, Shared().revision())
+    snap, result = checked(Revision(label, ref, commit, root), Shared().revision())
     if result is not None:
         snap.artifacts = {a.path: a for a in render(result)}
     return snap
@@ -536,8 +535,8 @@ def compile_both(base: Revision, head: Revision) -> tuple[Snapshot, Snapshot]:
     """Both revisions compiled in this process, the head reusing what the base made (gitops.shared)."""
     shared = Shared()
     memos = shared.revision(), shared.revision()
-    b, base_result = checked(base.label, base.ref, base.commit, base.root, memos[0])
-    h, head_result = checked(head.label, head.ref, head.commit, head.root, memos[1])
+    b, base_result = checked(base, memos[0])
+    h, head_result = checked(head, memos[1])
     if base_result is not None and head_result is not None:
         shared.common = memos[0].model_keys(base_result.models) & memos[1].model_keys(head_result.models)
     for snap, result, memo in ((b, base_result, memos[0]), (h, head_result, memos[1])):
