@@ -147,6 +147,7 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
             click.echo("nothing written: fix the errors above", err=True)
         sys.exit(1)
     target = out if out is not None else result.sources.output
+    digests = {a.path: a.sha256 for a in artifacts}
     try:
         # one lock spans reading the old tree (kept environments) and writing or checking it
         with writer.locked(target, create=not check) as locked:
@@ -154,7 +155,6 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
             if check:
                 differences = writer.check(locked, files, lock, list(envs) or None)
             else:
-                digests = {a.path: a.sha256 for a in artifacts}
                 writer.write(locked, files, lock, cache.unchanged(result.sources.root, locked, digests))
     except writer.WriteError as exc:
         _echo_diagnostics([write_diagnostic(result.sources, str(exc))], path, fmt, err=text)
@@ -170,7 +170,7 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
         return
     caches.artifacts.save(prune=not envs)
     if not envs:
-        cache.record(result.sources.root, target, files, lock, result.models, {a.path: a.sha256 for a in artifacts})
+        cache.record(result.sources.root, target, files, lock, result.models, digests)
     if text:
         click.echo(f"wrote {len(artifacts)} files for {len(result.environments)} environments to {target}")
     else:
