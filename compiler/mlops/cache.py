@@ -301,7 +301,7 @@ class Artifacts:
     SHARDS = 256
 
     def __init__(self, root: Path, keys: ModelKeys | None = None) -> None:
-        self.folder = folder(root) / f"artifacts-3-{sys.implementation.cache_tag}"
+        self.folder = folder(root) / f"artifacts-4-{sys.implementation.cache_tag}"
         self.keys = keys if keys is not None else ModelKeys()
         self.old: dict[str, dict[str, Any]] = {}  # shard -> key -> Entry, or a piece under "piece:"
         try:

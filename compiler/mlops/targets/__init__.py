@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, NamedTuple, Protocol
 
 from mlops import parallel
-from mlops.model import ResolvedModel
+from mlops.model import Environment, ResolvedModel
 from mlops.targets import dagster, deepspeed
 from mlops.targets import prometheus as prometheus_target
 from mlops.targets import pulumi as pulumi_target
@@ -27,10 +27,12 @@ TARGETS: dict[str, Render] = {
 
 class EnvironmentTarget(NamedTuple):
     """One file for all models of an environment, from one piece per model (so an incremental compile
-    renders again only the pieces of the models that changed): render(models) is join(models, pieces)."""
+    renders again only the pieces of the models that changed): join(env, pieces) reads the environment
+    and the pieces alone (one per model of env, in any order), never the models, so it runs from
+    cached pieces too."""
 
     piece: Callable[[ResolvedModel], Any]  # plain data (marshal-able): the cache keeps it
-    join: Callable[[list[ResolvedModel], list[Any]], list[Artifact]]
+    join: Callable[[Environment, list[Any]], list[Artifact]]
 
 
 ENVIRONMENT_TARGETS: dict[str, EnvironmentTarget] = {
@@ -109,5 +111,5 @@ def render_all(models: list[ResolvedModel], memo: Memo | None = None) -> list[Ar
     for name, target in ENVIRONMENT_TARGETS.items():
         for env_models in by_env.values():
             pieces = [memo.piece(name, m, partial(piece, m, name)) for m in env_models]
-            artifacts.extend(target.join(env_models, pieces))
+            artifacts.extend(target.join(env_models[0].environment, pieces))
     return sorted(artifacts, key=lambda a: a.path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined
@@ -21,7 +22,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from mlops import __version__, contract
 from mlops.canonical import digest, to_json
 from mlops.defaults import DRIFT_REFERENCE
-from mlops.model import Dataset, ResolvedModel, plain
+from mlops.model import Dataset, Environment, ResolvedModel, plain
 from mlops.resources import data_dir
 from mlops.targets import whylogs as whylogs_target
 from mlops.targets.base import Artifact
@@ -37,7 +38,7 @@ MONITOR_AUTOMATION_ONLY = ("schedule", "monitoring_hash")
 
 def render(models: list[ResolvedModel]) -> list[Artifact]:
     """One code location for all models of one environment."""
-    return join(models, [piece(m) for m in models])
+    return join(models[0].environment, [piece(m) for m in models]) if models else []
 
 
 # Each model's item of the payload's "models" is written on its own (`piece`, memoized per model
@@ -47,18 +48,20 @@ def render(models: list[ResolvedModel]) -> list[Artifact]:
 _ITEM_INDENT = " " * 4
 _NO_MODELS = '\n  "models": []\n}\n'
 
-
-def piece(m: ResolvedModel) -> str:
-    """One model's item of the payload's models, as to_json writes it there."""
-    return _ITEM_INDENT + to_json(model_data(m)).decode().rstrip("\n").replace("\n", "\n" + _ITEM_INDENT)
+Piece = tuple[str, str]  # the model's name (join sorts by it) and its item of the payload's models
 
 
-def join(models: list[ResolvedModel], pieces: list[str]) -> list[Artifact]:
-    """The module and its payload from each model's `piece` (in the order of `models`)."""
-    if not models:
+def piece(m: ResolvedModel) -> Piece:
+    """One model's name and its item of the payload's models, as to_json writes it there."""
+    item = _ITEM_INDENT + to_json(model_data(m)).decode().rstrip("\n").replace("\n", "\n" + _ITEM_INDENT)
+    return (m.name, item)
+
+
+def join(env: Environment, pieces: list[Piece]) -> list[Artifact]:
+    """The module and its payload from the `piece` of every model of `env` (in any order)."""
+    if not pieces:
         return []
-    pieces = [p for _, p in sorted(zip((m.name for m in models), pieces, strict=True), key=lambda x: x[0])]
-    env = models[0].environment
+    items = [item for _, item in sorted(pieces, key=itemgetter(0))]
     environment = contract.EnvironmentSpec(
         name=env.name,
         cloud=env.cloud,
@@ -70,7 +73,7 @@ def join(models: list[ResolvedModel], pieces: list[str]) -> list[Artifact]:
     )
     rest = to_json({"contract": contract.CONTRACT_VERSION, "environment": environment.to_dict(), "models": []})
     head = rest.decode().removesuffix(_NO_MODELS)
-    payload = head + '\n  "models": [\n' + ",\n".join(pieces) + "\n  ]\n}\n"
+    payload = head + '\n  "models": [\n' + ",\n".join(items) + "\n  ]\n}\n"
     folder = f"{env.name}/dagster"
     return [
         Artifact(f"{folder}/{MODULE}", _module(), TARGET, env.name),

@@ -13,6 +13,8 @@ string arrives byte for byte, so the program can check it against its sha256. No
 from __future__ import annotations
 
 import hashlib
+import re
+from operator import itemgetter
 from typing import Any
 
 import yaml
@@ -42,46 +44,84 @@ SPEC_HASH_LABEL = f"{LABEL}/spec-hash"
 
 
 def render(models: list[ResolvedModel]) -> list[Artifact]:
-    return join(models, [piece(m) for m in models])
+    return join(models[0].environment, [piece(m) for m in models]) if models else []
 
 
-# The incremental compile renders each model's item of `mlops:models` on its own (`piece`, memoized
-# per model) and `join` writes the rest of the document around them: the bytes of dumping it whole.
+# The incremental compile renders each model's piece on its own (memoized per model) and `join`
+# writes the document from the environment and the pieces alone: each item of `mlops:models` as the
+# emitter writes it, with the rest of the document written around them; the bytes of dumping it whole.
 _ITEM_INDENT = 2  # config: -> mlops:models: -> its items (indentless, as libyaml writes them)
 _MODELS_KEY = "mlops:models"
 _EMPTY_MODELS = f"\n{' ' * _ITEM_INDENT}{_MODELS_KEY}: []\n"
+# Stands for an item written already, in a document that yaml.dump writes whole: a plain scalar as an
+# item of mlops:models, the one sequence of scalars at that indent, so its line is that item's alone.
+_WRITTEN = "mlops-written-item-"
+_WRITTEN_LINE = re.compile(rf"^{' ' * _ITEM_INDENT}- ({_WRITTEN}\d+)\n", re.MULTILINE)
 
 
-def piece(m: ResolvedModel) -> str | None:
-    """The model's item of mlops:models as the emitter writes it; None where only a whole dump can say."""
-    if m.environment.cloud not in CLOUDS:
+def piece(m: ResolvedModel) -> dict[str, Any] | None:
+    """What the stack config needs of one model, as plain data (the cache keeps it): its name, its
+    item of mlops:models as the emitter writes it (else, where only a whole dump can say, the item's
+    data), its node-pool contributions (`pool_uses`) and the facts the monitoring value reads; None
+    where the environment has no stack."""
+    env = m.environment
+    if env.cloud not in CLOUDS:
         return None
-    return _EMITTER.item(_model(m), _ITEM_INDENT)
+    data = _model_data(m)
+    item = _EMITTER.item(_with_blocks(data), _ITEM_INDENT)
+    return {
+        "name": m.name,
+        "item": item,
+        "data": data if item is None else None,
+        "pools": pool_uses(env, m),
+        "monitoring": stack_monitoring.facts(m),
+    }
 
 
-def join(models: list[ResolvedModel], pieces: list[str | None]) -> list[Artifact]:
-    """The stack config from each model's `piece` (in the order of `models`)."""
-    if not models or models[0].environment.cloud not in CLOUDS:
+def join(env: Environment, pieces: list[dict[str, Any] | None]) -> list[Artifact]:
+    """The stack config from the `piece` of every model of `env` (in any order)."""
+    if not pieces or env.cloud not in CLOUDS:
         return []
-    env = models[0].environment
-    ordered = sorted(zip(models, pieces, strict=True), key=lambda x: x[0].name)
-    models = [m for m, _ in ordered]
+    ordered: list[dict[str, Any]] = sorted(pieces, key=itemgetter("name"))  # type: ignore[arg-type]
+    pools = node_pools([p["pools"] for p in ordered])
+    monitoring = stack_monitoring.environment(env, [p["monitoring"] for p in ordered])
     # env.name is a validated DNS label; everything else from the specs goes through the YAML dumper
     header = (
         f"# Pulumi stack config of environment {env.name}, rendered by `mlops compile` from the specs.\n"
         "# Do not edit: change the specs and compile again. Deploy with the program in infra/:\n"
         f"#   pulumi up -C infra -s {env.name} --config-file <absolute path of this file>\n"
     )
-    items = [p for _, p in ordered]
+    items = [p["item"] for p in ordered]
     body = None
-    if all(p is not None for p in items):
+    if all(i is not None for i in items):
         fallbacks = _EMITTER.fallbacks
-        rest = _EMITTER.dump({"config": stack_config(env, models, items=[])})
+        rest = _EMITTER.dump({"config": stack_config(env, pools, monitoring, [])})
         if _EMITTER.fallbacks == fallbacks and rest.count(_EMPTY_MODELS) == 1:
-            body = rest.replace(_EMPTY_MODELS, f"\n{' ' * _ITEM_INDENT}{_MODELS_KEY}:\n" + "".join(items))  # type: ignore[arg-type]
+            body = rest.replace(_EMPTY_MODELS, f"\n{' ' * _ITEM_INDENT}{_MODELS_KEY}:\n" + "".join(items))
     if body is None:  # something only yaml.dump can write: the whole document, as before
-        body = _EMITTER.dump({"config": stack_config(env, models)})
+        body = _whole(env, pools, monitoring, ordered)
     return [Artifact(f"{env.name}/{TARGET}/Pulumi.{env.name}.yaml", (header + body).encode(), TARGET, env.name)]
+
+
+def _whole(
+    env: Environment, pools: dict[str, dict[str, Any]], monitoring: dict[str, Any], ordered: list[dict[str, Any]]
+) -> str:
+    """The document dumped whole, each item the emitter wrote already standing in as a placeholder
+    line that its text then replaces: the items it wrote are the lines a whole dump writes for them
+    (mlops.block_yaml), and hold no container that a dump would write as an anchor or alias."""
+    written: dict[str, str] = {}
+    items: list[Any] = []
+    for p in ordered:
+        if p["item"] is None:
+            items.append(_with_blocks(p["data"]))
+        else:
+            items.append(f"{_WRITTEN}{len(written)}")
+            written[items[-1]] = p["item"]
+    body = _EMITTER.dump({"config": stack_config(env, pools, monitoring, items)})
+    spliced = _WRITTEN_LINE.sub(lambda found: written.pop(found[1]), body)
+    if written:  # every placeholder is one line of mlops:models (see _WRITTEN)
+        raise AssertionError(f"placeholders not written as items of {_MODELS_KEY}: {sorted(written)}")
+    return spliced
 
 
 class _Block(str):
@@ -100,10 +140,11 @@ _Dumper.add_representer(
 _EMITTER = Emitter(_Dumper, width=1000, allow_unicode=False, sort_keys=True, literal=(_Block,))
 
 
-def stack_config(env: Environment, models: list[ResolvedModel], items: list[Any] | None = None) -> dict[str, Any]:
-    """The `config:` mapping: provider settings plus the mlops:environment, mlops:node_pools, mlops:models
-    values (`items`, when given, stands for mlops:models)."""
-    pools = node_pools(env, models)
+def stack_config(
+    env: Environment, pools: dict[str, dict[str, Any]], monitoring: dict[str, Any], items: list[Any]
+) -> dict[str, Any]:
+    """The `config:` mapping: provider settings plus the mlops:environment, mlops:node_pools (`pools`),
+    mlops:models (`items`) and mlops:monitoring (`monitoring`) values."""
     config: dict[str, Any] = {
         "mlops:environment": {
             "name": env.name,
@@ -113,8 +154,8 @@ def stack_config(env: Environment, models: list[ResolvedModel], items: list[Any]
             "cluster": env.cluster,
         },
         "mlops:node_pools": list(pools.values()),
-        _MODELS_KEY: [_model(m) for m in models] if items is None else items,
-        "mlops:monitoring": stack_monitoring.environment(env, models),
+        _MODELS_KEY: items,
+        "mlops:monitoring": monitoring,
         "mlops:artifacts": _artifacts(env),
         "mlops:dagster": {"namespace": env.dagster_namespace, "service_account": DAGSTER_SERVICE_ACCOUNT},
     }
@@ -137,27 +178,47 @@ def _artifacts(env: Environment) -> dict[str, Any] | None:
     return {"uri": env.artifacts, "scheme": scheme, "bucket": bucket, "prefix": prefix.strip("/")}
 
 
-def node_pools(env: Environment, models: list[ResolvedModel]) -> dict[str, dict[str, Any]]:
-    """One pool per GPU type, GPUs per node and capacity type, sized for every workload on it.
+def pool_uses(env: Environment, m: ResolvedModel) -> list[dict[str, Any]]:
+    """The model's contributions to the node pools of `env` (plain data): per workload on a pool, the
+    pool's name and its dict as a pool of that workload starts, the nodes and GPUs it adds and its entry."""
+    uses = []
+    for use in m.footprint.uses:
+        if use.pool is None:
+            continue
+        if use.instance is None:  # rule R406 reports this before anything renders
+            raise ValueError(f"{m.name}: no {env.cloud} instance with {use.gpus_per_node} x {use.gpu}")
+        uses.append(
+            {
+                "pool": use.pool,
+                "base": _pool(env, use, use.pool, use.instance),
+                "min_nodes": use.min_nodes,
+                "max_nodes": use.max_nodes,
+                "gpus": use.gpus,
+                "workload": {"model": m.name, "role": use.role, "min_nodes": use.min_nodes, "max_nodes": use.max_nodes},
+            }
+        )
+    return uses
+
+
+def node_pools(model_uses: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """One pool per GPU type, GPUs per node and capacity type, sized for every workload on it, from
+    each model's `pool_uses` (in model-name order: the first use of a pool gives its dict).
 
     The workloads and their node counts are the models' footprints (mlops.resolve.footprint), so a
     pool's GPUs at full size are exactly what gpu_quota (R403) counts. Batch scoring gets a pool too:
     it runs on nodes of its GPU type, though no Deployment keeps it running.
+    The uses are not changed: a cached piece holds them.
     """
     pools: dict[str, dict[str, Any]] = {}
-    for m in models:
-        for use in m.footprint.uses:
-            if use.pool is None:
-                continue
-            if use.instance is None:  # rule R406 reports this before anything renders
-                raise ValueError(f"{m.name}: no {env.cloud} instance with {use.gpus_per_node} x {use.gpu}")
-            pool = pools.setdefault(use.pool, _pool(env, use, use.pool, use.instance))
-            pool["min_nodes"] += use.min_nodes
-            pool["max_nodes"] += use.max_nodes
-            pool["max_gpus"] += use.gpus
-            pool["workloads"].append(
-                {"model": m.name, "role": use.role, "min_nodes": use.min_nodes, "max_nodes": use.max_nodes}
-            )
+    for uses in model_uses:
+        for use in uses:
+            pool = pools.get(use["pool"])
+            if pool is None:
+                pool = pools[use["pool"]] = {**use["base"], "workloads": []}
+            pool["min_nodes"] += use["min_nodes"]
+            pool["max_nodes"] += use["max_nodes"]
+            pool["max_gpus"] += use["gpus"]
+            pool["workloads"].append(use["workload"])
     return dict(sorted(pools.items()))
 
 
@@ -197,7 +258,14 @@ def _placement(use: GpuUse) -> dict[str, Any]:
     }
 
 
-def _model(m: ResolvedModel) -> dict[str, Any]:
+def _with_blocks(data: dict[str, Any]) -> dict[str, Any]:
+    """An item of mlops:models as the emitter takes it: the DeepSpeed config marked as a literal block."""
+    training = data["training"]
+    return {**data, "training": {**training, "deepspeed_json": _Block(training["deepspeed_json"])}}
+
+
+def _model_data(m: ResolvedModel) -> dict[str, Any]:
+    """A model's item of mlops:models as plain data (its DeepSpeed config a plain string)."""
     t = m.training
     ds_json = m.deepspeed_json
     train = m.footprint.role("training")
@@ -226,7 +294,7 @@ def _model(m: ResolvedModel) -> dict[str, Any]:
             "service_account": cluster.training_service_account(m.name),
             "deepspeed_config_map": cluster.deepspeed_config_map(m.name),
             "deepspeed_key": DEEPSPEED_KEY,
-            "deepspeed_json": _Block(ds_json.decode()),
+            "deepspeed_json": ds_json.decode(),
             "deepspeed_sha256": hashlib.sha256(ds_json).hexdigest(),
             # a gated base model's token: the Secret the training pods read HF_TOKEN from (its value is never here)
             **(

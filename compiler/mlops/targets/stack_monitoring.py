@@ -38,15 +38,19 @@ WAITING_METRIC = "vllm_num_requests_waiting"
 GPU_LABEL = "mlops.dev/gpu"
 
 
-def _gpus_in_use(models: list[ResolvedModel]) -> bool:
-    return any(u.gpus for m in models for u in m.footprint.uses)
+def facts(m: ResolvedModel) -> dict[str, bool]:
+    """What the environment's monitoring needs to know of one model (plain data: a cached piece holds it)."""
+    return {
+        "gpus": any(u.gpus for u in m.footprint.uses),
+        "vllm": m.serving is not None and m.serving.engine == "vllm",
+    }
 
 
-def environment(env: Environment, models: list[ResolvedModel]) -> dict[str, Any]:
-    """The `mlops:monitoring` value."""
+def environment(env: Environment, model_facts: list[dict[str, bool]]) -> dict[str, Any]:
+    """The `mlops:monitoring` value, from the `facts` of every model of `env`."""
     interval = f"{SCRAPE_INTERVAL_SECONDS}s"
     dcgm = None
-    if _gpus_in_use(models):
+    if any(f["gpus"] for f in model_facts):
         dcgm = {
             "name": "dcgm-exporter",
             "image": DCGM_IMAGE,
@@ -64,7 +68,7 @@ def environment(env: Environment, models: list[ResolvedModel]) -> dict[str, Any]
             "driver_host_path": "/home/kubernetes/bin/nvidia" if env.cloud == "gcp" else None,
         }
     adapter = None
-    if any(m.serving is not None and m.serving.engine == "vllm" for m in models):
+    if any(f["vllm"] for f in model_facts):
         adapter = {
             **ADAPTER_CHART,
             "version": ADAPTER_VERSION,
