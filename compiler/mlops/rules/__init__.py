@@ -1,9 +1,17 @@
-"""Semantic rules, one module each, run in this order after schema validation and resolution."""
+"""Semantic rules, one module each, run in this order after schema validation and resolution.
+
+They run model by model (`run`): a rule sees one model at a time (every Model document that names
+it and its resolved models in every environment), then once for the project's own files (mlops.yaml,
+environments, policies) with no model at all; the few findings that depend on all models together
+(ACROSS: quota and budget sums, whether a policy's path exists) are taken from each model's `Share`.
+So a compile can keep a model's share while its file and the rest of the project stay the same
+(mlops.units) and still report exactly what a run over the whole project reports.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 from mlops import progress
@@ -53,6 +61,7 @@ from mlops.rules import (
     warm_start_serves,
 )
 from mlops.rules.context import Context
+from mlops.rules.usage import Usage, usages
 
 Rule = Callable[[Context], Iterable[Diagnostic]]
 
@@ -137,22 +146,78 @@ PER_MODEL: frozenset[Rule] = frozenset(
     }
 )
 
+# Rules whose findings need every model at once: run by `across` from the models' shares.
+ACROSS: frozenset[Rule] = frozenset({gpu_quota.check, budget.check, policies.check})
+
 # memo(one model's resolved models, their merged documents, check) -> check's findings, or a cache's
 Memo = Callable[[list[ResolvedModel], list[Document], Callable[[], list[Diagnostic]]], list[Diagnostic]]
 
 
+@dataclass
+class Share:
+    """What one model contributes to the findings: its own (every rule but ACROSS, on this model
+    alone) and what the ACROSS rules read of it."""
+
+    name: str
+    diagnostics: list[Diagnostic]
+    usages: list[Usage]
+    policies: policies.Part
+
+
 def run(ctx: Context, memo: Memo | None = None) -> list[Diagnostic]:
-    if memo is None:
-        return [d for rule in progress.track(RULES, "check") for d in rule(ctx)]
-    out = [d for rule in progress.track(RULES, "check") if rule not in PER_MODEL for d in rule(ctx)]
-    units: dict[str, list[ResolvedModel]] = {}
+    try:
+        shares = [share(ctx, name, docs, models, memo) for name, docs, models in progress.track(units(ctx), "check")]
+        return project(ctx) + [d for s in shares for d in s.diagnostics] + across(ctx, shares, _names(ctx))
+    finally:
+        ctx.shared.close()
+
+
+def units(ctx: Context) -> list[tuple[str, list[Document], list[ResolvedModel]]]:
+    """Each model name, in the order of its first Model document: the documents naming it (two
+    files naming one model are P301's) and its resolved models."""
+    docs: dict[str, list[Document]] = {}
+    for doc in ctx.sources.documents["Model"]:
+        docs.setdefault(doc.data["metadata"]["name"], []).append(doc)
+    models: dict[str, list[ResolvedModel]] = {name: [] for name in docs}
     for m in ctx.models:
-        units.setdefault(m.name, []).append(m)
-    per_model = [rule for rule in RULES if rule in PER_MODEL]
-    for models in units.values():
-        documents = [ctx.documents[(m.name, m.environment.name)] for m in models]
-        out += memo(models, documents, partial(_per_model, per_model, replace(ctx, models=models)))
-    return out
+        models.setdefault(m.name, []).append(m)
+    return [(name, docs.get(name, []), found) for name, found in models.items()]
+
+
+def share(
+    ctx: Context, name: str, docs: list[Document], models: list[ResolvedModel], memo: Memo | None = None
+) -> Share:
+    """One model's share; `memo` (mlops.cache.Findings) keeps the PER_MODEL rules' findings."""
+    sources = replace(ctx.sources, project=None, documents={"Model": docs, "Environment": [], "Policy": []})
+    view = replace(ctx, sources=sources, models=models)
+    rules = [rule for rule in RULES if rule not in ACROSS]
+    if memo is None:
+        found = [d for rule in rules for d in rule(view)]
+    else:
+        found = [d for rule in rules if rule not in PER_MODEL for d in rule(view)]
+        if models:
+            documents = [ctx.documents[(m.name, m.environment.name)] for m in models]
+            found += memo(models, documents, partial(_per_model, [r for r in rules if r in PER_MODEL], view))
+    return Share(name, found, usages(models), policies.part(ctx, models))
+
+
+def project(ctx: Context) -> list[Diagnostic]:
+    """What the rules find in the project's own files (mlops.yaml, environments, policies)."""
+    sources = replace(ctx.sources, documents={**ctx.sources.documents, "Model": []})
+    view = replace(ctx, sources=sources, models=[])
+    return [d for rule in RULES if rule not in ACROSS for d in rule(view)]
+
+
+def across(ctx: Context, shares: Iterable[Share], model_names: Iterable[str]) -> list[Diagnostic]:
+    """The ACROSS rules' findings, from the shares of every model of the project."""
+    shares = list(shares)
+    found = [u for s in shares for u in s.usages]
+    out = [*gpu_quota.across(ctx, found), *budget.across(ctx, found)]
+    return out + list(policies.across(ctx, [s.policies for s in shares], model_names))
+
+
+def _names(ctx: Context) -> set[str]:
+    return {doc.data["metadata"]["name"] for doc in ctx.sources.documents["Model"]}
 
 
 def _per_model(rules: list[Rule], ctx: Context) -> list[Diagnostic]:

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from mlops.diagnostics import Diagnostic
 from mlops.rules.context import Context
+from mlops.rules.usage import Usage, by_environment, usages
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
-    for env_name, models in ctx.by_environment().items():
+    return across(ctx, usages(ctx.models))
+
+
+def across(ctx: Context, found: Iterable[Usage]) -> Iterator[Diagnostic]:
+    for env_name, uses in by_environment(ctx.environments, found).items():
         budget = ctx.environments[env_name].budget_per_hour
         if budget is None:
             continue
         parts: list[str] = []
         total = 0.0
-        for m in models:
-            for use in m.footprint.uses:
-                if use.usd_per_hour_max:  # unpriced work is R408's warning, not a cost
-                    total += use.usd_per_hour_max
-                    parts.append(f"{m.name} {use.role} ${use.usd_per_hour_max:,.2f}")
+        for use in uses:
+            if use.usd_per_hour_max:  # unpriced work is R408's warning, not a cost
+                total += use.usd_per_hour_max
+                parts.append(f"{use.model} {use.role} ${use.usd_per_hour_max:,.2f}")
         if total > budget:
             yield ctx.at_env(
                 env_name,

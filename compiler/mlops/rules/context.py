@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from mlops.diagnostics import Diagnostic, Severity
@@ -13,6 +15,32 @@ from mlops.project import Sources
 from mlops.resolve import Catalogs
 
 T = TypeVar("T", bound=Hashable)
+V = TypeVar("V")
+
+
+class Shared:
+    """What the rules of one run look up once for the whole project and read for every model (the
+    rules run model by model: mlops.rules.run): the DVC root, one git reader. Closed when the run ends."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+        self._stack = ExitStack()
+
+    def get(self, key: str, make: Callable[[], V], close: Callable[[V], None] | None = None) -> V:
+        if key not in self._values:
+            value = self._values[key] = make()
+            if close is not None:
+                self._stack.callback(close, value)
+        return self._values[key]
+
+    def dvc_root(self, root: Path) -> Path | None:
+        from mlops.paths import find_dvc_root
+
+        return self.get(f"dvc:{root}", lambda: find_dvc_root(root))
+
+    def close(self) -> None:
+        self._stack.close()
+        self._values.clear()
 
 
 @dataclass
@@ -25,6 +53,7 @@ class Context:
     environment_names: frozenset[str]  # every environment of the project, also those not compiled now
     catalogs: Catalogs  # what the models resolved with: built-in plus the project's catalog files
     facts: Callable[[ResolvedModel], dict[str, Any]] = lambda m: m.facts()  # or the incremental compile's cache
+    shared: Shared = field(default_factory=Shared)  # one per run: every model's view of the context holds it
 
     def at(self, model: ResolvedModel, pointer: str, code: str, message: str, **kw: Any) -> Diagnostic:
         """A diagnostic about one model in one environment, placed on the line that set the value."""

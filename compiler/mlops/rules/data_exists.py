@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mlops.diagnostics import Diagnostic
-from mlops.paths import find_dvc_root
 from mlops.rules.context import Context
 from mlops.rules.dvc_tracked import at, data_fields, dataset, is_tracked, relative, working_tree
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
     root = ctx.sources.root
-    dvc_root = find_dvc_root(root)
+    dvc_root = ctx.shared.dvc_root(root)
     reader = working_tree(dvc_root) if dvc_root else None
     for field, pointer, models in data_fields(ctx):
         ds = dataset(models[0], field)

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mlops.diagnostics import Diagnostic, Severity
-from mlops.paths import find_dvc_root
 from mlops.rules.context import Context
 from mlops.rules.dvc_tracked import Reader, at, data_fields, dataset, is_tracked, relative
 
@@ -24,55 +23,52 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
     if not pinned:
         return
     root = ctx.sources.root
-    repo = GitRepo.open(root)
+    repo = ctx.shared.get(f"git:{root}", lambda: GitRepo.open(root), lambda repo: repo and repo.close())
     if repo is None:
         return
-    dvc_root = find_dvc_root(root)
-    try:
-        for field, pointer, models in pinned:
-            ds = dataset(models[0], field)
-            assert ds is not None and ds.rev is not None
-            state, commit = repo.commit(ds.rev)
-            if state == "ambiguous":
+    dvc_root = ctx.shared.dvc_root(root)
+    for field, pointer, models in pinned:
+        ds = dataset(models[0], field)
+        assert ds is not None and ds.rev is not None
+        state, commit = repo.commit(ds.rev)
+        if state == "ambiguous":
+            yield at(
+                ctx,
+                models,
+                f"{pointer}/rev",
+                f"data.{field}.rev '{ds.rev}' is ambiguous: several commits start with it",
+                code="D802",
+                hint="pin the full 40-character commit SHA",
+            )
+        elif commit is None and repo.shallow:
+            yield at(
+                ctx,
+                models,
+                f"{pointer}/rev",
+                f"data.{field}.rev '{ds.rev}' is not in this shallow clone, so it cannot be checked",
+                code="D802",
+                severity=Severity.WARNING,
+                hint="fetch the history (`git fetch --unshallow`, or `fetch-depth: 0` in actions/checkout)",
+            )
+        elif commit is None:
+            yield at(
+                ctx,
+                models,
+                f"{pointer}/rev",
+                f"data.{field}.rev '{ds.rev}' does not resolve to a commit",
+                code="D802",
+                hint=f"pin a commit that changed the data: `git log --format=%H -- {ds.path}.dvc`",
+            )
+        elif dvc_root is not None:
+            rel = relative(root, dvc_root, ds.path)
+            if not is_tracked(rel, repo.reader(commit, dvc_root)):
                 yield at(
                     ctx,
                     models,
-                    f"{pointer}/rev",
-                    f"data.{field}.rev '{ds.rev}' is ambiguous: several commits start with it",
-                    code="D802",
-                    hint="pin the full 40-character commit SHA",
+                    f"{pointer}/path",
+                    f"data.{field}.path '{ds.path}' is not tracked by DVC at {ds.rev}",
+                    hint="pin a revision whose commit holds the path's .dvc file",
                 )
-            elif commit is None and repo.shallow:
-                yield at(
-                    ctx,
-                    models,
-                    f"{pointer}/rev",
-                    f"data.{field}.rev '{ds.rev}' is not in this shallow clone, so it cannot be checked",
-                    code="D802",
-                    severity=Severity.WARNING,
-                    hint="fetch the history (`git fetch --unshallow`, or `fetch-depth: 0` in actions/checkout)",
-                )
-            elif commit is None:
-                yield at(
-                    ctx,
-                    models,
-                    f"{pointer}/rev",
-                    f"data.{field}.rev '{ds.rev}' does not resolve to a commit",
-                    code="D802",
-                    hint=f"pin a commit that changed the data: `git log --format=%H -- {ds.path}.dvc`",
-                )
-            elif dvc_root is not None:
-                rel = relative(root, dvc_root, ds.path)
-                if not is_tracked(rel, repo.reader(commit, dvc_root)):
-                    yield at(
-                        ctx,
-                        models,
-                        f"{pointer}/path",
-                        f"data.{field}.path '{ds.path}' is not tracked by DVC at {ds.rev}",
-                        hint="pin a revision whose commit holds the path's .dvc file",
-                    )
-    finally:
-        repo.close()
 
 
 class GitRepo:

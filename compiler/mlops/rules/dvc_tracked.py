@@ -15,7 +15,6 @@ import yaml
 
 from mlops.diagnostics import Diagnostic
 from mlops.model import Dataset, ResolvedModel
-from mlops.paths import find_dvc_root
 from mlops.rules.context import Context
 
 # Reads a file of the project tree (posix path relative to the DVC root); None when absent.
@@ -24,7 +23,7 @@ Reader = Callable[[str], bytes | None]
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
     root = ctx.sources.root
-    dvc_root = find_dvc_root(root)
+    dvc_root = ctx.shared.dvc_root(root)
     reader = working_tree(dvc_root) if dvc_root else None
     for field, pointer, models in data_fields(ctx):
         ds = dataset(models[0], field)

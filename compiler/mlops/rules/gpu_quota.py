@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from mlops.diagnostics import Diagnostic
 from mlops.loader import escape
 from mlops.rules.context import Context
+from mlops.rules.usage import Usage, by_environment, usages
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
-    for env_name, models in ctx.by_environment().items():
+    return across(ctx, usages(ctx.models))
+
+
+def across(ctx: Context, found: Iterable[Usage]) -> Iterator[Diagnostic]:
+    for env_name, uses in by_environment(ctx.environments, found).items():
         quota = dict(ctx.environments[env_name].gpu_quota)
         if not quota:
             continue
         need: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for m in models:
-            for use in m.footprint.uses:
-                if use.gpus:  # CPU work holds no GPU
-                    need[use.gpu].append((f"{m.name} {use.role}", use.gpus))
+        for use in uses:
+            if use.gpus:  # CPU work holds no GPU
+                need[use.gpu].append((f"{use.model} {use.role}", use.gpus))
         for gpu, users in sorted(need.items()):
             total = sum(n for _, n in users)
             limit = quota.get(gpu, 0)

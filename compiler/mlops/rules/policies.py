@@ -36,26 +36,101 @@ _MISSING = object()
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
+    names = {d.data["metadata"]["name"] for d in ctx.sources.documents["Model"]}
+    return across(ctx, [part(ctx, ctx.models)], names)
+
+
+# Policies are checked in two steps, so a compile can keep each model's share from an earlier one
+# (mlops.units): part() applies every rule to some models and notes what their facts look like along
+# the rules' paths; across() reads the shares of every model: whether a rule can apply at all depends
+# on the facts of all of them (a path no model has, a literal of another type than the field).
+
+
+@dataclass
+class Part:
+    """Some models' share: plain data (the compile cache keeps it)."""
+
+    hits: dict[tuple[int, int], list[Diagnostic]]  # (policy, rule) -> what it found in these models
+    profile: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]  # see Profile
+    known: bool  # any model resolved
+
+
+def _policies(ctx: Context) -> list[tuple[Document, list[Rule]]]:
+    return [
+        (policy, [Rule.parse(i, raw) for i, raw in enumerate(policy.data["spec"]["rules"])])
+        for policy in ctx.sources.documents["Policy"]
+    ]
+
+
+def part(ctx: Context, models: list[ResolvedModel]) -> Part:
+    out = Part({}, {}, bool(models))
     if not ctx.sources.documents["Policy"]:
-        return
-    facts = {id(m): ctx.facts(m) for m in ctx.models}  # once per model, whatever the number of rules
-    shape = Shape.of(facts.values())
-    project_models = sorted({d.data["metadata"]["name"] for d in ctx.sources.documents["Model"]})
-    for policy in ctx.sources.documents["Policy"]:
+        return out
+    facts = {id(m): ctx.facts(m) for m in models}  # once per model, whatever the number of rules
+    root = Node(list(facts.values()))
+    for p, (policy, rules) in enumerate(_policies(ctx)):
         spec = policy.data["spec"]
         name = policy.data["metadata"]["name"]
-        yield from _unknown_models(policy, spec.get("models") or [], project_models)
         envs = set(spec.get("environments") or ctx.environments)
-        names = set(spec.get("models") or project_models)
-        applies = [m for m in ctx.models if m.environment.name in envs and m.name in names]
-        for i, raw in enumerate(spec["rules"]):
-            rule = Rule.parse(i, raw)
+        names = set(spec.get("models") or []) or None
+        applies = [m for m in models if m.environment.name in envs and (names is None or m.name in names)]
+        for rule in rules:
+            _profile(root, rule.path, out.profile)
+            found = [d for m in applies for d in _apply(ctx, policy, name, rule, m, lookup(facts[id(m)], rule.path))]
+            if found:
+                out.hits[(p, rule.index)] = found
+    return out
+
+
+def across(ctx: Context, parts: list[Part], model_names: Iterable[str]) -> Iterator[Diagnostic]:
+    """Every policy finding, from the shares of every model of the project (`model_names`: the
+    names of its Model documents, also of those that did not resolve)."""
+    if not ctx.sources.documents["Policy"]:
+        return
+    merged: dict[tuple[str, ...], tuple[set[str], set[str], set[str]]] = {}
+    for share in parts:
+        for prefix, sets in share.profile.items():
+            into = merged.setdefault(prefix, (set(), set(), set()))
+            for have, more in zip(into, sets, strict=True):
+                have.update(more)
+    shape = Shape(Profile(merged, ()), any(share.known for share in parts))
+    project_models = sorted(model_names)
+    for p, (policy, rules) in enumerate(_policies(ctx)):
+        yield from _unknown_models(policy, policy.data["spec"].get("models") or [], project_models)
+        for rule in rules:
             problem = shape.problem(policy, rule)
             if problem is not None:
                 yield problem
                 continue
-            for m in applies:
-                yield from _apply(ctx, policy, name, rule, m, lookup(facts[id(m)], rule.path))
+            for share in parts:
+                yield from share.hits.get((p, rule.index), ())
+
+
+def _profile(node: Node, path: str, into: dict[tuple[str, ...], Any]) -> None:
+    """What Shape reads of the values along a rule's path: at each prefix the values have, their
+    kinds, their list elements' kinds and their mappings' keys."""
+    prefix: tuple[str, ...] = ()
+    for part_name in [None, *path.split(".")]:
+        if part_name is not None:
+            child = node.child(part_name)
+            if child is None:
+                return
+            node, prefix = child, (*prefix, part_name)
+        if prefix not in into and node.values:
+            into[prefix] = (tuple(sorted(node.kinds)), tuple(sorted(node.items)), tuple(sorted(node.names)))
+
+
+class Profile:
+    """Node's answers (kinds, items, names, child) from the merged profiles of several parts."""
+
+    def __init__(self, merged: dict[tuple[str, ...], tuple[set[str], set[str], set[str]]], prefix: tuple[str, ...]):
+        self._merged = merged
+        self._prefix = prefix
+        self.kinds, self.items, self.names = merged.get(prefix, (set(), set(), set()))
+
+    def child(self, part: str) -> Profile | None:
+        prefix = (*self._prefix, part)
+        return Profile(self._merged, prefix) if prefix in self._merged else None
 
 
 @dataclass(frozen=True)
@@ -152,18 +227,13 @@ class Shape:
     sets and derived properties (serving.max_gpus without any serving); and the Model schema, for
     the spec's sections and maps keyed by user names (evaluation.gates.<metric>)."""
 
-    root: Node
+    root: Node | Profile
     known: bool  # False when no model resolved: nothing to hold paths against
-
-    @classmethod
-    def of(cls, facts: Iterable[dict[str, Any]]) -> Shape:
-        root = Node(list(facts))
-        return cls(root, bool(root.values))
 
     def problem(self, policy: Document, rule: Rule) -> Diagnostic | None:
         if not self.known:
             return None
-        node: Node | None = self.root
+        node: Node | Profile | None = self.root
         spec: dict[str, Any] | None = schema.schema("Model")["properties"]["spec"]
         typed: Any = ResolvedModel
         done: list[str] = []
@@ -190,7 +260,7 @@ class Shape:
         return self._literal(policy, rule, node, spec, typed)
 
     def _literal(
-        self, policy: Document, rule: Rule, node: Node | None, spec: dict[str, Any] | None, typed: Any
+        self, policy: Document, rule: Rule, node: Node | Profile | None, spec: dict[str, Any] | None, typed: Any
     ) -> Diagnostic | None:
         kinds = _kinds_here(node, spec, typed)
         if rule.op == "require" or not kinds:
@@ -320,14 +390,14 @@ def _type_kind(tp: Any) -> str | None:
     return _TYPE_KINDS.get(typing.get_origin(tp) or tp)
 
 
-def _kinds_here(node: Node | None, spec: dict[str, Any] | None, typed: Any) -> set[str]:
+def _kinds_here(node: Node | Profile | None, spec: dict[str, Any] | None, typed: Any) -> set[str]:
     """What the values at a path are: as seen in the models, else as the schema or the types declare."""
     if node is not None and node.kinds:
         return set(node.kinds)
     return _schema_kinds(spec) or ({k} if (k := _type_kind(typed)) else set())
 
 
-def _item_kinds(node: Node | None, spec: dict[str, Any] | None, typed: Any) -> set[str]:
+def _item_kinds(node: Node | Profile | None, spec: dict[str, Any] | None, typed: Any) -> set[str]:
     if node is not None and node.items:
         return set(node.items)
     items = _schema_kinds((spec or {}).get("items"))
