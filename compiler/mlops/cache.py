@@ -24,8 +24,8 @@ version), so a changed compiler never reads an old entry (README: "The increment
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
-import json
 import marshal
 import os
 import shutil
@@ -33,6 +33,7 @@ import stat
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -385,12 +386,46 @@ class Artifacts:
 # --- tree ----------------------------------------------------------------------------------------
 
 
-def _project(root: Path) -> tuple[list[Path], Path] | None:
-    """Every file load_project reads, and the output folder; None when the project file cannot be
-    read plainly (the full compile says why)."""
+@dataclass
+class Scan:
+    """Every file load_project reads (mlops.yaml, the spec files of each folder, the catalogs), read
+    once for a compile: the up-to-date answer, the fast path of mlops.units and the tree record
+    all take their hashes from here."""
+
+    root: Path
+    output: Path  # spec.output
+    project: Path
+    folders: dict[str, list[Path]]  # kind (project.FOLDERS) -> its spec files, as load_project orders them
+    catalogs: list[Path]  # by catalog name
+    raw: dict[Path, bytes]
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.project, *(p for paths in self.folders.values() for p in paths), *self.catalogs]
+
+    @functools.cached_property
+    def digests(self) -> dict[Path, bytes]:
+        return {path: hashlib.sha256(raw).digest() for path, raw in self.raw.items()}
+
+    def inputs_key(self, target: Path) -> str | None:
+        """What the tree record keys an output by: the compiler, the output folder and every input's bytes."""
+        h = hashlib.sha256(f"{fingerprint()}\0{target.resolve()}\0".encode())
+        prefix = str(self.root) + os.sep
+        for path in self.files:
+            name = str(path)
+            if not name.startswith(prefix) or path not in self.raw:
+                return None
+            h.update(name[len(prefix) :].replace(os.sep, "/").encode() + b"\0" + self.digests[path])
+        return h.hexdigest()
+
+
+def scan(root: Path) -> Scan | None:
+    """The project's input files, read; None when the project file cannot be read plainly (the
+    full compile says why). A file that cannot be read is left out (inputs_key is then None)."""
     from mlops import project
     from mlops.loader import LoadError, load_file
 
+    root = root.resolve()
     try:
         data = load_file(root / project.PROJECT_FILE, project.PROJECT_FILE, root=root).data
     except (LoadError, OSError):
@@ -399,30 +434,26 @@ def _project(root: Path) -> tuple[list[Path], Path] | None:
     if not isinstance(spec, dict):
         return None
     settings = dict(project.DEFAULTS) | {k: spec[k] for k in project.DEFAULTS if k in spec}
-    if not all(isinstance(v, str) for v in settings.values()):
-        return None
-    files = [root / project.PROJECT_FILE]
-    for key in project.FOLDERS:
-        files += project._spec_files(root / settings[key])
     catalogs = spec.get("catalogs") or {}
-    if not isinstance(catalogs, dict) or not all(isinstance(v, str) for v in catalogs.values()):
+    if not all(isinstance(v, str) for v in settings.values()) or not isinstance(catalogs, dict):
         return None
-    files += [root / rel for _, rel in sorted(catalogs.items())]
-    return files, root / settings["output"]
-
-
-def _inputs_key(root: Path, files: list[Path], target: Path) -> str | None:
-    h = hashlib.sha256(f"{fingerprint()}\0{target.resolve()}\0".encode())
-    prefix = str(root) + os.sep
-    for path in files:
-        name = str(path)
-        if not name.startswith(prefix):
-            return None
-        digest = _sha(name)
-        if digest is None:
-            return None
-        h.update(name[len(prefix) :].replace(os.sep, "/").encode() + b"\0" + bytes.fromhex(digest))
-    return h.hexdigest()
+    if not all(isinstance(v, str) for v in catalogs.values()):
+        return None
+    found = Scan(
+        root,
+        root / settings["output"],
+        root / project.PROJECT_FILE,
+        {kind: project._spec_files(root / settings[key]) for key, kind in project.FOLDERS.items()},
+        [root / rel for _, rel in sorted(catalogs.items())],
+        {},
+    )
+    for path in found.files:
+        try:
+            with open(path, "rb") as f:
+                found.raw[path] = f.read()
+        except OSError:
+            continue
+    return found
 
 
 def _sha(path: str | Path) -> str | None:
@@ -453,9 +484,9 @@ def _tree_path(root: Path) -> Path:
     return folder(root) / "tree.bin"
 
 
-def up_to_date(root: Path, out: Path | None) -> tuple[int, Path] | None:
-    """(files, output folder) when the inputs and the output tree are exactly as the
-    last compile left them; None means "compile to know" (never a finding by itself)."""
+def up_to_date(root: Path, out: Path | None, found: Scan | None = None) -> tuple[int, Path] | None:
+    """(files, output folder) when the inputs (`found`, else scanned now) and the output tree are
+    exactly as the last compile left them; None means "compile to know" (never a finding by itself)."""
     from mlops import entrypoint
     from mlops.paths import find_dvc_root
     from mlops.writer import LOCK
@@ -464,12 +495,11 @@ def up_to_date(root: Path, out: Path | None) -> tuple[int, Path] | None:
     entry = _read(_tree_path(root))
     if not isinstance(entry, dict) or find_dvc_root(root) is not None:
         return None
-    found = _project(root)
+    found = found if found is not None else scan(root)
     if found is None:
         return None
-    files, output = found
-    target = out if out is not None else output
-    if entry.get("inputs") is None or entry.get("inputs") != _inputs_key(root, files, target):
+    target = out if out is not None else found.output
+    if entry.get("inputs") is None or entry.get("inputs") != found.inputs_key(target):
         return None
     for command, used in entry["commands"]:
         if entrypoint.files(tuple(command), root) != tuple(tuple(f) for f in used):
@@ -494,31 +524,39 @@ def up_to_date(root: Path, out: Path | None) -> tuple[int, Path] | None:
 def record(
     root: Path,
     target: Path,
-    files: dict[str, bytes],
+    shas: dict[str, str],
     lock: bytes,
-    models: Sequence[Any],
-    digests: dict[str, str] | None = None,
+    commands: dict[tuple[str, ...], tuple[tuple[str, str], ...]],
+    pinned: bool,
+    found: Scan | None = None,
 ) -> None:
-    """Remember this compile's output (the sha256 and lstat of every file it wrote: `digests` gives
-    the ones known already) and, when the fast path may ever use them, its inputs."""
+    """Remember this compile's output (the sha256 of every file it wrote, and its lstat) and, when
+    the fast path may ever use them, its inputs (`found`, else scanned now): `commands` are the
+    training commands with the files each names (hashed into the code versions), `pinned` whether
+    a model pins a data revision (D802 asks git, which no input hash covers)."""
     root = root.resolve()
-    found = _project(root)
-    key = None if found is None else _inputs_key(root, found[0], target)
-    digests = digests or {}
-    shas = {rel: digests.get(rel) or hashlib.sha256(content).hexdigest() for rel, content in files.items()}
-    fast = key is not None and not any(m.train_data.rev or (m.eval_data and m.eval_data.rev) for m in models)
-    commands = {json.dumps(list(m.training.command)): m.entrypoint_files for m in models}
+    found = found if found is not None else scan(root)
+    key = None if found is None or pinned else found.inputs_key(target)
     _write(
         _tree_path(root),
         {
-            "inputs": key if fast else None,  # D802's answer comes from git history, which no input hash covers
+            "inputs": key,
             "target": str(_absolute(target)),
             "files": shas,
             "stats": _stats(target, shas),
             "lock": hashlib.sha256(lock).hexdigest(),
-            "commands": [(json.loads(c), [list(f) for f in used]) for c, used in sorted(commands.items())],
+            "commands": [(list(c), [list(f) for f in used]) for c, used in sorted(commands.items())],
         },
     )
+
+
+def commands(models: Sequence[Any]) -> dict[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Each training command of `models`, with the project files it names and their sha256."""
+    return {tuple(m.training.command): m.entrypoint_files for m in models}
+
+
+def pinned(models: Sequence[Any]) -> bool:
+    return any(m.train_data.rev or (m.eval_data and m.eval_data.rev) for m in models)
 
 
 def _absolute(target: Path) -> Path:

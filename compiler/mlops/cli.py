@@ -6,6 +6,7 @@ log file, so CI can tell a crash from a finding).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -120,7 +121,8 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     """Render every target for every environment into rendered/ with mlops.lock."""
     from mlops import cache
 
-    fresh = None if envs or not path.is_dir() else cache.up_to_date(path, out)
+    found = None if envs or not path.is_dir() else cache.scan(path)
+    fresh = None if found is None else cache.up_to_date(path, out, found)
     if fresh is not None:  # inputs and output exactly as the last compile left them
         count, target = fresh
         if fmt != "text":
@@ -170,7 +172,9 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
         return
     caches.artifacts.save(prune=not envs)
     if not envs:
-        cache.record(result.sources.root, target, files, lock, result.models, digests)
+        shas = {rel: digests.get(rel) or hashlib.sha256(content).hexdigest() for rel, content in files.items()}
+        models = result.models
+        cache.record(result.sources.root, target, shas, lock, cache.commands(models), cache.pinned(models), found)
     if text:
         click.echo(f"wrote {len(artifacts)} files for {len(result.environments)} environments to {target}")
     else:

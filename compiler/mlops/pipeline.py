@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 from mlops import rules
 from mlops.catalog import base_models, gpu_types
 from mlops.diagnostics import Diagnostic, has_errors, sort_unique
+from mlops.loader import Document
 from mlops.model import Environment, ResolvedModel
 from mlops.project import Sources, load_project
-from mlops.resolve import Catalogs, environment, resolve
+from mlops.resolve import Catalogs, Resolution, environment, resolve
 from mlops.rules.context import Context
 from mlops.targets import Memo, render_all
 from mlops.targets.base import Artifact
@@ -35,6 +36,8 @@ class Result:
     environments: dict[str, Environment] = field(default_factory=dict)
     models: list[ResolvedModel] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    resolved: list[Diagnostic] = field(default_factory=list)  # what resolve found (in diagnostics too)
+    found: rules.Found | None = None  # what the rules found, model by model (in diagnostics too)
 
     @property
     def ok(self) -> bool:
@@ -53,6 +56,20 @@ def check(sources: Sources, envs: Sequence[str] = (), findings: Findings | None 
     result = Result(sources=sources, diagnostics=list(sources.diagnostics))
     if sources.project is None:
         return result
+    result.environments, chosen, catalogs = settings(sources, envs)
+    resolution = resolve(sources.documents["Model"], list(result.environments.values()), catalogs, sources.root)
+    result.models = resolution.models
+    result.resolved = resolution.diagnostics
+    ctx = context(sources, result.environments, chosen, catalogs, resolution)
+    if findings is not None:
+        ctx.facts = findings.facts
+    result.found = rules.check(ctx, findings)
+    result.diagnostics = sort_unique(result.diagnostics + resolution.diagnostics + result.found.diagnostics())
+    return result
+
+
+def settings(sources: Sources, envs: Sequence[str] = ()) -> tuple[dict[str, Environment], dict[str, Document], Catalogs]:
+    """The environments compiled (all, or `envs`), their documents, and the catalogs models resolve with."""
     env_docs = {d.data["metadata"]["name"]: d for d in sources.documents["Environment"]}
     unknown = [e for e in envs if e not in env_docs]
     if unknown:
@@ -60,17 +77,19 @@ def check(sources: Sources, envs: Sequence[str] = (), findings: Findings | None 
             f"unknown environment {', '.join(unknown)}; the project has {', '.join(sorted(env_docs)) or 'none'}"
         )
     chosen = {name: doc for name, doc in sorted(env_docs.items()) if not envs or name in envs}
-    result.environments = {name: environment(doc) for name, doc in chosen.items()}
     catalogs = Catalogs(gpu_types(sources.catalogs.get("gpus")), base_models(sources.catalogs.get("base_models")))
-    resolution = resolve(sources.documents["Model"], list(result.environments.values()), catalogs, sources.root)
-    result.models = resolution.models
-    ctx = Context(
-        sources, result.environments, chosen, resolution.models, resolution.documents, frozenset(env_docs), catalogs
-    )
-    if findings is not None:
-        ctx.facts = findings.facts
-    result.diagnostics = sort_unique(result.diagnostics + resolution.diagnostics + rules.run(ctx, findings))
-    return result
+    return {name: environment(doc) for name, doc in chosen.items()}, chosen, catalogs
+
+
+def context(
+    sources: Sources,
+    environments: dict[str, Environment],
+    chosen: dict[str, Document],
+    catalogs: Catalogs,
+    resolution: Resolution,
+) -> Context:
+    names = frozenset(d.data["metadata"]["name"] for d in sources.documents["Environment"])
+    return Context(sources, environments, chosen, resolution.models, resolution.documents, names, catalogs)
 
 
 def render(result: Result, memo: Memo | None = None) -> list[Artifact]:

@@ -164,12 +164,26 @@ class Share:
     policies: policies.Part
 
 
-def run(ctx: Context, memo: Memo | None = None) -> list[Diagnostic]:
+@dataclass
+class Found:
+    project: list[Diagnostic]  # in the project's own files
+    shares: list[Share]  # each model's
+    across: list[Diagnostic]
+
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.project + [d for s in self.shares for d in s.diagnostics] + self.across
+
+
+def check(ctx: Context, memo: Memo | None = None) -> Found:
     try:
         shares = [share(ctx, name, docs, models, memo) for name, docs, models in progress.track(units(ctx), "check")]
-        return project(ctx) + [d for s in shares for d in s.diagnostics] + across(ctx, shares, _names(ctx))
+        return Found(project(ctx), shares, across(ctx, shares, _names(ctx)))
     finally:
         ctx.shared.close()
+
+
+def run(ctx: Context, memo: Memo | None = None) -> list[Diagnostic]:
+    return check(ctx, memo).diagnostics()
 
 
 def units(ctx: Context) -> list[tuple[str, list[Document], list[ResolvedModel]]]:
