@@ -91,22 +91,30 @@ def main() -> None:
 @JOBS
 def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -> None:
     """Check every spec; one line per problem, exit 1 on errors."""
-    from mlops import cache, parallel, progress
+    from mlops import cache, parallel, progress, units
     from mlops.diagnostics import Severity
 
-    with progress.on_terminal(fmt == "text"), parallel.using(jobs):  # the caches of the last compile, read only
-        result = _validate(path, envs, cache.Caches(path.resolve(), write=False))
-    _echo_diagnostics(result.diagnostics, path, fmt)
+    found = None if envs or not path.is_dir() else cache.scan(path)
+    delta = None if found is None else units.attempt(path, found, found.output)  # only the changed models
+    if delta is not None:
+        diagnostics, ok = delta.diagnostics, delta.ok
+        models, environments = delta.model_count, len(delta.environments)
+    else:
+        with progress.on_terminal(fmt == "text"), parallel.using(jobs):  # the caches of the last compile, read only
+            result = _validate(path, envs, cache.Caches(path.resolve(), write=False))
+        diagnostics, ok = result.diagnostics, result.ok
+        models, environments = len({m.name for m in result.models}), len(result.environments)
+    _echo_diagnostics(diagnostics, path, fmt)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if fmt == "github" and summary:
         from mlops.formats import relocate
         from mlops.formats.github import step_summary
 
         with open(summary, "a", encoding="utf-8") as f:
-            f.write(step_summary(relocate(result.diagnostics, path)))
-    if fmt == "text" and not result.diagnostics:
-        click.echo(f"ok: {len({m.name for m in result.models})} models x {len(result.environments)} environments")
-    failing = not result.ok or (strict and any(d.severity is Severity.WARNING for d in result.diagnostics))
+            f.write(step_summary(relocate(diagnostics, path)))
+    if fmt == "text" and not diagnostics:
+        click.echo(f"ok: {models} models x {environments} environments")
+    failing = not ok or (strict and any(d.severity is Severity.WARNING for d in diagnostics))
     sys.exit(1 if failing else 0)
 
 
@@ -133,16 +141,19 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
             )
         return
     # imported past the up-to-date answer, which needs none of the pipeline
-    from mlops import parallel, progress, writer
+    from mlops import parallel, progress, units, writer
     from mlops.commands.output import check_diagnostics, write_diagnostic
     from mlops.pipeline import render
 
     text = fmt == "text"
+    if found is not None and not check and _compile_changed(path, found, out if out is not None else found.output, fmt):
+        return
+    pieces: dict[tuple[str, str, str], object] = {}
     with progress.on_terminal(text), parallel.using(jobs):
         caches = cache.Caches(path.resolve(), write=not check)
         result = _validate(path, envs, caches)
         caches.save_checks()
-        artifacts = render(result, caches.artifacts) if result.ok else []
+        artifacts = render(result, caches.artifacts, pieces) if result.ok else []
     if not result.ok:
         _echo_diagnostics(result.diagnostics, path, fmt, err=text)
         if text:
@@ -175,10 +186,56 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
         shas = {rel: digests.get(rel) or hashlib.sha256(content).hexdigest() for rel, content in files.items()}
         models = result.models
         cache.record(result.sources.root, target, shas, lock, cache.commands(models), cache.pinned(models), found)
+        if found is not None:
+            units.save(result, artifacts, pieces, found, target)
     if text:
         click.echo(f"wrote {len(artifacts)} files for {len(result.environments)} environments to {target}")
     else:
         _echo_diagnostics([], path, fmt)
+
+
+def _compile_changed(path: Path, found, target: Path, fmt: str) -> bool:
+    """Compile through mlops.units, resolving and rendering only the models whose specs changed;
+    False where that fast path does not apply (the caller compiles the whole project)."""
+    from mlops import cache, units, writer
+    from mlops.commands.output import write_diagnostic
+
+    delta = units.attempt(path, found, target)
+    if delta is None:
+        return False
+    text = fmt == "text"
+    if not delta.ok:
+        _echo_diagnostics(delta.diagnostics, path, fmt, err=text)
+        if text:
+            click.echo("nothing written: fix the errors above", err=True)
+        sys.exit(1)
+    rendered = units.render(delta, found.root)
+    if rendered is None:
+        return False
+    files, entries = rendered
+    lock = units.lock(entries, delta.spec_hashes)
+    shas = {rel: entry[1] for rel, entry in entries.items()}
+    root = found.root
+    try:
+        with writer.locked(target) as locked:
+            writer.write(locked, files, lock, cache.unchanged(root, locked, shas))
+    except writer.Unkept:
+        return False  # the output is not what the last compile wrote: the full compile writes every file
+    except writer.WriteError as exc:
+        from mlops.project import load_project
+
+        project = load_project(root, files={"Model": [], "Environment": [], "Policy": []})  # mlops.yaml only
+        _echo_diagnostics([write_diagnostic(project, str(exc))], path, fmt, err=text)
+        sys.exit(1)
+    all_units = delta.units().values()
+    commands = {c: f for u in all_units for c, f in u.commands.items()}
+    cache.record(root, target, shas, lock, commands, any(u.pinned for u in all_units), found)
+    delta.next().write(root, delta.touched)
+    if text:
+        click.echo(f"wrote {len(files)} files for {len(delta.environments)} environments to {target}")
+    else:
+        _echo_diagnostics([], path, fmt)
+    return True
 
 
 @main.command()

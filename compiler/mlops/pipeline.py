@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops import rules
 from mlops.catalog import base_models, gpu_types
@@ -68,7 +68,9 @@ def check(sources: Sources, envs: Sequence[str] = (), findings: Findings | None 
     return result
 
 
-def settings(sources: Sources, envs: Sequence[str] = ()) -> tuple[dict[str, Environment], dict[str, Document], Catalogs]:
+def settings(
+    sources: Sources, envs: Sequence[str] = ()
+) -> tuple[dict[str, Environment], dict[str, Document], Catalogs]:
     """The environments compiled (all, or `envs`), their documents, and the catalogs models resolve with."""
     env_docs = {d.data["metadata"]["name"]: d for d in sources.documents["Environment"]}
     unknown = [e for e in envs if e not in env_docs]
@@ -92,9 +94,12 @@ def context(
     return Context(sources, environments, chosen, resolution.models, resolution.documents, names, catalogs)
 
 
-def render(result: Result, memo: Memo | None = None) -> list[Artifact]:
-    """Every artifact; `memo` (mlops.cache.Artifacts) reuses what an unchanged model rendered before.
+def render(
+    result: Result, memo: Memo | None = None, pieces: dict[tuple[str, str, str], Any] | None = None
+) -> list[Artifact]:
+    """Every artifact; `memo` (mlops.cache.Artifacts) reuses what an unchanged model rendered before;
+    `pieces` gets the models' pieces of the per-environment files (mlops.units keeps them).
     Parsing and rendering use the cores mlops.parallel allows."""
     if not result.ok:
         raise ValueError("refusing to render a project with errors")
-    return render_all(result.models, memo)
+    return render_all(result.models, memo, pieces)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -41,9 +42,10 @@ class Sources:
         return {d.path: d.sha256 for d in docs}
 
 
-def load_project(root: Path, memo: Documents | None = None) -> Sources:
+def load_project(root: Path, memo: Documents | None = None, files: Mapping[str, list[Path]] | None = None) -> Sources:
     """Load everything; problems become diagnostics, never exceptions. `memo` (mlops.cache.Documents)
-    gives back the parse and schema check of a file whose bytes it has seen."""
+    gives back the parse and schema check of a file whose bytes it has seen; `files` (kind -> spec
+    files) loads those instead of every spec file of each folder (mlops.units loads some models)."""
     root = root.resolve()
     sources = Sources(root=root, name=root.name, settings=dict(DEFAULTS))
     project_file = root / PROJECT_FILE
@@ -86,7 +88,8 @@ def load_project(root: Path, memo: Documents | None = None) -> Sources:
                 project.diagnostic(f"/spec/{key}", "L110", f"spec.{key} leaves the project folder")
             )
             continue
-        sources.documents[kind] += _load_all(sources, _spec_files(folder), kind, memo, f"load {key}")
+        paths = files[kind] if files is not None else _spec_files(folder)
+        sources.documents[kind] += _load_all(sources, paths, kind, memo, f"load {key}")
     for name, rel in (spec.get("catalogs") or {}).items():
         path = root / rel
         if not _inside(root, path):

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -222,14 +222,17 @@ def recover(out: Path) -> None:
 Same = Callable[[str, os.stat_result], bool]
 
 
-def write(out: Path, files: dict[str, bytes], lock: bytes, same: Same | None = None) -> None:
+def write(out: Path, files: Mapping[str, bytes | None], lock: bytes, same: Same | None = None) -> None:
     """Build the whole tree beside `out`, then swap it in with one atomic step: whenever the process
     dies, `out` holds the old tree or the new one, complete. Every failure is a WriteError (C002).
 
     A file whose bytes do not change is a hard link to the old tree's file in the new tree, not a
     copy: after a one-spec edit of 1,000 models, writing 9,000 unchanged files again cost seconds.
     (Updating the old tree in place, file by file, would be cheaper still but lets a kill or a
-    reader see a tree half old, half new: the swap keeps the all-or-nothing guarantee.)"""
+    reader see a tree half old, half new: the swap keeps the all-or-nothing guarantee.)
+
+    A file given as None is one the caller has no bytes for (mlops.units): it must be the old
+    tree's, as `same` vouches, and is linked; else Unkept is raised and nothing is written."""
     with locked(out) as out:
         if out.is_symlink():
             raise WriteError(f"{out} is a symbolic link; mlops writes its output as a real folder")
@@ -247,7 +250,10 @@ def write(out: Path, files: dict[str, bytes], lock: bytes, same: Same | None = N
                 if target.parent not in folders:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     folders.add(target.parent)
-                if not (_holds(out, rel, old.get(rel), content, same) and _link(out / rel, target)):
+                if content is None:
+                    if not (_kept(rel, old.get(rel), same) and _link(out / rel, target)):
+                        raise Unkept(rel)
+                elif not (_holds(out, rel, old.get(rel), content, same) and _link(out / rel, target)):
                     target.write_bytes(content)
             (staged / LOCK).write_bytes(lock)
             os.chmod(staged, 0o755)
@@ -255,6 +261,9 @@ def write(out: Path, files: dict[str, bytes], lock: bytes, same: Same | None = N
         except OSError as exc:
             shutil.rmtree(staged, ignore_errors=True)
             raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
 
 
 def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes, same: Same | None) -> bool:
@@ -262,6 +271,14 @@ def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes, same:
     if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != len(content):
         return False
     return (same is not None and same(rel, st)) or (out / rel).read_bytes() == content
+
+
+class Unkept(Exception):
+    """A file write() was to keep from the old tree is not there as the last compile wrote it."""
+
+
+def _kept(rel: str, st: os.stat_result | None, same: Same | None) -> bool:
+    return st is not None and stat.S_ISREG(st.st_mode) and same is not None and same(rel, st)
 
 
 def _link(source: Path, target: Path) -> bool:
