@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from benchmarks import realistic
-from mlops import cache, targets
+from mlops import cache, targets, units
 from tests.helpers import mlops, snapshot
 
 
@@ -42,6 +42,16 @@ def _clean(root: Path, scratch: Path) -> tuple[dict[str, str], tuple, tuple]:
     tree = snapshot(scratch / "rendered") if (scratch / "rendered").is_dir() else {}
     assert not (scratch / ".mlops").exists() or compiled[0] == 0 or validated[0] == 1
     return tree, compiled, validated
+
+
+def _own_inputs(root: Path) -> dict[str, bytes]:
+    """Every file of the project but the model specs, the output and the cache."""
+    skip = ("models/", "rendered/", ".mlops/")
+    return {
+        rel: p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not (rel := p.relative_to(root).as_posix()).startswith(skip)
+    }
 
 
 def _models(root: Path) -> list[Path]:
@@ -70,8 +80,10 @@ def _policy(doc: dict, step: int) -> None:
 
 OPERATIONS = [
     "edit", "comment", "add", "remove", "rename", "catalog", "environment", "policy", "overlay",
-    "break", "warn", "unpriced", "rank", "hand-edit", "drop",
+    "break", "warn", "unpriced", "rank", "hand-edit", "drop", "data", "trainer",
 ]  # fmt: skip
+# edits of model specs only: mlops.units answers validate and compile without resolving the others
+MODEL_EDITS = ("edit", "comment", "add", "remove", "rename", "overlay", "break", "warn", "rank")
 
 
 def _operation(rng: random.Random, root: Path, step: int) -> str:
@@ -130,6 +142,15 @@ def _operation(rng: random.Random, root: Path, step: int) -> str:
         _edit_yaml(
             path, lambda d: d["spec"]["training"].setdefault("lora", {}).__setitem__("rank", 16 if over else 1024)
         )
+    elif op == "data":  # the training data loses its response field, or gets it back: T510 comes and goes
+        path = root / "data" / "tickets" / "train.jsonl"
+        text = path.read_text()
+        path.write_text(
+            text.replace('"response"', '"answer"') if '"response"' in text else text.replace('"answer"', '"response"')
+        )
+    elif op == "trainer":  # the trainer's bytes are in every model's code versions
+        path = root / "trainer" / "train.py"
+        path.write_text(path.read_text() + f"# step {step}\n")
     elif op == "hand-edit":  # compile must put the rendered file back, --check must see it first
         rendered = sorted(p for p in (root / "rendered").rglob("*.json"))
         path = rng.choice(rendered)
@@ -145,6 +166,9 @@ def test_random_edit_sequences_compile_like_clean_compiles(tmp_path: Path, seed:
     rendered: list[str] = []
     for name, render in list(targets.TARGETS.items()):
         monkeypatch.setitem(targets.TARGETS, name, lambda m, render=render: rendered.append(m.name) or render(m))
+    fast: list[bool] = []
+    attempt = units.attempt
+    monkeypatch.setattr(units, "attempt", lambda *a: fast.append(attempt(*a) is not None) or attempt(*a))
     root = tmp_path / "project"
     realistic.write_project(root, 4)
     assert mlops("compile", root).exit_code == 0
@@ -152,13 +176,19 @@ def test_random_edit_sequences_compile_like_clean_compiles(tmp_path: Path, seed:
     rng = random.Random(seed)
     seen = set()
     last_ok = True
-    for step in range(12):
+    for step in range(14):
+        before = _own_inputs(root)
         op = _operation(rng, root, step)
         seen.add(op)
         rendered.clear()
+        fast.clear()
         validated = _diagnostics(root, "validate")  # first: it reads what the last compile cached
         compiled = _diagnostics(root, "compile")
         rendered_now = list(rendered)
+        if last_ok and op in MODEL_EDITS:  # the fast path answered both, from the last compile's snapshot
+            assert fast == [True, True], (seed, step, op, fast)
+        if _own_inputs(root) != before or op == "drop":
+            assert not any(fast), (seed, step, op, fast)  # the project's own inputs changed, or no snapshot
         tree, clean_compiled, clean_validated = _clean(root, tmp_path / "clean")
         assert compiled == clean_compiled, (seed, step, op)
         assert validated == clean_validated, (seed, step, op)

@@ -32,8 +32,8 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -398,6 +398,7 @@ class Scan:
     folders: dict[str, list[Path]]  # kind (project.FOLDERS) -> its spec files, as load_project orders them
     catalogs: list[Path]  # by catalog name
     raw: dict[Path, bytes]
+    _others: dict[Path, bytes] = field(default_factory=dict, repr=False)  # others(), by output folder
 
     @property
     def files(self) -> list[Path]:
@@ -408,7 +409,8 @@ class Scan:
         return {path: hashlib.sha256(raw).digest() for path, raw in self.raw.items()}
 
     def inputs_key(self, target: Path) -> str | None:
-        """What the tree record keys an output by: the compiler, the output folder and every input's bytes."""
+        """What the tree record keys an output by: the compiler, the output folder, every input's
+        bytes and the lstat of every other file of the project (others)."""
         h = hashlib.sha256(f"{fingerprint()}\0{target.resolve()}\0".encode())
         prefix = str(self.root) + os.sep
         for path in self.files:
@@ -416,7 +418,48 @@ class Scan:
             if not name.startswith(prefix) or path not in self.raw:
                 return None
             h.update(name[len(prefix) :].replace(os.sep, "/").encode() + b"\0" + self.digests[path])
-        return h.hexdigest()
+        return h.hexdigest() + self.others(target).hex()
+
+    def others(self, target: Path) -> bytes:
+        """sha256 of the lstat of every file of the project that is not an input (trainer code, data,
+        .dvc files: what the rules about files read), the output, .git, .mlops and Python caches
+        aside: a rule's finding can change with them while no spec does."""
+        target = target.resolve()
+        if target not in self._others:
+            h = hashlib.sha256()
+            for rel, st in _others(self.root, target, {str(p) for p in self.files}):
+                # a folder by its kind only: what is in it is listed on its own
+                h.update(f"\0{rel}\0{(st.st_mode,) if stat.S_ISDIR(st.st_mode) else _stat_key(st)}".encode())
+            self._others[target] = h.digest()
+        return self._others[target]
+
+
+SKIP = frozenset({".git", ".mlops", "__pycache__"})  # never read by a rule; the output is skipped by path
+
+
+def _others(root: Path, target: Path, inputs: set[str]) -> Iterator[tuple[str, os.stat_result]]:
+    """Every entry below root that is not an input, with its lstat, in a stable order."""
+    staging = f".mlops-{target.name}-"  # what the writer keeps beside the output while it swaps
+    stack = [(str(root), "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name in SKIP or entry.path == str(target) or entry.path in inputs:
+                continue
+            if folder == str(target.parent) and entry.name.startswith(staging):
+                continue
+            name = f"{rel}{entry.name}"
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            yield name, st
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, name + "/"))
 
 
 def scan(root: Path) -> Scan | None:
@@ -569,9 +612,10 @@ def _stats(target: Path, shas: dict[str, str]) -> dict[str, tuple[int, int, int,
     """lstat of each file written, as (size, mtime_ns, ctime_ns, inode): while a file's stat stays
     the same its bytes do (what git's index relies on; ctime cannot be set back by hand)."""
     out: dict[str, tuple[int, int, int, int]] = {}
+    folder = str(target)
     for rel in shas:
         try:
-            st = os.lstat(target / rel)
+            st = os.lstat(os.path.join(folder, rel))
         except OSError:
             continue
         if stat.S_ISREG(st.st_mode):

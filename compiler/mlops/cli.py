@@ -141,7 +141,7 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
             )
         return
     # imported past the up-to-date answer, which needs none of the pipeline
-    from mlops import parallel, progress, units, writer
+    from mlops import parallel, progress, writer
     from mlops.commands.output import check_diagnostics, write_diagnostic
     from mlops.pipeline import render
 
@@ -169,6 +169,8 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
                 differences = writer.check(locked, files, lock, list(envs) or None)
             else:
                 writer.write(locked, files, lock, cache.unchanged(result.sources.root, locked, digests))
+                if not envs:  # under the lock: what the next compile reads matches the output it finds
+                    _remember(result, target, files, lock, digests, artifacts, pieces, found)
     except writer.WriteError as exc:
         _echo_diagnostics([write_diagnostic(result.sources, str(exc))], path, fmt, err=text)
         sys.exit(1)
@@ -182,16 +184,21 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
             click.echo(f"up to date: {len(files)} files in {target}")
         return
     caches.artifacts.save(prune=not envs)
-    if not envs:
-        shas = {rel: digests.get(rel) or hashlib.sha256(content).hexdigest() for rel, content in files.items()}
-        models = result.models
-        cache.record(result.sources.root, target, shas, lock, cache.commands(models), cache.pinned(models), found)
-        if found is not None:
-            units.save(result, artifacts, pieces, found, target)
     if text:
         click.echo(f"wrote {len(artifacts)} files for {len(result.environments)} environments to {target}")
     else:
         _echo_diagnostics([], path, fmt)
+
+
+def _remember(result, target: Path, files, lock: bytes, digests, artifacts, pieces, found) -> None:
+    """After a full compile wrote its output: the tree record and the snapshot of mlops.units."""
+    from mlops import cache, units
+
+    shas = {rel: digests.get(rel) or hashlib.sha256(content).hexdigest() for rel, content in files.items()}
+    models = result.models
+    cache.record(result.sources.root, target, shas, lock, cache.commands(models), cache.pinned(models), found)
+    if found is not None:
+        units.save(result, artifacts, pieces, found, target)
 
 
 def _compile_changed(path: Path, found, target: Path, fmt: str) -> bool:
@@ -209,16 +216,20 @@ def _compile_changed(path: Path, found, target: Path, fmt: str) -> bool:
         if text:
             click.echo("nothing written: fix the errors above", err=True)
         sys.exit(1)
-    rendered = units.render(delta, found.root)
-    if rendered is None:
-        return False
-    files, entries = rendered
-    lock = units.lock(entries, delta.spec_hashes)
-    shas = {rel: entry[1] for rel, entry in entries.items()}
     root = found.root
     try:
-        with writer.locked(target) as locked:
+        with writer.locked(target) as locked:  # held until the snapshot is written: the next compile reads both
+            rendered = units.render(delta, root)
+            if rendered is None:
+                return False
+            files, entries = rendered
+            lock = units.lock(entries, delta.spec_hashes)
+            shas = {rel: entry[1] for rel, entry in entries.items()}
             writer.write(locked, files, lock, cache.unchanged(root, locked, shas))
+            all_units = delta.units().values()
+            commands = {c: f for u in all_units for c, f in u.commands.items()}
+            cache.record(root, target, shas, lock, commands, any(u.pinned for u in all_units), found)
+            delta.next().write(root, delta.touched)
     except writer.Unkept:
         return False  # the output is not what the last compile wrote: the full compile writes every file
     except writer.WriteError as exc:
@@ -227,10 +238,6 @@ def _compile_changed(path: Path, found, target: Path, fmt: str) -> bool:
         project = load_project(root, files={"Model": [], "Environment": [], "Policy": []})  # mlops.yaml only
         _echo_diagnostics([write_diagnostic(project, str(exc))], path, fmt, err=text)
         sys.exit(1)
-    all_units = delta.units().values()
-    commands = {c: f for u in all_units for c, f in u.commands.items()}
-    cache.record(root, target, shas, lock, commands, any(u.pinned for u in all_units), found)
-    delta.next().write(root, delta.touched)
     if text:
         click.echo(f"wrote {len(files)} files for {len(delta.environments)} environments to {target}")
     else:

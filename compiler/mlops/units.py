@@ -27,16 +27,12 @@ import contextlib
 import hashlib
 import marshal
 import os
-import stat
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlops import cache
-
-SKIP = frozenset({".git", ".mlops", "__pycache__"})  # never read by a rule; the output is skipped by path
 
 
 def _path(root: Path) -> Path:
@@ -64,37 +60,8 @@ def project_key(found: cache.Scan, target: Path) -> str | None:
         if path not in found.raw:
             return None
         h.update(str(path)[len(prefix) :].encode() + b"\0" + found.digests[path])
-    inputs = {str(p) for p in found.files}
-    for rel, st in _others(found.root, target.resolve(), inputs):
-        # a folder by its kind only: what is in it is listed on its own
-        stamp = (st.st_mode,) if stat.S_ISDIR(st.st_mode) else cache._stat_key(st)
-        h.update(f"\0{rel}\0{stamp}".encode())
+    h.update(found.others(target))
     return h.hexdigest()
-
-
-def _others(root: Path, target: Path, inputs: set[str]) -> Iterator[tuple[str, os.stat_result]]:
-    """Every entry below root that is not an input, with its lstat, in a stable order."""
-    staging = f".mlops-{target.name}-"  # what the writer keeps beside the output while it swaps
-    stack = [(str(root), "")]
-    while stack:
-        folder, rel = stack.pop()
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.name in SKIP or entry.path == str(target) or entry.path in inputs:
-                continue
-            if folder == str(target.parent) and entry.name.startswith(staging):
-                continue
-            name = f"{rel}{entry.name}"
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            yield name, st
-            if entry.is_dir(follow_symlinks=False):
-                stack.append((entry.path, name + "/"))
 
 
 # --- what the snapshot keeps -------------------------------------------------------------------------
@@ -132,6 +99,7 @@ class Snapshot:
     key: str
     files: dict[str, tuple[str, str | None, Any]]  # every model file: sha256, its unit (None: not loaded), load rows
     units: dict[str, Unit] = field(default_factory=dict)
+    digest: str | None = None  # sha256 of the units file it was read from
 
     SHARDS = 64
 
@@ -140,6 +108,7 @@ class Snapshot:
         from mlops.rules.policies import Part
         from mlops.rules.usage import Usage
 
+        digest = cache._sha(_path(root))
         entry = cache._read(_path(root))
         if not isinstance(entry, dict) or entry.get("compiler") != cache.fingerprint():
             return None
@@ -160,12 +129,15 @@ class Snapshot:
                     "units"
                 ].items()
             }
-            return cls(entry["key"], entry["files"], units)
+            return cls(entry["key"], entry["files"], units, digest)
         except (KeyError, TypeError, ValueError, IndexError):
             return None
 
     def outputs(self, root: Path) -> bool:
-        """Fill in every unit's artifacts and pieces; False when a shard is missing or damaged."""
+        """Fill in every unit's artifacts and pieces; False when a shard is missing or damaged, or
+        when another compile wrote the snapshot since this one was read."""
+        if cache._sha(_path(root)) != self.digest:
+            return False
         found: dict[str, Any] = {}
         for shard in range(self.SHARDS):
             entry = cache._read(_outputs(root) / f"{shard:02d}.bin")

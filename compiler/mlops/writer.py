@@ -244,17 +244,20 @@ def write(out: Path, files: Mapping[str, bytes | None], lock: bytes, same: Same 
             raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
         try:
             old = _tree(out) if out.is_dir() else {}
-            folders: set[Path] = set()
+            folders: set[str] = set()
+            into, source = str(staged), str(out)  # plain strings: 9,000 paths through pathlib cost a tenth of a second
             for rel, content in files.items():
-                target = staged / rel
-                if target.parent not in folders:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    folders.add(target.parent)
+                target = os.path.join(into, rel)
+                parent = os.path.dirname(target)
+                if parent not in folders:
+                    os.makedirs(parent, exist_ok=True)
+                    folders.add(parent)
                 if content is None:
-                    if not (_kept(rel, old.get(rel), same) and _link(out / rel, target)):
+                    if not (_kept(rel, old.get(rel), same) and _link(os.path.join(source, rel), target)):
                         raise Unkept(rel)
-                elif not (_holds(out, rel, old.get(rel), content, same) and _link(out / rel, target)):
-                    target.write_bytes(content)
+                elif not (_holds(out, rel, old.get(rel), content, same) and _link(os.path.join(source, rel), target)):
+                    with open(target, "wb") as f:
+                        f.write(content)
             (staged / LOCK).write_bytes(lock)
             os.chmod(staged, 0o755)
             _swap(staged, out)
@@ -281,7 +284,7 @@ def _kept(rel: str, st: os.stat_result | None, same: Same | None) -> bool:
     return st is not None and stat.S_ISREG(st.st_mode) and same is not None and same(rel, st)
 
 
-def _link(source: Path, target: Path) -> bool:
+def _link(source: str, target: str) -> bool:
     """A hard link, where the file system has them (else the caller writes the bytes)."""
     try:
         os.link(source, target, follow_symlinks=False)
