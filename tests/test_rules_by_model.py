@@ -24,7 +24,7 @@ from tests.test_incremental import _edit_yaml, _operation
 def _both(root: Path, monkeypatch) -> tuple[list, list]:
     """(model by model, every rule once over the whole project) for the project at root."""
     seen: dict[str, list] = {}
-    run = rules.run
+    check = rules.check
 
     def spy(ctx, memo=None):
         whole = replace(ctx, shared=Shared())
@@ -32,10 +32,11 @@ def _both(root: Path, monkeypatch) -> tuple[list, list]:
             seen["whole"] = sort_unique([d for rule in rules.RULES for d in rule(whole)])
         finally:
             whole.shared.close()
-        seen["parts"] = sort_unique(run(ctx, memo))
-        return seen["parts"]
+        found = check(ctx, memo)
+        seen["parts"] = sort_unique(found.diagnostics())
+        return found
 
-    monkeypatch.setattr(rules, "run", spy)
+    monkeypatch.setattr(rules, "check", spy)
     pipeline.validate(root)
     return seen["parts"], seen["whole"]
 

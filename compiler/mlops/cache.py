@@ -13,8 +13,10 @@ version), so a changed compiler never reads an old entry (README: "The increment
   full content (`repr` of the frozen dataclasses: every resolved input, catalog number and
   derived value). The bytes are the ones a clean compile renders, since they are what a clean
   compile rendered.
-- tree: after a compile, the sha256 of every input file (project file,
-  specs, catalogs) and of every output file. When the inputs hash the same and the output tree
+- units: mlops.units' own layer (what each model contributes to a whole compile, so that a
+  compile after spec edits computes the changed models only); its docstring says more.
+- tree: after a compile, the sha256 of every input file (project file, specs, catalogs), the
+  lstat of every other file of the project (Scan.others) and the sha256 of every output file. When the inputs hash the same and the output tree
   still holds exactly those files, `compile --check` and `compile` answer without loading a
   spec. Taken only where the answer depends on nothing else: no `--env` selection, no DVC in the
   project (D801 reads .dvc files) and no pinned data revision (D802 asks git); the training
@@ -434,7 +436,8 @@ class Scan:
         return self._others[target]
 
 
-SKIP = frozenset({".git", ".mlops", "__pycache__"})  # never read by a rule; the output is skipped by path
+# Folders no rule reads (version control, caches, environments): the output is skipped by path
+SKIP = frozenset({".git", ".mlops", ".dvc", "__pycache__", ".venv", "node_modules"})
 
 
 def _others(root: Path, target: Path, inputs: set[str]) -> Iterator[tuple[str, os.stat_result]]:

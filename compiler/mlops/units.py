@@ -146,6 +146,10 @@ class Snapshot:
             found.update(entry["units"])
         if found.keys() != self.units.keys():
             return False
+        from mlops.writer import _relative
+
+        if not all(_relative(e[0]) for artifacts, _, _ in found.values() for e in artifacts):
+            return False  # the writer links these paths: never one that leaves the output
         for name, unit in self.units.items():
             unit.artifacts, unit.pieces, unit.keys = found[name]
         return True

@@ -264,7 +264,7 @@ def write(out: Path, files: Mapping[str, bytes | None], lock: bytes, same: Same 
         except OSError as exc:
             shutil.rmtree(staged, ignore_errors=True)
             raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
-        except BaseException:
+        except Unkept:  # raised while staging, before anything was swapped
             shutil.rmtree(staged, ignore_errors=True)
             raise
 

@@ -1,0 +1,102 @@
+"""mlops.units, the fast path of validate and compile after model spec edits: it steps aside
+whenever it cannot vouch for its answer (a damaged or foreign snapshot, an output edited by hand,
+another output folder), and the output is then what a clean compile writes. The randomized
+comparison with clean compiles is tests/test_incremental.py's."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import realistic
+from mlops import cache, units
+from tests.helpers import mlops, snapshot
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> tuple[Path, list[bool]]:
+    """A compiled 4-model project, and a list that records whether each units.attempt answered."""
+    answered: list[bool] = []
+    attempt = units.attempt
+
+    def spy(*args):
+        delta = attempt(*args)
+        answered.append(delta is not None)
+        return delta
+
+    monkeypatch.setattr(units, "attempt", spy)
+    root = tmp_path / "project"
+    realistic.write_project(root, 4)
+    assert mlops("compile", root).exit_code == 0
+    answered.clear()
+    return root, answered
+
+
+def _clean_tree(root: Path, scratch: Path) -> dict[str, str]:
+    shutil.copytree(root, scratch, ignore=shutil.ignore_patterns("rendered", ".mlops"))
+    assert mlops("compile", scratch).exit_code == 0
+    return snapshot(scratch / "rendered")
+
+
+def test_one_edit_is_answered_by_the_fast_path_and_writes_what_a_clean_compile_writes(project, tmp_path) -> None:
+    root, answered = project
+    realistic.write_model(root, 2, variant=3)
+    out = mlops("compile", root)
+    assert out.exit_code == 0 and "wrote" in out.output
+    assert answered == [True]
+    assert snapshot(root / "rendered") == _clean_tree(root, tmp_path / "clean")
+    assert mlops("compile", "--check", root).exit_code == 0
+
+
+def test_a_damaged_shard_of_outputs_sends_compile_down_the_full_path(project, tmp_path) -> None:
+    root, answered = project
+    shard = next((cache.folder(root) / f"outputs-{sys.implementation.cache_tag}").glob("*.bin"))
+    shard.write_bytes(shard.read_bytes()[:-3])
+    realistic.write_model(root, 1, variant=4)
+    assert mlops("compile", root).exit_code == 0
+    assert answered == [True]  # the findings came from the snapshot; its outputs could not be read
+    assert snapshot(root / "rendered") == _clean_tree(root, tmp_path / "clean")
+    answered.clear()
+    realistic.write_model(root, 1, variant=5)  # the full compile wrote a whole snapshot again
+    assert mlops("compile", root).exit_code == 0 and answered == [True]
+    assert snapshot(root / "rendered") == _clean_tree(root, tmp_path / "clean2")
+
+
+def test_a_kept_file_edited_by_hand_is_written_again(project, tmp_path) -> None:
+    root, _ = project
+    kept = root / "rendered" / "prod" / "deepspeed" / "model-00003.json"
+    original = kept.read_bytes()
+    kept.write_bytes(original + b" ")
+    realistic.write_model(root, 0, variant=6)  # another model changes
+    assert mlops("compile", root).exit_code == 0
+    assert kept.read_bytes() == original
+    assert snapshot(root / "rendered") == _clean_tree(root, tmp_path / "clean")
+
+
+def test_a_snapshot_path_that_leaves_the_output_is_never_written(project, tmp_path) -> None:
+    """A snapshot is data mlops wrote, but it lives in the project: a path in it that leads out of
+    the output (a crafted file) makes the fast path step aside, and nothing is written there."""
+    root, _ = project
+    folder = cache.folder(root) / f"outputs-{sys.implementation.cache_tag}"
+    for shard in folder.glob("*.bin"):
+        entry = cache._read(shard)
+        for name, (artifacts, pieces, keys) in entry["units"].items():
+            evil = ("../../escaped.json", *artifacts[0][1:])
+            entry["units"][name] = ((evil, *artifacts[1:]), pieces, keys)
+        cache._write(shard, entry)
+    realistic.write_model(root, 3, variant=7)
+    assert mlops("compile", root).exit_code == 0
+    assert not (tmp_path / "escaped.json").exists() and not (root / "escaped.json").exists()
+    assert snapshot(root / "rendered") == _clean_tree(root, tmp_path / "clean")
+
+
+def test_another_output_folder_is_compiled_in_full(project, tmp_path) -> None:
+    root, answered = project
+    realistic.write_model(root, 1, variant=8)
+    other = tmp_path / "elsewhere"
+    assert mlops("compile", root, "--out", other).exit_code == 0
+    assert answered == [False]
+    assert snapshot(other) == _clean_tree(root, tmp_path / "clean")
