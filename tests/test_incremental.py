@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from benchmarks import realistic
-from mlops import cache, targets, units
+from mlops import cache, formats, pipeline, targets, units, writer
 from tests.helpers import mlops, snapshot
 
 
@@ -33,15 +33,24 @@ def _diagnostics(root: Path, *args: str) -> tuple[int, list[dict]]:
 
 
 def _clean(root: Path, scratch: Path) -> tuple[dict[str, str], tuple, tuple]:
-    """A copy without cache or output: its rendered tree, and its compile's and validate's reports."""
+    """A copy without cache or output, through the library's whole pipeline (load, resolve, every
+    rule, render, write: no cache, no unit of mlops.units): its rendered tree, and the exit code
+    and diagnostics that compile and validate report for it."""
     if scratch.exists():
         shutil.rmtree(scratch)
     shutil.copytree(root, scratch, ignore=shutil.ignore_patterns("rendered", ".mlops"))
-    validated = _diagnostics(scratch, "validate")
-    compiled = _diagnostics(scratch, "compile")
-    tree = snapshot(scratch / "rendered") if (scratch / "rendered").is_dir() else {}
-    assert not (scratch / ".mlops").exists() or compiled[0] == 0 or validated[0] == 1
-    return tree, compiled, validated
+    result = pipeline.validate(scratch)
+    found = json.loads(formats.render("json", result.diagnostics, scratch) or "[]")
+    for d in found:
+        d["file"] = Path(os.path.abspath(d["file"])).relative_to(scratch).as_posix()
+    validated = (0 if result.ok else 1, found)
+    compiled = (0, []) if result.ok else (1, found)  # a compile lists the diagnostics when it fails
+    if not result.ok:
+        return {}, compiled, validated
+    out = result.sources.output
+    files, lock = writer.plan_tree(out, pipeline.render(result), result.sources.spec_hashes(), None)
+    writer.write(out, files, lock)
+    return snapshot(out), compiled, validated
 
 
 def _own_inputs(root: Path) -> dict[str, bytes]:
@@ -166,9 +175,15 @@ def test_random_edit_sequences_compile_like_clean_compiles(tmp_path: Path, seed:
     rendered: list[str] = []
     for name, render in list(targets.TARGETS.items()):
         monkeypatch.setitem(targets.TARGETS, name, lambda m, render=render: rendered.append(m.name) or render(m))
-    fast: list[bool] = []
-    attempt = units.attempt
-    monkeypatch.setattr(units, "attempt", lambda *a: fast.append(attempt(*a) is not None) or attempt(*a))
+    fast: list[bool] = []  # per validate or compile: whether mlops.units kept the unchanged models
+    solve = units.solve
+
+    def spy(*args, **kwargs):
+        delta = solve(*args, **kwargs)
+        fast.append(delta is not None and bool(delta.kept))
+        return delta
+
+    monkeypatch.setattr(units, "solve", spy)
     root = tmp_path / "project"
     realistic.write_project(root, 4)
     assert mlops("compile", root).exit_code == 0

@@ -1,11 +1,10 @@
-"""mlops.units, the fast path of validate and compile after model spec edits: it steps aside
-whenever it cannot vouch for its answer (a damaged or foreign snapshot, an output edited by hand,
-another output folder), and the output is then what a clean compile writes. The randomized
-comparison with clean compiles is tests/test_incremental.py's."""
+"""mlops.units keeps the unchanged models of the last compile only where it can vouch for them
+(not from a damaged snapshot, not into an output edited by hand or another output folder), and
+the output is always what the library's whole pipeline writes for the same specs. The randomized
+comparison is tests/test_incremental.py's."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,20 +13,21 @@ import pytest
 from benchmarks import realistic
 from mlops import cache, units
 from tests.helpers import mlops, snapshot
+from tests.test_incremental import _clean
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch) -> tuple[Path, list[bool]]:
     """A compiled 4-model project, and a list that records whether each units.attempt answered."""
     answered: list[bool] = []
-    attempt = units.attempt
+    solve = units.solve
 
-    def spy(*args):
-        delta = attempt(*args)
-        answered.append(delta is not None)
+    def spy(*args, **kwargs):
+        delta = solve(*args, **kwargs)
+        answered.append(delta is not None and bool(delta.kept))
         return delta
 
-    monkeypatch.setattr(units, "attempt", spy)
+    monkeypatch.setattr(units, "solve", spy)
     root = tmp_path / "project"
     realistic.write_project(root, 4)
     assert mlops("compile", root).exit_code == 0
@@ -36,9 +36,9 @@ def project(tmp_path: Path, monkeypatch) -> tuple[Path, list[bool]]:
 
 
 def _clean_tree(root: Path, scratch: Path) -> dict[str, str]:
-    shutil.copytree(root, scratch, ignore=shutil.ignore_patterns("rendered", ".mlops"))
-    assert mlops("compile", scratch).exit_code == 0
-    return snapshot(scratch / "rendered")
+    tree, compiled, _ = _clean(root, scratch)
+    assert compiled[0] == 0, compiled
+    return tree
 
 
 def test_one_edit_is_answered_by_the_fast_path_and_writes_what_a_clean_compile_writes(project, tmp_path) -> None:
@@ -57,10 +57,10 @@ def test_a_damaged_shard_of_outputs_sends_compile_down_the_full_path(project, tm
     shard.write_bytes(shard.read_bytes()[:-3])
     realistic.write_model(root, 1, variant=4)
     assert mlops("compile", root).exit_code == 0
-    assert answered == [True]  # the findings came from the snapshot; its outputs could not be read
+    assert answered == [False]  # nothing kept: every model computed again, and the snapshot written whole
     assert snapshot(root / "rendered") == _clean_tree(root, tmp_path / "clean")
     answered.clear()
-    realistic.write_model(root, 1, variant=5)  # the full compile wrote a whole snapshot again
+    realistic.write_model(root, 1, variant=5)
     assert mlops("compile", root).exit_code == 0 and answered == [True]
     assert snapshot(root / "rendered") == _clean_tree(root, tmp_path / "clean2")
 

@@ -95,12 +95,14 @@ def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool, jobs: in
     from mlops.diagnostics import Severity
 
     found = None if envs or not path.is_dir() else cache.scan(path)
-    delta = None if found is None else units.attempt(path, found, found.output)  # only the changed models
+    with progress.on_terminal(fmt == "text"), parallel.using(jobs):  # the caches of the last compile, read only
+        documents = cache.Documents(path.resolve(), write=False)
+        delta = None if found is None else units.solve(path, found, found.output, documents)
     if delta is not None:
         diagnostics, ok = delta.diagnostics, delta.ok
         models, environments = delta.model_count, len(delta.environments)
     else:
-        with progress.on_terminal(fmt == "text"), parallel.using(jobs):  # the caches of the last compile, read only
+        with progress.on_terminal(fmt == "text"), parallel.using(jobs):
             result = _validate(path, envs, cache.Caches(path.resolve(), write=False))
         diagnostics, ok = result.diagnostics, result.ok
         models, environments = len({m.name for m in result.models}), len(result.environments)
@@ -146,14 +148,16 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     from mlops.pipeline import render
 
     text = fmt == "text"
-    if found is not None and not check and _compile_changed(path, found, out if out is not None else found.output, fmt):
-        return
-    pieces: dict[tuple[str, str, str], object] = {}
+    if found is not None and not check:
+        with progress.on_terminal(text), parallel.using(jobs):
+            done = _compile_units(path, found, out if out is not None else found.output, fmt)
+        if done:
+            return
     with progress.on_terminal(text), parallel.using(jobs):
         caches = cache.Caches(path.resolve(), write=not check)
         result = _validate(path, envs, caches)
         caches.save_checks()
-        artifacts = render(result, caches.artifacts, pieces) if result.ok else []
+        artifacts = render(result, caches.artifacts) if result.ok else []
     if not result.ok:
         _echo_diagnostics(result.diagnostics, path, fmt, err=text)
         if text:
@@ -169,8 +173,11 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
                 differences = writer.check(locked, files, lock, list(envs) or None)
             else:
                 writer.write(locked, files, lock, cache.unchanged(result.sources.root, locked, digests))
-                if not envs:  # under the lock: what the next compile reads matches the output it finds
-                    _remember(result, target, files, lock, digests, artifacts, pieces, found)
+                if not envs:  # under the lock: the next compile finds the output this record describes
+                    shas = {rel: digests.get(rel) or hashlib.sha256(data).hexdigest() for rel, data in files.items()}
+                    models = result.models
+                    commands, pinned = cache.commands(models), cache.pinned(models)
+                    cache.record(result.sources.root, target, shas, lock, commands, pinned, found)
     except writer.WriteError as exc:
         _echo_diagnostics([write_diagnostic(result.sources, str(exc))], path, fmt, err=text)
         sys.exit(1)
@@ -190,26 +197,18 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
         _echo_diagnostics([], path, fmt)
 
 
-def _remember(result, target: Path, files, lock: bytes, digests, artifacts, pieces, found) -> None:
-    """After a full compile wrote its output: the tree record and the snapshot of mlops.units."""
-    from mlops import cache, units
-
-    shas = {rel: digests.get(rel) or hashlib.sha256(content).hexdigest() for rel, content in files.items()}
-    models = result.models
-    cache.record(result.sources.root, target, shas, lock, cache.commands(models), cache.pinned(models), found)
-    if found is not None:
-        units.save(result, artifacts, pieces, found, target)
-
-
-def _compile_changed(path: Path, found, target: Path, fmt: str) -> bool:
-    """Compile through mlops.units, resolving and rendering only the models whose specs changed;
-    False where that fast path does not apply (the caller compiles the whole project)."""
+def _compile_units(path: Path, found, target: Path, fmt: str) -> bool:
+    """Compile through mlops.units: model by model, over the cores, the models whose specs did not
+    change since the last compile taken from its snapshot; False where that cannot answer (the
+    caller compiles through the whole pipeline)."""
     from mlops import cache, units, writer
     from mlops.commands.output import write_diagnostic
 
-    delta = units.attempt(path, found, target)
+    documents = cache.Documents(found.root)
+    delta = units.solve(path, found, target, documents, outputs=True)
     if delta is None:
         return False
+    documents.save()
     text = fmt == "text"
     if not delta.ok:
         _echo_diagnostics(delta.diagnostics, path, fmt, err=text)
@@ -219,17 +218,14 @@ def _compile_changed(path: Path, found, target: Path, fmt: str) -> bool:
     root = found.root
     try:
         with writer.locked(target) as locked:  # held until the snapshot is written: the next compile reads both
-            rendered = units.render(delta, root)
-            if rendered is None:
-                return False
-            files, entries = rendered
+            files, entries = units.render(delta)
             lock = units.lock(entries, delta.spec_hashes)
             shas = {rel: entry[1] for rel, entry in entries.items()}
             writer.write(locked, files, lock, cache.unchanged(root, locked, shas))
             all_units = delta.units().values()
             commands = {c: f for u in all_units for c, f in u.commands.items()}
             cache.record(root, target, shas, lock, commands, any(u.pinned for u in all_units), found)
-            delta.next().write(root, delta.touched)
+            delta.save(root)
     except writer.Unkept:
         return False  # the output is not what the last compile wrote: the full compile writes every file
     except writer.WriteError as exc:

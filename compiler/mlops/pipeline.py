@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlops import rules
 from mlops.catalog import base_models, gpu_types
@@ -94,12 +94,9 @@ def context(
     return Context(sources, environments, chosen, resolution.models, resolution.documents, names, catalogs)
 
 
-def render(
-    result: Result, memo: Memo | None = None, pieces: dict[tuple[str, str, str], Any] | None = None
-) -> list[Artifact]:
-    """Every artifact; `memo` (mlops.cache.Artifacts) reuses what an unchanged model rendered before;
-    `pieces` gets the models' pieces of the per-environment files (mlops.units keeps them).
+def render(result: Result, memo: Memo | None = None) -> list[Artifact]:
+    """Every artifact; `memo` (mlops.cache.Artifacts) reuses what an unchanged model rendered before.
     Parsing and rendering use the cores mlops.parallel allows."""
     if not result.ok:
         raise ValueError("refusing to render a project with errors")
-    return render_all(result.models, memo, pieces)
+    return render_all(result.models, memo)

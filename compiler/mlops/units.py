@@ -29,6 +29,7 @@ import marshal
 import os
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -202,21 +203,17 @@ def forget(root: Path) -> None:
 
 @dataclass
 class Delta:
-    """A validate or compile answered from the snapshot and the models resolved now."""
+    """A validate or compile answered unit by unit."""
 
     diagnostics: list[Any]
     environments: dict[str, Any]  # name -> Environment
-    models: list[Any]  # the ResolvedModels of the units computed now
     kept: dict[str, Unit]  # the units taken from the snapshot
-    fresh: dict[str, Unit]  # the units computed now (artifacts and pieces filled in by render)
+    fresh: dict[str, Unit]  # the units computed now
+    artifacts: list[Any]  # the fresh units' files rendered now (targets.base.Artifact; compile only)
     files: dict[str, tuple[str, str | None, Any]]  # the snapshot's files entry for the project as it is
     spec_hashes: dict[str, str]
-    snapshot: Snapshot  # the last compile's
-    touched: set[str]  # the units computed now or gone
-
-    def next(self) -> Snapshot:
-        """The snapshot of the project as it is now (after render: the fresh units' outputs filled in)."""
-        return Snapshot(self.snapshot.key, self.files, self.units())
+    key: str | None  # the project's own inputs' (None: nothing may be kept for the next compile)
+    touched: set[str] | None  # the units whose outputs changed (None: all of them)
 
     @property
     def ok(self) -> bool:
@@ -231,137 +228,148 @@ class Delta:
     def units(self) -> dict[str, Unit]:
         return {**self.kept, **self.fresh}
 
+    def save(self, root: Path) -> None:
+        """Keep this project's units for the next validate or compile (after the output is written)."""
+        if self.key is None:
+            forget(root)
+        else:
+            Snapshot(self.key, self.files, self.units()).write(root, self.touched)
 
-def attempt(root: Path, found: cache.Scan, target: Path) -> Delta | None:
-    """The project's diagnostics from the snapshot plus the units whose files changed; None where the
-    fast path does not apply (no snapshot, other project inputs, a kept model pins a data revision)."""
-    from mlops import pipeline, rules
+
+def solve(root: Path, found: cache.Scan, target: Path, documents: Any = None, *, outputs: bool = False) -> Delta | None:
+    """validate's answer (and with `outputs`, compile's files), unit by unit: the units whose files did
+    not change come from the snapshot when its key is this project's; the others are resolved,
+    checked (and rendered) now, over the cores (mlops.parallel). `documents` (cache.Documents) parses
+    the files when nothing is kept. None where this cannot answer (mlops.yaml unread, a file
+    changed while it was read): the whole pipeline runs."""
+    from mlops import parallel, pipeline, rules
     from mlops.diagnostics import sort_unique
     from mlops.loader import MAX_BYTES
     from mlops.project import load_project, parse
-    from mlops.resolve import resolve
+    from mlops.rules.context import Context
 
     snap = Snapshot.read(found.root)
-    if snap is None:
-        return None
     key = project_key(found, target)
-    if key is None or key != snap.key:
-        return None
+    # with `outputs`, what the old tree holds: a unit that resolves alike keeps its files
+    old = snap.units if snap is not None and outputs and snap.outputs(found.root) else {}
+    keep = snap is not None and key is not None and key == snap.key and (bool(old) or not outputs)
     now = {p.relative_to(found.root).as_posix(): p for p in found.folders["Model"]}
     if any(p not in found.raw or len(found.raw[p]) > MAX_BYTES for p in now.values()):
-        return None  # the full path reports it, as load_project words it
+        return None  # the whole pipeline reports it, as load_project words it
     shas = {d: found.digests[p].hex() for d, p in now.items()}
-    changed = [d for d in now if snap.files.get(d, ("",))[0] != shas[d]]
-    touched = {snap.files[d][1] for d in [*changed, *(d for d in snap.files if d not in now)] if d in snap.files}
-    for d in changed:  # the names the changed files give their models now
-        doc, _ = parse("Model", d, found.raw[now[d]])
-        if doc is not None:
-            touched.add(doc.data["metadata"]["name"])
-    touched.discard(None)
-    kept = {name: unit for name, unit in snap.units.items() if name not in touched}
-    if any(unit.pinned for unit in kept.values()):
-        return None
-    load = [d for d in now if d in changed or snap.files[d][1] in touched]
-    sources = load_project(
-        found.root,
-        files={"Model": [now[d] for d in load], **{k: found.folders[k] for k in ("Environment", "Policy")}},
-    )
+    kept: dict[str, Unit] = {}
+    touched: set[str] | None = None
+    if keep and snap is not None:
+        changed = [d for d in now if snap.files.get(d, ("",))[0] != shas[d]]
+        gone = [d for d in snap.files if d not in now]
+        touched = {name for d in [*changed, *gone] if d in snap.files and (name := snap.files[d][1]) is not None}
+        for d in changed:  # the names the changed files give their models now
+            doc, _ = parse("Model", d, found.raw[now[d]])
+            if doc is not None:
+                touched.add(doc.data["metadata"]["name"])
+        # a unit pinning a data revision is checked again (D802 asks git, which no key covers)
+        touched |= {name for name, unit in snap.units.items() if unit.pinned}
+        kept = {name: unit for name, unit in snap.units.items() if name not in touched}
+        load = [d for d in now if d in changed or snap.files[d][1] in touched]
+    else:
+        load = list(now)
+    specs = {"Model": [now[d] for d in load], **{k: found.folders[k] for k in ("Environment", "Policy")}}
+    sources = load_project(found.root, None if keep else documents, files=specs)
     if sources.project is None or any(doc.sha256 != shas.get(doc.path) for doc in sources.documents["Model"]):
-        return None  # a file changed while it was read
+        return None
     environments, chosen, catalogs = pipeline.settings(sources)
-    resolution = resolve(sources.documents["Model"], list(environments.values()), catalogs, sources.root)
-    ctx = pipeline.context(sources, environments, chosen, catalogs, resolution)
+    names = frozenset(d.data["metadata"]["name"] for d in sources.documents["Environment"])
+    base = Context(sources, environments, chosen, [], {}, names, catalogs)
+    groups: dict[str, list[Any]] = {}
+    for doc in sources.documents["Model"]:
+        groups.setdefault(doc.data["metadata"]["name"], []).append(doc)
     try:
-        computed = [(docs, models, rules.share(ctx, name, docs, models)) for name, docs, models in rules.units(ctx)]
-        project = rules.project(ctx)
+        computed = parallel.map_forked(partial(_unit, base, old, outputs), list(groups.items()), "check")
+        project = rules.project(base)
     finally:
-        ctx.shared.close()
-    shares = [rules.Share(name, u.diagnostics, u.usages, u.policies) for name, u in kept.items()]
-    shares += [share for _, _, share in computed]
-    across = rules.across(ctx, shares, {s.name for s in shares})
-    fresh = {}
-    for docs, models, share in computed:
-        paths = {doc.path for doc in docs}
-        resolved = [d for d in resolution.diagnostics if d.file in paths]
-        fresh[share.name] = Unit(
-            tuple(doc.path for doc in docs),
-            resolved + share.diagnostics,
-            share.usages,
-            share.policies,
-            cache.commands(models),
-            cache.pinned(models),
-            len(models),
-        )
+        base.shared.close()
+    fresh = {name: unit for name, (unit, _) in zip(groups, computed, strict=True)}
+    shares = [rules.Share(name, u.diagnostics, u.usages, u.policies) for name, u in {**kept, **fresh}.items()]
+    across = rules.across(base, shares, {s.name for s in shares})
     loaded = set(load)
+    named = {doc.path: doc.data["metadata"]["name"] for doc in sources.documents["Model"]}
     files = {
-        d: snap.files[d] if d not in loaded else (shas[d], _name(sources, d), _rows(sources.diagnostics, d))
+        d: (shas[d], named.get(d), _rows(sources.diagnostics, d)) if d in loaded or snap is None else snap.files[d]
         for d in now
     }
     kept_load = [row for d, (_, _, rows) in files.items() if d not in loaded for row in cache._diagnostics(rows)]
     diagnostics = sort_unique(
-        sources.diagnostics
-        + kept_load
-        + resolution.diagnostics
-        + project
-        + [d for share in shares for d in share.diagnostics]
-        + across
+        sources.diagnostics + kept_load + project + [d for share in shares for d in share.diagnostics] + across
     )
     spec_hashes = sources.spec_hashes() | {d: sha for d, (sha, name, _) in files.items() if name is not None}
-    return Delta(diagnostics, environments, resolution.models, kept, fresh, files, spec_hashes, snap, touched)
+    if touched is not None:
+        touched |= set(fresh)
+    artifacts = [a for _, made in computed for a in made]
+    return Delta(diagnostics, environments, kept, fresh, artifacts, files, spec_hashes, key, touched)
 
 
-def _name(sources: Any, display: str) -> str | None:
-    return next((d.data["metadata"]["name"] for d in sources.documents["Model"] if d.path == display), None)
+def _unit(base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, list[Any]]) -> tuple[Unit, list[Any]]:
+    """One unit computed: resolved in every environment, checked, and with `outputs` rendered (an
+    environment it resolves in as the old snapshot's unit did keeps that unit's files and pieces)."""
+    from dataclasses import replace
+
+    from mlops import progress, rules, targets
+    from mlops.resolve import resolve
+
+    name, docs = item
+    with progress.listening(None):  # one unit of the caller's progress, not a task of its own
+        resolution = resolve(docs, list(base.environments.values()), base.catalogs, base.sources.root)
+    models = resolution.models
+    share = rules.share(replace(base, models=models, documents=resolution.documents), name, docs, models)
+    unit = Unit(
+        tuple(doc.path for doc in docs),
+        resolution.diagnostics + share.diagnostics,
+        share.usages,
+        share.policies,
+        cache.commands(models),
+        cache.pinned(models),
+        len(models),
+    )
+    if not outputs:
+        return unit, []
+    before = old.get(name)
+    keys = cache.ModelKeys()
+    previous = dict(before.keys) if before is not None else {}
+    artifacts: list[Entry] = []
+    pieces: list[tuple[str, str, Any]] = []
+    fresh: list[Any] = []
+    for m in models:
+        env, key = m.environment.name, keys(m).hex()
+        if before is not None and previous.get(env) == key:  # resolved alike: its files and pieces stay
+            artifacts += [e for e in before.artifacts if e[3] == env]
+            pieces += [p for p in before.pieces if p[1] == env]
+            continue
+        made, made_pieces = targets.render_needed((m, tuple(targets.TARGETS), tuple(targets.ENVIRONMENT_TARGETS)))
+        made_now = [a for found in made.values() for a in found]
+        fresh += made_now
+        artifacts += [_entry(a) for a in made_now]
+        pieces += [(target, env, piece) for target, piece in made_pieces.items()]
+    unit.artifacts, unit.pieces = tuple(artifacts), tuple(pieces)
+    unit.keys = tuple((m.environment.name, keys(m).hex()) for m in models)
+    return unit, fresh
 
 
 def _rows(diagnostics: list[Any], display: str) -> Any:
     return cache._diagnostic_rows([d for d in diagnostics if d.file == display])
 
 
-Entry = tuple[
-    str, str, str, str, "str | None"
-]  # an artifact without its bytes: path, sha256, target, environment, model
-
-
 def _entry(a: Any) -> Entry:
     return (a.path, a.sha256, a.target, a.environment, a.model)
 
 
-def render(delta: Delta, root: Path) -> tuple[dict[str, bytes | None], dict[str, Entry]] | None:
-    """The output's files (None: a kept unit's file, which the writer links from the old tree) and
-    every file's entry: the changed units' files and pieces rendered now, the per-environment files
-    joined from every unit's pieces; None when the kept units' outputs cannot be read."""
+def render(delta: Delta) -> tuple[dict[str, bytes | None], dict[str, Entry]]:
+    """The output's files (None: a file of the old tree, which the writer links) and every file's
+    entry: the units' files, and the per-environment files joined from every unit's pieces."""
     from mlops import targets
 
-    if not delta.snapshot.outputs(root):
-        return None
-    models: dict[str, list[Any]] = {}
-    for m in delta.models:
-        models.setdefault(m.name, []).append(m)
-    files: dict[str, bytes | None] = {}
-    keys = cache.ModelKeys()
-    for name, unit in delta.fresh.items():
-        old = delta.snapshot.units.get(name)
-        before = dict(old.keys) if old is not None else {}
-        artifacts: list[Entry] = []
-        pieces: list[tuple[str, str, Any]] = []
-        for m in models.get(name, []):
-            env, key = m.environment.name, keys(m).hex()
-            if old is not None and before.get(env) == key:  # resolved alike: its files and pieces stay
-                artifacts += [e for e in old.artifacts if e[3] == env]
-                pieces += [p for p in old.pieces if p[1] == env]
-                files.update(dict.fromkeys((e[0] for e in old.artifacts if e[3] == env), None))
-                continue
-            made, made_pieces = targets.render_needed((m, tuple(targets.TARGETS), tuple(targets.ENVIRONMENT_TARGETS)))
-            fresh = [a for found in made.values() for a in found]
-            artifacts += [_entry(a) for a in fresh]
-            pieces += [(target, env, piece) for target, piece in made_pieces.items()]
-            files.update({a.path: a.content for a in fresh})
-        unit.artifacts, unit.pieces = tuple(artifacts), tuple(pieces)
-        unit.keys = tuple((m.environment.name, keys(m).hex()) for m in models.get(name, []))
-    for unit in delta.kept.values():
-        files.update(dict.fromkeys((e[0] for e in unit.artifacts), None))
     units = delta.units()
+    files: dict[str, bytes | None] = {e[0]: None for unit in units.values() for e in unit.artifacts}
+    files.update({a.path: a.content for a in delta.artifacts})
     entries = {e[0]: e for unit in units.values() for e in unit.artifacts}
     grouped: dict[tuple[str, str], list[Any]] = {}
     for unit in units.values():
@@ -385,64 +393,3 @@ def lock(entries: dict[str, Entry], spec_hashes: dict[str, str]) -> bytes:
         },
         spec_hashes,
     )
-
-
-def save(
-    result: Any, artifacts: list[Any], pieces: dict[tuple[str, str, str], Any], found: cache.Scan, target: Path
-) -> None:
-    """After a full compile wrote its output: every unit's contribution, for the next one. `pieces`
-    is (target, environment, model) -> that model's piece of the per-environment file."""
-    root = result.sources.root
-    key = project_key(found, target)
-    sources = result.sources
-    if key is None or result.found is None:
-        forget(root)
-        return
-    displays = {p.relative_to(found.root).as_posix(): p for p in found.folders["Model"]}
-    docs = {doc.path: doc for doc in sources.documents["Model"]}
-    if any(doc.sha256 != found.digests.get(displays.get(path, Path())).hex() for path, doc in docs.items()):
-        forget(root)  # a spec changed while it was compiled: its next compile takes the full path
-        return
-    files = {
-        d: (
-            found.digests[p].hex(),
-            docs[d].data["metadata"]["name"] if d in docs else None,
-            _rows(sources.diagnostics, d),
-        )
-        for d, p in displays.items()
-        if p in found.raw
-    }
-    by_model: dict[str, list[Any]] = {}
-    for m in result.models:
-        by_model.setdefault(m.name, []).append(m)
-    own: dict[str | None, list[Entry]] = {}
-    for a in artifacts:
-        if a.model is not None:
-            own.setdefault(a.model, []).append(_entry(a))
-    names: dict[str, list[str]] = {}
-    for doc in sources.documents["Model"]:
-        names.setdefault(doc.data["metadata"]["name"], []).append(doc.path)
-    units = {}
-    keys = cache.ModelKeys()
-    for share in result.found.shares:
-        models = by_model.get(share.name, [])
-        paths = set(names.get(share.name, []))
-        units[share.name] = Unit(
-            tuple(names.get(share.name, [])),
-            [d for d in result.resolved if d.file in paths] + share.diagnostics,
-            share.usages,
-            share.policies,
-            cache.commands(models),
-            cache.pinned(models),
-            len(models),
-            tuple(own.get(share.name, [])),
-            tuple((t, m.environment.name, pieces[(t, m.environment.name, m.name)]) for m in models for t in _targets()),
-            tuple((m.environment.name, keys(m).hex()) for m in models),
-        )
-    Snapshot(key, files, units).write(root)
-
-
-def _targets() -> tuple[str, ...]:
-    from mlops import targets
-
-    return tuple(targets.ENVIRONMENT_TARGETS)

@@ -82,11 +82,8 @@ def render_needed(work: Needed) -> Rendered:
     )
 
 
-def render_all(
-    models: list[ResolvedModel], memo: Memo | None = None, pieces: dict[tuple[str, str, str], Any] | None = None
-) -> list[Artifact]:
-    """Every artifact of `models`; what `memo` lacks is rendered first, over the cores (mlops.parallel).
-    `pieces` gets each model's piece of each per-environment file, by (target, environment, model)."""
+def render_all(models: list[ResolvedModel], memo: Memo | None = None) -> list[Artifact]:
+    """Every artifact of `models`; what `memo` lacks is rendered first, over the cores (mlops.parallel)."""
     memo = memo if memo is not None else _NoMemo()
     work = [
         (
@@ -113,8 +110,6 @@ def render_all(
         by_env.setdefault(m.environment.name, []).append(m)
     for name, target in ENVIRONMENT_TARGETS.items():
         for env_models in by_env.values():
-            made = [memo.piece(name, m, partial(piece, m, name)) for m in env_models]
-            if pieces is not None:
-                pieces.update({(name, m.environment.name, m.name): p for m, p in zip(env_models, made, strict=True)})
-            artifacts.extend(target.join(env_models[0].environment, made))
+            pieces = [memo.piece(name, m, partial(piece, m, name)) for m in env_models]
+            artifacts.extend(target.join(env_models[0].environment, pieces))
     return sorted(artifacts, key=lambda a: a.path)
