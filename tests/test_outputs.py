@@ -183,12 +183,12 @@ def test_a_crash_is_exit_3_with_the_traceback_in_a_log(
 ) -> None:
     import tempfile
 
-    from mlops import pipeline
+    from mlops import rules
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug in a rule")
 
-    monkeypatch.setattr(pipeline, "validate", broken)
+    monkeypatch.setattr(rules, "project", broken)  # every validate runs it, model by model or whole
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)
     result = mlops("validate", nested)
@@ -207,7 +207,7 @@ def test_a_crash_in_a_real_process_exits_3(nested: Path, tmp_path: Path) -> None
     import sys
 
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    code = "import sys, mlops.pipeline as p\np.validate = lambda *a, **k: 1 / 0\nfrom mlops.cli import main\nmain()"
+    code = "import sys, mlops.rules as r\nr.project = lambda *a, **k: 1 / 0\nfrom mlops.cli import main\nmain()"
     proc = subprocess.run(
         [sys.executable, "-c", code, "validate", str(nested)], capture_output=True, text=True, env=env
     )

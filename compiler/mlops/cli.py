@@ -143,15 +143,17 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
             )
         return
     # imported past the up-to-date answer, which needs none of the pipeline
-    from mlops import parallel, progress, writer
+    from mlops import parallel, progress, units, writer
     from mlops.commands.output import check_diagnostics, write_diagnostic
     from mlops.pipeline import render
 
     text = fmt == "text"
     if found is not None and not check:
-        with progress.on_terminal(text), parallel.using(jobs):
-            done = _compile_units(path, found, out if out is not None else found.output, fmt)
-        if done:
+        target = out if out is not None else found.output
+        with progress.on_terminal(text), parallel.using(jobs):  # the bar is gone before anything is printed
+            documents = cache.Documents(found.root)
+            delta = units.solve(path, found, target, documents, outputs=True)
+        if delta is not None and _compile_units(path, delta, documents, found, target, fmt):
             return
     with progress.on_terminal(text), parallel.using(jobs):
         caches = cache.Caches(path.resolve(), write=not check)
@@ -197,17 +199,13 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
         _echo_diagnostics([], path, fmt)
 
 
-def _compile_units(path: Path, found, target: Path, fmt: str) -> bool:
-    """Compile through mlops.units: model by model, over the cores, the models whose specs did not
-    change since the last compile taken from its snapshot; False where that cannot answer (the
-    caller compiles through the whole pipeline)."""
+def _compile_units(path: Path, delta, documents, found, target: Path, fmt: str) -> bool:
+    """Write what mlops.units.solve compiled (model by model, over the cores, the models whose specs
+    did not change since the last compile taken from its snapshot); False where the old output is
+    not what that snapshot says (the caller compiles through the whole pipeline)."""
     from mlops import cache, units, writer
     from mlops.commands.output import write_diagnostic
 
-    documents = cache.Documents(found.root)
-    delta = units.solve(path, found, target, documents, outputs=True)
-    if delta is None:
-        return False
     documents.save()
     text = fmt == "text"
     if not delta.ok:

@@ -314,6 +314,7 @@ def _unit(base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, list[
     from dataclasses import replace
 
     from mlops import progress, rules, targets
+    from mlops.diagnostics import has_errors
     from mlops.resolve import resolve
 
     name, docs = item
@@ -330,7 +331,7 @@ def _unit(base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, list[
         cache.pinned(models),
         len(models),
     )
-    if not outputs:
+    if not outputs or has_errors(unit.diagnostics):  # a compile with errors renders nothing
         return unit, []
     before = old.get(name)
     keys = cache.ModelKeys()

@@ -244,20 +244,12 @@ def write(out: Path, files: Mapping[str, bytes | None], lock: bytes, same: Same 
             raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
         try:
             old = _tree(out) if out.is_dir() else {}
-            folders: set[str] = set()
-            into, source = str(staged), str(out)  # plain strings: 9,000 paths through pathlib cost a tenth of a second
-            for rel, content in files.items():
-                target = os.path.join(into, rel)
-                parent = os.path.dirname(target)
-                if parent not in folders:
-                    os.makedirs(parent, exist_ok=True)
-                    folders.add(parent)
-                if content is None:
-                    if not (_kept(rel, old.get(rel), same) and _link(os.path.join(source, rel), target)):
-                        raise Unkept(rel)
-                elif not (_holds(out, rel, old.get(rel), content, same) and _link(os.path.join(source, rel), target)):
-                    with open(target, "wb") as f:
-                        f.write(content)
+            folders: dict[str, list[str]] = {}
+            for rel in files:
+                folder, _, name = rel.rpartition("/")
+                folders.setdefault(folder, []).append(name)
+            for folder, names in folders.items():
+                _stage(out, staged, folder, names, files, old, same)
             (staged / LOCK).write_bytes(lock)
             os.chmod(staged, 0o755)
             _swap(staged, out)
@@ -267,6 +259,41 @@ def write(out: Path, files: Mapping[str, bytes | None], lock: bytes, same: Same 
         except Unkept:  # raised while staging, before anything was swapped
             shutil.rmtree(staged, ignore_errors=True)
             raise
+
+
+def _stage(
+    out: Path,
+    staged: Path,
+    folder: str,
+    names: list[str],
+    files: Mapping[str, bytes | None],
+    old: dict[str, os.stat_result],
+    same: Same | None,
+) -> None:
+    """One folder of the new tree: each file linked from the old tree's folder or written. Through
+    the two folders' descriptors (linkat, openat): 9,000 files by whole paths cost twice as much."""
+    into = staged / folder if folder else staged
+    into.mkdir(parents=True, exist_ok=True)
+    dst = os.open(into, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        src = os.open(out / folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW) if old else None
+    except OSError:
+        src = None  # no such folder in the old tree: every file of it is written
+    try:
+        for name in names:
+            rel = f"{folder}/{name}" if folder else name
+            content, st = files[rel], old.get(rel)
+            if content is None:
+                if not (src is not None and _kept(rel, st, same) and _link(src, dst, name)):
+                    raise Unkept(rel)
+            elif not (src is not None and _holds(out, rel, st, content, same) and _link(src, dst, name)):
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dst)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(content)
+    finally:
+        os.close(dst)
+        if src is not None:
+            os.close(src)
 
 
 def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes, same: Same | None) -> bool:
@@ -284,10 +311,11 @@ def _kept(rel: str, st: os.stat_result | None, same: Same | None) -> bool:
     return st is not None and stat.S_ISREG(st.st_mode) and same is not None and same(rel, st)
 
 
-def _link(source: str, target: str) -> bool:
-    """A hard link, where the file system has them (else the caller writes the bytes)."""
+def _link(src: int, dst: int, name: str) -> bool:
+    """A hard link of `name` from folder `src` into folder `dst` (descriptors), where the file system
+    has them (else the caller writes the bytes)."""
     try:
-        os.link(source, target, follow_symlinks=False)
+        os.link(name, name, src_dir_fd=src, dst_dir_fd=dst, follow_symlinks=False)
     except OSError as exc:
         if exc.errno in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
             return False
