@@ -89,10 +89,10 @@ def _policy(doc: dict, step: int) -> None:
 
 OPERATIONS = [
     "edit", "comment", "add", "remove", "rename", "catalog", "environment", "policy", "overlay",
-    "break", "warn", "unpriced", "rank", "hand-edit", "drop", "data", "trainer",
+    "break", "warn", "unpriced", "rank", "hand-edit", "drop", "data", "trainer", "twin",
 ]  # fmt: skip
 # edits of model specs only: mlops.units answers validate and compile without resolving the others
-MODEL_EDITS = ("edit", "comment", "add", "remove", "rename", "overlay", "break", "warn", "rank")
+MODEL_EDITS = ("edit", "comment", "add", "remove", "rename", "overlay", "break", "warn", "rank", "twin")
 
 
 def _operation(rng: random.Random, root: Path, step: int) -> str:
@@ -160,6 +160,12 @@ def _operation(rng: random.Random, root: Path, step: int) -> str:
     elif op == "trainer":  # the trainer's bytes are in every model's code versions
         path = root / "trainer" / "train.py"
         path.write_text(path.read_text() + f"# step {step}\n")
+    elif op == "twin":  # a second file naming a model (P301, one unit of two files), or that file gone
+        twin = root / "models" / "zz-twin.yaml"
+        if twin.exists():
+            twin.unlink()
+        else:
+            shutil.copy(rng.choice([p for p in models if p != twin]), twin)
     elif op == "hand-edit":  # compile must put the rendered file back, --check must see it first
         rendered = sorted(p for p in (root / "rendered").rglob("*.json"))
         path = rng.choice(rendered)

@@ -96,8 +96,7 @@ def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool, jobs: in
 
     found = None if envs or not path.is_dir() else cache.scan(path)
     with progress.on_terminal(fmt == "text"), parallel.using(jobs):  # the caches of the last compile, read only
-        documents = cache.Documents(path.resolve(), write=False)
-        delta = None if found is None else units.solve(path, found, found.output, documents)
+        delta = None if found is None else units.solve(path, found, found.output)
     if delta is not None:
         diagnostics, ok = delta.diagnostics, delta.ok
         models, environments = delta.model_count, len(delta.environments)
@@ -151,9 +150,8 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     if found is not None and not check:
         target = out if out is not None else found.output
         with progress.on_terminal(text), parallel.using(jobs):  # the bar is gone before anything is printed
-            documents = cache.Documents(found.root)
-            delta = units.solve(path, found, target, documents, outputs=True)
-        if delta is not None and _compile_units(path, delta, documents, found, target, fmt):
+            delta = units.solve(path, found, target, outputs=True)
+        if delta is not None and _compile_units(path, delta, found, target, fmt):
             return
     with progress.on_terminal(text), parallel.using(jobs):
         caches = cache.Caches(path.resolve(), write=not check)
@@ -199,14 +197,13 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
         _echo_diagnostics([], path, fmt)
 
 
-def _compile_units(path: Path, delta, documents, found, target: Path, fmt: str) -> bool:
+def _compile_units(path: Path, delta, found, target: Path, fmt: str) -> bool:
     """Write what mlops.units.solve compiled (model by model, over the cores, the models whose specs
     did not change since the last compile taken from its snapshot); False where the old output is
     not what that snapshot says (the caller compiles through the whole pipeline)."""
     from mlops import cache, units, writer
     from mlops.commands.output import write_diagnostic
 
-    documents.save()
     text = fmt == "text"
     if not delta.ok:
         _echo_diagnostics(delta.diagnostics, path, fmt, err=text)

@@ -236,12 +236,12 @@ class Delta:
             Snapshot(self.key, self.files, self.units()).write(root, self.touched)
 
 
-def solve(root: Path, found: cache.Scan, target: Path, documents: Any = None, *, outputs: bool = False) -> Delta | None:
+def solve(root: Path, found: cache.Scan, target: Path, *, outputs: bool = False) -> Delta | None:
     """validate's answer (and with `outputs`, compile's files), unit by unit: the units whose files did
     not change come from the snapshot when its key is this project's; the others are resolved,
-    checked (and rendered) now, over the cores (mlops.parallel). `documents` (cache.Documents) parses
-    the files when nothing is kept. None where this cannot answer (mlops.yaml unread, a file
-    changed while it was read): the whole pipeline runs."""
+    parsed, checked (and rendered) now, a file at a time over the cores (mlops.parallel). None where
+    this cannot answer (mlops.yaml unread, a model file that is a link or too big): the whole
+    pipeline runs and words it."""
     from mlops import parallel, pipeline, rules
     from mlops.diagnostics import sort_unique
     from mlops.loader import MAX_BYTES
@@ -273,39 +273,74 @@ def solve(root: Path, found: cache.Scan, target: Path, documents: Any = None, *,
         load = [d for d in now if d in changed or snap.files[d][1] in touched]
     else:
         load = list(now)
-    specs = {"Model": [now[d] for d in load], **{k: found.folders[k] for k in ("Environment", "Policy")}}
-    sources = load_project(found.root, None if keep else documents, files=specs)
-    if sources.project is None or any(doc.sha256 != shas.get(doc.path) for doc in sources.documents["Model"]):
+    if any(now[d].is_symlink() for d in load):
+        return None  # load_project words where a link leads; the whole pipeline reports it
+    own = {k: found.folders[k] for k in ("Environment", "Policy")}
+    sources = load_project(found.root, files={"Model": [], **own})  # the project's own files
+    if sources.project is None:
         return None
     environments, chosen, catalogs = pipeline.settings(sources)
     names = frozenset(d.data["metadata"]["name"] for d in sources.documents["Environment"])
     base = Context(sources, environments, chosen, [], {}, names, catalogs)
-    groups: dict[str, list[Any]] = {}
-    for doc in sources.documents["Model"]:
-        groups.setdefault(doc.data["metadata"]["name"], []).append(doc)
     try:
-        computed = parallel.map_forked(partial(_unit, base, old, outputs), list(groups.items()), "check")
+        # each file parsed and computed on a worker as a unit of its own; a name that several files
+        # give their model (P301's) is one unit, computed again here from all of them
+        work = [(d, found.raw[now[d]]) for d in load]
+        computed = parallel.map_forked(partial(_file, base, old, outputs), work, "check")
+        by_name: dict[str, list[tuple[str, Any, list[Any]]]] = {}
+        for display, name, _, unit, made in computed:
+            if name is not None:
+                by_name.setdefault(name, []).append((display, unit, made))
+        fresh: dict[str, Unit] = {}
+        artifacts: list[Any] = []
+        for name, results in by_name.items():
+            if len(results) == 1:
+                fresh[name] = results[0][1]
+                artifacts += results[0][2]
+            else:
+                docs = [parse("Model", display, found.raw[now[display]])[0] for display, _, _ in results]
+                fresh[name], made = _unit(base, old, outputs, (name, docs))
+                artifacts += made
         project = rules.project(base)
     finally:
         base.shared.close()
-    fresh = {name: unit for name, (unit, _) in zip(groups, computed, strict=True)}
     shares = [rules.Share(name, u.diagnostics, u.usages, u.policies) for name, u in {**kept, **fresh}.items()]
     across = rules.across(base, shares, {s.name for s in shares})
-    loaded = set(load)
-    named = {doc.path: doc.data["metadata"]["name"] for doc in sources.documents["Model"]}
+    loaded = {display: (name, problems) for display, name, problems, _, _ in computed}
+    loading = [d for _, problems in loaded.values() for d in problems]
     files = {
-        d: (shas[d], named.get(d), _rows(sources.diagnostics, d)) if d in loaded or snap is None else snap.files[d]
+        d: (shas[d], loaded[d][0], cache._diagnostic_rows(loaded[d][1])) if d in loaded else snap.files[d]  # type: ignore[union-attr]
         for d in now
     }
-    kept_load = [row for d, (_, _, rows) in files.items() if d not in loaded for row in cache._diagnostics(rows)]
+    kept_load = [d for f, (_, _, rows) in files.items() if f not in loaded for d in cache._diagnostics(rows)]
     diagnostics = sort_unique(
-        sources.diagnostics + kept_load + project + [d for share in shares for d in share.diagnostics] + across
+        sources.diagnostics
+        + loading
+        + kept_load
+        + project
+        + [d for share in shares for d in share.diagnostics]
+        + across
     )
     spec_hashes = sources.spec_hashes() | {d: sha for d, (sha, name, _) in files.items() if name is not None}
     if touched is not None:
         touched |= set(fresh)
-    artifacts = [a for _, made in computed for a in made]
     return Delta(diagnostics, environments, kept, fresh, artifacts, files, spec_hashes, key, touched)
+
+
+def _file(
+    base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, bytes]
+) -> tuple[str, str | None, list[Any], Unit | None, list[Any]]:
+    """One model file parsed (the name it gives its model, None when it does not load, and its
+    problems) and computed as a unit of its own. The document stays in the worker."""
+    from mlops.project import parse
+
+    display, raw = item
+    doc, problems = parse("Model", display, raw)
+    if doc is None:
+        return display, None, problems, None, []
+    name = doc.data["metadata"]["name"]
+    unit, made = _unit(base, old, outputs, (name, [doc]))
+    return display, name, problems, unit, made
 
 
 def _unit(base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, list[Any]]) -> tuple[Unit, list[Any]]:
