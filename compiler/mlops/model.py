@@ -17,6 +17,9 @@ from mlops.vllm_serving import VllmServing
 _ATOMS = frozenset({str, int, float, bool, type(None), bytes})
 
 
+_NOT_FACTS = frozenset({"deepspeed_json", "entrypoint_files", "footprint"})
+
+
 @cache
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
@@ -471,9 +474,8 @@ class ResolvedModel:
 
     def facts(self) -> dict[str, Any]:
         """The model as nested plain data with derived numbers: what policies and `explain` read."""
-        data = plain(self)
-        for key in ("deepspeed_json", "entrypoint_files", "footprint"):
-            data.pop(key)
+        # plain(self) less what policies never read (footprint is written below, as derived numbers)
+        data = {n: plain(getattr(self, n)) for n in _field_names(type(self)) if n not in _NOT_FACTS}
         t = self.training
         data["training"]["resources"] = {
             "gpu": t.gpu.name,

@@ -347,14 +347,17 @@ def _unit(base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, list[
     """One unit computed: resolved in every environment, checked, and with `outputs` rendered (an
     environment it resolves in as the old snapshot's unit did keeps that unit's files and pieces)."""
     from dataclasses import replace
+    from functools import cache as cache_of
 
-    from mlops import progress, rules, targets
+    from mlops import entrypoint, progress, rules, targets
     from mlops.diagnostics import has_errors
     from mlops.resolve import resolve
 
     name, docs = item
+    root = base.sources.root
+    code_files = base.shared.get("code files", lambda: cache_of(lambda command: entrypoint.files(command, root)))
     with progress.listening(None):  # one unit of the caller's progress, not a task of its own
-        resolution = resolve(docs, list(base.environments.values()), base.catalogs, base.sources.root)
+        resolution = resolve(docs, list(base.environments.values()), base.catalogs, root, code_files)
     models = resolution.models
     share = rules.share(replace(base, models=models, documents=resolution.documents), name, docs, models)
     unit = Unit(

@@ -66,12 +66,18 @@ def environment(doc: Document) -> Environment:
 
 
 def resolve(
-    model_docs: list[Document], envs: list[Environment], catalogs: Catalogs, root: Path | None = None
+    model_docs: list[Document],
+    envs: list[Environment],
+    catalogs: Catalogs,
+    root: Path | None = None,
+    code_files: Callable[[tuple[str, ...]], tuple[Any, ...]] | None = None,
 ) -> Resolution:
     """One ResolvedModel per model x environment; `root` (the project folder) lets train's
-    code version hash the files its command names."""
+    code version hash the files its command names (`code_files`: a memo of entrypoint.files for
+    the project, kept by a caller that resolves model by model)."""
     out = Resolution()
-    code_files = cache(lambda command: entrypoint.files(command, root))  # most models share a trainer
+    if code_files is None:
+        code_files = cache(lambda command: entrypoint.files(command, root))  # most models share a trainer
     for doc in progress.track(model_docs, "resolve"):
         for env in envs:
             merged = overlay_document(doc, env.name)
