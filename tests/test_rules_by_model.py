@@ -1,4 +1,4 @@
-"""The rules run model by model (mlops.rules.run: each model's share, the project's own files, then
+"""The rules run model by model (mlops.rules.check: each model's share, the project's own files, then
 the sums and policy shapes across the shares) and report exactly what every rule reports when it
 is run once over the whole project: random projects with errors and warnings of every scope
 (duplicate names, quota and budget over, policies with unknown paths, models or environments,

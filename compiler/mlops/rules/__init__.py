@@ -1,6 +1,6 @@
 """Semantic rules, one module each, run in this order after schema validation and resolution.
 
-They run model by model (`run`): a rule sees one model at a time (every Model document that names
+They run model by model (`check`): a rule sees one model at a time (every Model document that names
 it and its resolved models in every environment), then once for the project's own files (mlops.yaml,
 environments, policies) with no model at all; the few findings that depend on all models together
 (ACROSS: quota and budget sums, whether a policy's path exists) are taken from each model's `Share`.
@@ -180,10 +180,6 @@ def check(ctx: Context, memo: Memo | None = None) -> Found:
         return Found(project(ctx), shares, across(ctx, shares, _names(ctx)))
     finally:
         ctx.shared.close()
-
-
-def run(ctx: Context, memo: Memo | None = None) -> list[Diagnostic]:
-    return check(ctx, memo).diagnostics()
 
 
 def units(ctx: Context) -> list[tuple[str, list[Document], list[ResolvedModel]]]:

@@ -20,7 +20,7 @@ V = TypeVar("V")
 
 class Shared:
     """What the rules of one run look up once for the whole project and read for every model (the
-    rules run model by model: mlops.rules.run): the DVC root, one git reader. Closed when the run ends."""
+    rules run model by model: mlops.rules.check): the DVC root, one git reader. Closed when the run ends."""
 
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}
