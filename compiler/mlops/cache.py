@@ -391,7 +391,7 @@ class Artifacts:
 @dataclass
 class Scan:
     """Every file load_project reads (mlops.yaml, the spec files of each folder, the catalogs), read
-    once for a compile: the up-to-date answer, the fast path of mlops.units and the tree record
+    once for a compile: the up-to-date answer, mlops.units and the tree record
     all take their hashes from here."""
 
     root: Path

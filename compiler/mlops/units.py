@@ -1,24 +1,26 @@
-"""The incremental compile's fast path: after some model specs changed, validate and compile
-resolve, check and render those models only (README: "The incremental compile").
+"""validate and compile model by model: each model computed on its own, over the cores, and the
+models whose specs did not change since the last compile taken from what it kept (README: "The
+incremental compile").
 
 A project is its own inputs (mlops.yaml, the environment and policy files, the catalogs, every
 other file of the project) and one *unit* per model name: the Model documents that name it. What
 a unit contributes depends on its documents and the project's own inputs only: its files' load and
 resolve problems, its share of the rules' findings (mlops.rules.Share: every rule run on that model
 alone, plus what the sums and policy shapes across models read of it), the digests of its rendered
-files and its pieces of the per-environment files. A compile keeps every unit's contribution in
-.mlops/cache/units-<tag>.bin, under the key of the project's own inputs. The next validate or
-compile with the same key takes every unchanged unit from there, computes the changed ones, then
-the findings across models and the per-environment files from all the units: the same diagnostics
-and bytes a clean compile makes (tests/test_incremental.py compares them after random edits).
+files and its pieces of the per-environment files. `solve` computes the units on forked workers
+(mlops.parallel: only their contributions and rendered files come back), then the findings across
+models and the per-environment files from all the units: the same diagnostics and bytes as the
+whole pipeline (mlops.pipeline), which tests/test_incremental.py compares it with after random edits.
 
-The key covers the compiler (cache.fingerprint), the output folder, the bytes of mlops.yaml, of the
-environment and policy files and of the catalogs, and the lstat of every other file of the project
-(trainer code, data, .dvc files: what the rules about files read), the output, .git, .mlops and
-Python caches aside. The full path runs instead with --env, in a DVC project (D801 reads DVC's
-state), where a kept model pins a data revision (D802 asks git), and when the output no longer holds
-what the last compile wrote there (a hand edit): the writer links kept files from the old tree and
-has no bytes to write them again.
+A compile keeps every unit's contribution in .mlops/cache/units-<tag>.bin and outputs-<tag>/,
+under the key of the project's own inputs: the compiler (cache.fingerprint), the output folder,
+the bytes of mlops.yaml, the environment and policy files and the catalogs, and the lstat of every
+other file of the project (cache.Scan.others). The next validate or compile with the same key
+computes the changed units only; with another key it computes every unit, and a model that
+resolves as it did keeps its rendered files. Nothing is kept in a DVC project (D801 reads DVC's
+state), a unit pinning a data revision is computed every time (D802 asks git), and where the output
+no longer holds what the last compile wrote (a hand edit) the whole pipeline writes every file: the
+writer links kept files from the old tree and has no bytes to write them again.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def _path(root: Path) -> Path:
 
 def project_key(found: cache.Scan, target: Path) -> str | None:
     """The key of everything a unit's contribution depends on besides its documents; None where
-    the fast path cannot vouch for it (an input unread, a spec file that is a symbolic link)."""
+    nothing may be kept (an input unread, a spec file that is a symbolic link)."""
     from mlops.paths import find_dvc_root
 
     if find_dvc_root(found.root) is not None:
@@ -86,9 +88,8 @@ class Unit:
     keys: tuple[tuple[str, str], ...] = ()  # (environment, cache.ModelKeys of its resolved model, hex)
 
 
-Entry = tuple[
-    str, str, str, str, "str | None"
-]  # an artifact without its bytes: path, sha256, target, environment, model
+# an artifact without its bytes: path, sha256, target, environment, model
+Entry = tuple[str, str, str, str, "str | None"]
 
 
 @dataclass
@@ -198,7 +199,7 @@ def forget(root: Path) -> None:
         _path(root).unlink()
 
 
-# --- the fast path ---------------------------------------------------------------------------------
+# --- validate and compile, unit by unit ------------------------------------------------------------
 
 
 @dataclass
