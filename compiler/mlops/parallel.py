@@ -120,13 +120,11 @@ def _stop(pid: int, reader: int) -> None:
 def _collect(pid: int, reader: int, fn: Callable[[T], R], share: Sequence[T]) -> list[R]:
     """The worker's results; its share computed here when it did not finish (killed, failed)."""
     with os.fdopen(reader, "rb") as stream:
-        data = stream.read()
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) == 0:
-        try:
-            results = pickle.loads(data)
+        try:  # read as it arrives: the results' pickled bytes are never held whole beside them
+            results = pickle.load(stream)
         except Exception:  # a truncated stream: fall through to computing the share here
             results = None
-        if isinstance(results, list) and len(results) == len(share):
-            return results
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 0 and isinstance(results, list) and len(results) == len(share):
+        return results  # trusted only from a worker that finished
     return [fn(x) for x in share]
