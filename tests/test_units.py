@@ -100,3 +100,17 @@ def test_another_output_folder_is_compiled_in_full(project, tmp_path) -> None:
     assert mlops("compile", root, "--out", other).exit_code == 0
     assert answered == [False]
     assert snapshot(other) == _clean_tree(root, tmp_path / "clean")
+
+
+@pytest.mark.parametrize("key", ["models", "environments", "policies", "output"])
+def test_a_folder_setting_too_long_for_the_file_system_is_a_finding_not_a_crash(tmp_path: Path, key: str) -> None:
+    """mlops.yaml is read before its schema is checked: a 300-character folder name (ENAMETOOLONG)
+    must reach the whole pipeline, which reports it, in validate and in compile."""
+    root = tmp_path / "project"
+    realistic.write_project(root, 2)
+    text = (root / "mlops.yaml").read_text()
+    (root / "mlops.yaml").write_text(text.replace("spec:\n", f"spec:\n  {key}: {'x' * 300}\n", 1))
+    for command in ("validate", "compile"):
+        result = mlops(command, root)
+        assert result.exit_code == 1, (command, result.output)
+        assert "mlops.yaml:" in result.output

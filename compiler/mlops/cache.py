@@ -485,11 +485,15 @@ def scan(root: Path) -> Scan | None:
         return None
     if not all(isinstance(v, str) for v in catalogs.values()):
         return None
+    try:  # mlops.yaml is not schema-checked here: a folder setting may be any string
+        folders = {kind: project._spec_files(root / settings[key]) for key, kind in project.FOLDERS.items()}
+    except (OSError, ValueError):  # a name too long, a NUL: the full compile says what is wrong
+        return None
     found = Scan(
         root,
         root / settings["output"],
         root / project.PROJECT_FILE,
-        {kind: project._spec_files(root / settings[key]) for key, kind in project.FOLDERS.items()},
+        folders,
         [root / rel for _, rel in sorted(catalogs.items())],
         {},
     )

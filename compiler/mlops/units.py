@@ -56,7 +56,7 @@ def project_key(found: cache.Scan, target: Path) -> str | None:
     h = hashlib.sha256(f"{cache.fingerprint()}\0{target.resolve()}\0".encode())
     prefix = str(found.root) + os.sep
     for path in found.files:
-        if path.is_symlink() or not str(path).startswith(prefix):
+        if os.path.islink(path) or not str(path).startswith(prefix):
             return None
         if path in models:
             continue
