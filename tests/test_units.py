@@ -102,14 +102,18 @@ def test_another_output_folder_is_compiled_in_full(project, tmp_path) -> None:
     assert snapshot(other) == _clean_tree(root, tmp_path / "clean")
 
 
+@pytest.mark.parametrize("value", ["x" * 300, '"a\\x00b"'], ids=["too-long", "nul"])
 @pytest.mark.parametrize("key", ["models", "environments", "policies", "output"])
-def test_a_folder_setting_too_long_for_the_file_system_is_a_finding_not_a_crash(tmp_path: Path, key: str) -> None:
-    """mlops.yaml is read before its schema is checked: a 300-character folder name (ENAMETOOLONG)
-    must reach the whole pipeline, which reports it, in validate and in compile."""
+def test_a_folder_setting_the_file_system_refuses_is_a_finding_not_a_crash(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    """mlops.yaml is read before its schema is checked: a folder name too long for the file system
+    (ENAMETOOLONG) or holding a NUL must reach the whole pipeline, which reports it, in validate
+    and in compile."""
     root = tmp_path / "project"
     realistic.write_project(root, 2)
     text = (root / "mlops.yaml").read_text()
-    (root / "mlops.yaml").write_text(text.replace("spec:\n", f"spec:\n  {key}: {'x' * 300}\n", 1))
+    (root / "mlops.yaml").write_text(text.replace("spec:\n", f"spec:\n  {key}: {value}\n", 1))
     for command in ("validate", "compile"):
         result = mlops(command, root)
         assert result.exit_code == 1, (command, result.output)

@@ -485,6 +485,8 @@ def scan(root: Path) -> Scan | None:
         return None
     if not all(isinstance(v, str) for v in catalogs.values()):
         return None
+    if any("\0" in v for v in (*settings.values(), *catalogs.values())):
+        return None  # no path holds a NUL: the full compile says what is wrong
     try:  # mlops.yaml is not schema-checked here: a folder setting may be any string
         folders = {kind: project._spec_files(root / settings[key]) for key, kind in project.FOLDERS.items()}
     except (OSError, ValueError):  # a name too long, a NUL: the full compile says what is wrong
