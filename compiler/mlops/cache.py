@@ -75,6 +75,11 @@ def _read(path: Path) -> Any:
         raw = path.read_bytes()
     except OSError:
         return None
+    return _payload(raw)
+
+
+def _payload(raw: bytes) -> Any:
+    """_read's answer for a cache file's bytes."""
     head, digest, payload = raw[: len(_MAGIC)], raw[len(_MAGIC) : len(_MAGIC) + 32], raw[len(_MAGIC) + 32 :]
     if head != _MAGIC or hashlib.sha256(payload).digest() != digest:
         return None
@@ -410,16 +415,18 @@ class Scan:
     def digests(self) -> dict[Path, bytes]:
         return {path: hashlib.sha256(raw).digest() for path, raw in self.raw.items()}
 
-    def inputs_key(self, target: Path) -> str | None:
+    def inputs_key(self, target: Path, skip: frozenset[Path] = frozenset()) -> str | None:
         """What the tree record keys an output by: the compiler, the output folder, every input's
-        bytes and the lstat of every other file of the project (others)."""
+        bytes (but those of `skip`) and the lstat of every other file of the project (others); None
+        where an input is unread or lies outside the project."""
         h = hashlib.sha256(f"{fingerprint()}\0{target.resolve()}\0".encode())
         prefix = str(self.root) + os.sep
         for path in self.files:
             name = str(path)
-            if not name.startswith(prefix) or path not in self.raw:
+            if not name.startswith(prefix) or (path not in self.raw and path not in skip):
                 return None
-            h.update(name[len(prefix) :].replace(os.sep, "/").encode() + b"\0" + self.digests[path])
+            if path not in skip:
+                h.update(name[len(prefix) :].replace(os.sep, "/").encode() + b"\0" + self.digests[path])
         return h.hexdigest() + self.others(target).hex()
 
     def others(self, target: Path) -> bytes:

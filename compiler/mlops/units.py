@@ -50,21 +50,9 @@ def project_key(found: cache.Scan, target: Path) -> str | None:
     nothing may be kept (an input unread, a spec file that is a symbolic link)."""
     from mlops.paths import find_dvc_root
 
-    if find_dvc_root(found.root) is not None:
+    if find_dvc_root(found.root) is not None or any(os.path.islink(path) for path in found.files):
         return None
-    models = set(found.folders["Model"])
-    h = hashlib.sha256(f"{cache.fingerprint()}\0{target.resolve()}\0".encode())
-    prefix = str(found.root) + os.sep
-    for path in found.files:
-        if os.path.islink(path) or not str(path).startswith(prefix):
-            return None
-        if path in models:
-            continue
-        if path not in found.raw:
-            return None
-        h.update(str(path)[len(prefix) :].encode() + b"\0" + found.digests[path])
-    h.update(found.others(target))
-    return h.hexdigest()
+    return found.inputs_key(target, skip=frozenset(found.folders["Model"]))  # the models are the units' own
 
 
 # --- what the snapshot keeps -------------------------------------------------------------------------
@@ -110,8 +98,11 @@ class Snapshot:
         from mlops.rules.policies import Part
         from mlops.rules.usage import Usage
 
-        digest = cache._sha(_path(root))
-        entry = cache._read(_path(root))
+        try:
+            raw = _path(root).read_bytes()
+        except OSError:
+            return None
+        digest, entry = hashlib.sha256(raw).hexdigest(), cache._payload(raw)  # the file read once
         if not isinstance(entry, dict) or entry.get("compiler") != cache.fingerprint():
             return None
         rows = cache._diagnostics
@@ -224,7 +215,7 @@ class Delta:
 
     @property
     def model_count(self) -> int:
-        return sum(1 for u in (*self.kept.values(), *self.fresh.values()) if u.resolved)
+        return sum(1 for u in self.units().values() if u.resolved)
 
     def units(self) -> dict[str, Unit]:
         return {**self.kept, **self.fresh}
@@ -247,7 +238,7 @@ def solve(root: Path, found: cache.Scan, target: Path, *, outputs: bool = False)
     from mlops.diagnostics import sort_unique
     from mlops.loader import MAX_BYTES
     from mlops.project import load_project, parse
-    from mlops.rules.context import Context
+    from mlops.resolve import Resolution
 
     snap = Snapshot.read(found.root)
     key = project_key(found, target)
@@ -281,8 +272,7 @@ def solve(root: Path, found: cache.Scan, target: Path, *, outputs: bool = False)
     if sources.project is None:
         return None
     environments, chosen, catalogs = pipeline.settings(sources)
-    names = frozenset(d.data["metadata"]["name"] for d in sources.documents["Environment"])
-    base = Context(sources, environments, chosen, [], {}, names, catalogs)
+    base = pipeline.context(sources, environments, chosen, catalogs, Resolution())  # no model: each unit brings its own
     try:
         # each file parsed and computed on a worker as a unit of its own; a name that several files
         # give their model (P301's) is one unit, computed again here from all of them
@@ -394,10 +384,6 @@ def _unit(base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, list[
     return unit, fresh
 
 
-def _rows(diagnostics: list[Any], display: str) -> Any:
-    return cache._diagnostic_rows([d for d in diagnostics if d.file == display])
-
-
 def _entry(a: Any) -> Entry:
     return (a.path, a.sha256, a.target, a.environment, a.model)
 
@@ -424,12 +410,6 @@ def render(delta: Delta) -> tuple[dict[str, bytes | None], dict[str, Entry]]:
 
 
 def lock(entries: dict[str, Entry], spec_hashes: dict[str, str]) -> bytes:
-    from mlops.writer import build_lock
+    from mlops.writer import build_lock, lock_entry
 
-    return build_lock(
-        {
-            path: {"sha256": sha, "target": t, "environment": env, "model": m}
-            for path, (_, sha, t, env, m) in entries.items()
-        },
-        spec_hashes,
-    )
+    return build_lock({path: lock_entry(*entry[1:]) for path, entry in entries.items()}, spec_hashes)

@@ -70,10 +70,12 @@ def locked_artifacts(out: Path) -> dict[str, Any]:
 
 
 def lock_entries(artifacts: list[Artifact]) -> dict[str, dict[str, Any]]:
-    return {
-        a.path: {"sha256": a.sha256, "target": a.target, "environment": a.environment, "model": a.model}
-        for a in artifacts
-    }
+    return {a.path: lock_entry(a.sha256, a.target, a.environment, a.model) for a in artifacts}
+
+
+def lock_entry(sha256: str, target: str, environment: str, model: str | None) -> dict[str, Any]:
+    """One file's entry in mlops.lock."""
+    return {"sha256": sha256, "target": target, "environment": environment, "model": model}
 
 
 def build_lock(artifacts: dict[str, dict[str, Any]], spec_hashes: dict[str, str]) -> bytes:

@@ -177,7 +177,7 @@ class Found:
 def check(ctx: Context, memo: Memo | None = None) -> Found:
     try:
         shares = [share(ctx, name, docs, models, memo) for name, docs, models in progress.track(units(ctx), "check")]
-        return Found(project(ctx), shares, across(ctx, shares, _names(ctx)))
+        return Found(project(ctx), shares, across(ctx, shares, ctx.model_names()))
     finally:
         ctx.shared.close()
 
@@ -224,10 +224,6 @@ def across(ctx: Context, shares: Iterable[Share], model_names: Iterable[str]) ->
     found = [u for s in shares for u in s.usages]
     out = [*gpu_quota.across(ctx, found), *budget.across(ctx, found)]
     return out + list(policies.across(ctx, [s.policies for s in shares], model_names))
-
-
-def _names(ctx: Context) -> set[str]:
-    return {doc.data["metadata"]["name"] for doc in ctx.sources.documents["Model"]}
 
 
 def _per_model(rules: list[Rule], ctx: Context) -> list[Diagnostic]:

@@ -74,6 +74,10 @@ class Context:
             seen.add((m.name, value))
             yield m, value
 
+    def model_names(self) -> set[str]:
+        """The names of the project's Model documents, also of those that did not resolve."""
+        return {doc.data["metadata"]["name"] for doc in self.sources.documents["Model"]}
+
     def by_environment(self) -> dict[str, list[ResolvedModel]]:
         groups: dict[str, list[ResolvedModel]] = {name: [] for name in self.environments}
         for m in self.models:

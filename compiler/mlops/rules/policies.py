@@ -36,8 +36,7 @@ _MISSING = object()
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
-    names = {d.data["metadata"]["name"] for d in ctx.sources.documents["Model"]}
-    return across(ctx, [part(ctx, ctx.models)], names)
+    return across(ctx, [part(ctx, ctx.models)], ctx.model_names())
 
 
 # Policies are checked in two steps, so a compile can keep each model's share from an earlier one
