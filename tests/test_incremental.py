@@ -53,6 +53,20 @@ def _clean(root: Path, scratch: Path) -> tuple[dict[str, str], tuple, tuple]:
     return snapshot(out), compiled, validated
 
 
+def kept_models(monkeypatch) -> list[bool]:
+    """A list that gets, per validate or compile, whether mlops.units kept the unchanged models."""
+    kept: list[bool] = []
+    solve = units.solve
+
+    def spy(*args, **kwargs):
+        delta = solve(*args, **kwargs)
+        kept.append(delta is not None and bool(delta.kept))
+        return delta
+
+    monkeypatch.setattr(units, "solve", spy)
+    return kept
+
+
 def _own_inputs(root: Path) -> dict[str, bytes]:
     """Every file of the project but the model specs, the output and the cache."""
     skip = ("models/", "rendered/", ".mlops/")
@@ -181,15 +195,7 @@ def test_random_edit_sequences_compile_like_clean_compiles(tmp_path: Path, seed:
     rendered: list[str] = []
     for name, render in list(targets.TARGETS.items()):
         monkeypatch.setitem(targets.TARGETS, name, lambda m, render=render: rendered.append(m.name) or render(m))
-    fast: list[bool] = []  # per validate or compile: whether mlops.units kept the unchanged models
-    solve = units.solve
-
-    def spy(*args, **kwargs):
-        delta = solve(*args, **kwargs)
-        fast.append(delta is not None and bool(delta.kept))
-        return delta
-
-    monkeypatch.setattr(units, "solve", spy)
+    fast = kept_models(monkeypatch)
     root = tmp_path / "project"
     realistic.write_project(root, 4)
     assert mlops("compile", root).exit_code == 0

@@ -11,23 +11,16 @@ from pathlib import Path
 import pytest
 
 from benchmarks import realistic
-from mlops import cache, units
+from mlops import cache
 from tests.helpers import mlops, snapshot
-from tests.test_incremental import _clean
+from tests.test_incremental import _clean, kept_models
 
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch) -> tuple[Path, list[bool]]:
-    """A compiled 4-model project, and a list that records whether each units.attempt answered."""
-    answered: list[bool] = []
-    solve = units.solve
-
-    def spy(*args, **kwargs):
-        delta = solve(*args, **kwargs)
-        answered.append(delta is not None and bool(delta.kept))
-        return delta
-
-    monkeypatch.setattr(units, "solve", spy)
+    """A compiled 4-model project, and a list that records whether each validate or compile kept
+    the unchanged models (tests.test_incremental.kept_models)."""
+    answered = kept_models(monkeypatch)
     root = tmp_path / "project"
     realistic.write_project(root, 4)
     assert mlops("compile", root).exit_code == 0
