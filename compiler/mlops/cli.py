@@ -152,17 +152,14 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
         with progress.on_terminal(text), parallel.using(jobs):  # the bar is gone before anything is printed
             delta = units.solve(path, found, target, outputs=True)
         if delta is not None and _compile_units(path, delta, found, target, fmt):
-            return
+            return  # else the output is not what the last compile wrote: the whole pipeline writes every file
     with progress.on_terminal(text), parallel.using(jobs):
         caches = cache.Caches(path.resolve(), write=not check)
         result = _validate(path, envs, caches)
         caches.save_checks()
         artifacts = render(result, caches.artifacts) if result.ok else []
     if not result.ok:
-        _echo_diagnostics(result.diagnostics, path, fmt, err=text)
-        if text:
-            click.echo("nothing written: fix the errors above", err=True)
-        sys.exit(1)
+        _refuse(result.diagnostics, path, fmt)
     target = out if out is not None else result.sources.output
     digests = {a.path: a.sha256 for a in artifacts}
     try:
@@ -191,48 +188,43 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
             click.echo(f"up to date: {len(files)} files in {target}")
         return
     caches.artifacts.save(prune=not envs)
-    if text:
-        click.echo(f"wrote {len(artifacts)} files for {len(result.environments)} environments to {target}")
+    _wrote(len(artifacts), len(result.environments), target, path, fmt)
+
+
+def _refuse(diagnostics: list[Diagnostic], path: Path, fmt: str) -> None:
+    """A compile with errors: they are listed, nothing is written, exit 1."""
+    _echo_diagnostics(diagnostics, path, fmt, err=fmt == "text")
+    if fmt == "text":
+        click.echo("nothing written: fix the errors above", err=True)
+    sys.exit(1)
+
+
+def _wrote(files: int, environments: int, target: Path, path: Path, fmt: str) -> None:
+    if fmt == "text":
+        click.echo(f"wrote {files} files for {environments} environments to {target}")
     else:
         _echo_diagnostics([], path, fmt)
 
 
 def _compile_units(path: Path, delta, found, target: Path, fmt: str) -> bool:
-    """Write what mlops.units.solve compiled (model by model, over the cores, the models whose specs
-    did not change since the last compile taken from its snapshot); False where the old output is
-    not what that snapshot says (the caller compiles through the whole pipeline)."""
-    from mlops import cache, units, writer
+    """Write what mlops.units.solve compiled; False where the old output is not what the last
+    compile wrote (the caller compiles through the whole pipeline)."""
+    from mlops import units, writer
     from mlops.commands.output import write_diagnostic
 
-    text = fmt == "text"
     if not delta.ok:
-        _echo_diagnostics(delta.diagnostics, path, fmt, err=text)
-        if text:
-            click.echo("nothing written: fix the errors above", err=True)
-        sys.exit(1)
-    root = found.root
+        _refuse(delta.diagnostics, path, fmt)
     try:
-        with writer.locked(target) as locked:  # held until the snapshot is written: the next compile reads both
-            files, entries = units.render(delta)
-            lock = units.lock(entries, delta.spec_hashes)
-            shas = {rel: entry[1] for rel, entry in entries.items()}
-            writer.write(locked, files, lock, cache.unchanged(root, locked, shas))
-            all_units = delta.units().values()
-            commands = {c: f for u in all_units for c, f in u.commands.items()}
-            cache.record(root, target, shas, lock, commands, any(u.pinned for u in all_units), found)
-            delta.save(root)
+        written = units.write(delta, found, target)
     except writer.Unkept:
-        return False  # the output is not what the last compile wrote: the full compile writes every file
+        return False
     except writer.WriteError as exc:
         from mlops.project import load_project
 
-        project = load_project(root, files={"Model": [], "Environment": [], "Policy": []})  # mlops.yaml only
-        _echo_diagnostics([write_diagnostic(project, str(exc))], path, fmt, err=text)
+        project = load_project(found.root, files={"Model": [], "Environment": [], "Policy": []})  # mlops.yaml only
+        _echo_diagnostics([write_diagnostic(project, str(exc))], path, fmt, err=fmt == "text")
         sys.exit(1)
-    if text:
-        click.echo(f"wrote {len(files)} files for {len(delta.environments)} environments to {target}")
-    else:
-        _echo_diagnostics([], path, fmt)
+    _wrote(written, len(delta.environments), target, path, fmt)
     return True
 
 

@@ -409,6 +409,24 @@ def render(delta: Delta) -> tuple[dict[str, bytes | None], dict[str, Entry]]:
     return dict(sorted(files.items())), entries
 
 
+def write(delta: Delta, found: cache.Scan, target: Path) -> int:
+    """Write what `delta` compiled into `target` (the writer's atomic swap), then the tree record and
+    the snapshot, all under the writer's lock (the next compile reads the three together); how many
+    files. writer.Unkept where the old output is not what the last compile wrote."""
+    from mlops import writer
+
+    with writer.locked(target) as locked:
+        files, entries = render(delta)
+        lock_bytes = lock(entries, delta.spec_hashes)
+        shas = {rel: entry[1] for rel, entry in entries.items()}
+        writer.write(locked, files, lock_bytes, cache.unchanged(found.root, locked, shas))
+        units = delta.units().values()
+        commands = {command: used for u in units for command, used in u.commands.items()}
+        cache.record(found.root, target, shas, lock_bytes, commands, any(u.pinned for u in units), found)
+        delta.save(found.root)
+    return len(files)
+
+
 def lock(entries: dict[str, Entry], spec_hashes: dict[str, str]) -> bytes:
     from mlops.writer import build_lock, lock_entry
 
