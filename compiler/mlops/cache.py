@@ -496,7 +496,7 @@ def scan(root: Path) -> Scan | None:
         return None  # no path holds a NUL: the full compile says what is wrong
     try:  # mlops.yaml is not schema-checked here: a folder setting may be any string
         folders = {kind: project._spec_files(root / settings[key]) for key, kind in project.FOLDERS.items()}
-    except (OSError, ValueError):  # a name too long, a NUL: the full compile says what is wrong
+    except OSError:  # a name too long for the file system: the full compile says what is wrong
         return None
     found = Scan(
         root,

@@ -148,6 +148,8 @@ PER_MODEL: frozenset[Rule] = frozenset(
 
 # Rules whose findings need every model at once: run by `across` from the models' shares.
 ACROSS: frozenset[Rule] = frozenset({gpu_quota.check, budget.check, policies.check})
+ALONE = [rule for rule in RULES if rule not in ACROSS]  # run on one model, or the project's own files
+_PER_MODEL = [rule for rule in ALONE if rule in PER_MODEL]  # in RULES' order
 
 # memo(one model's resolved models, their merged documents, check) -> check's findings, or a cache's
 Memo = Callable[[list[ResolvedModel], list[Document], Callable[[], list[Diagnostic]]], list[Diagnostic]]
@@ -200,14 +202,13 @@ def share(
     """One model's share; `memo` (mlops.cache.Findings) keeps the PER_MODEL rules' findings."""
     sources = replace(ctx.sources, project=None, documents={"Model": docs, "Environment": [], "Policy": []})
     view = replace(ctx, sources=sources, models=models)
-    rules = [rule for rule in RULES if rule not in ACROSS]
     if memo is None:
-        found = [d for rule in rules for d in rule(view)]
+        found = [d for rule in ALONE for d in rule(view)]
     else:
-        found = [d for rule in rules if rule not in PER_MODEL for d in rule(view)]
+        found = [d for rule in ALONE if rule not in PER_MODEL for d in rule(view)]
         if models:
             documents = [ctx.documents[(m.name, m.environment.name)] for m in models]
-            found += memo(models, documents, partial(_per_model, [r for r in rules if r in PER_MODEL], view))
+            found += memo(models, documents, partial(_per_model, _PER_MODEL, view))
     return Share(name, found, usages(models), policies.part(ctx, models))
 
 
@@ -215,7 +216,7 @@ def project(ctx: Context) -> list[Diagnostic]:
     """What the rules find in the project's own files (mlops.yaml, environments, policies)."""
     sources = replace(ctx.sources, documents={**ctx.sources.documents, "Model": []})
     view = replace(ctx, sources=sources, models=[])
-    return [d for rule in RULES if rule not in ACROSS for d in rule(view)]
+    return [d for rule in ALONE for d in rule(view)]
 
 
 def across(ctx: Context, shares: Iterable[Share], model_names: Iterable[str]) -> list[Diagnostic]:
