@@ -120,13 +120,15 @@ def test_quota_budget_plan_explain_and_pulumi_agree(project: Path) -> None:
         for g in gpu_types(result.sources.catalogs.get("gpus")).values()
         for i in g.instances
     }
-    for art in render(result):
-        if art.target != "pulumi":
+    rendered = render(result)
+    model_files = [json.loads(a.content) for a in rendered if a.target == "pulumi" and a.model is not None]
+    for art in rendered:
+        if art.target != "pulumi" or art.model is not None:
             continue
         config = yaml.safe_load(art.content)["config"]
         env = config["mlops:environment"]["name"]
         cloud = config["mlops:environment"]["cloud"]
-        assert sum(m["gpus"]["total_max"] for m in config["mlops:models"]) == planned[env]
+        assert sum(m["gpus"]["total_max"] for m in model_files if m["environment"] == env) == planned[env]
         if cloud == "kubernetes":
             assert config["mlops:node_pools"] == []
             continue

@@ -11,6 +11,7 @@ import yaml
 
 from mlops.commands import preview
 from mlops.pipeline import validate
+from tests import test_pulumi_program as program_tests
 from tests.conftest import EXAMPLES, REPO
 from tests.helpers import mlops, shown, snapshot
 
@@ -77,12 +78,14 @@ def test_compile_fails_when_the_quota_cannot_hold_the_node_pool(copy_example) ->
     assert snapshot(root / "rendered") == before
 
 
-def test_compile_renders_one_stack_config_per_cloud_environment() -> None:
-    for example in ("llm-support", "tabular-fraud"):
+def test_compile_renders_one_stack_config_and_model_files_per_cloud_environment() -> None:
+    for example, model in (("llm-support", "support-assistant"), ("tabular-fraud", "fraud-detector")):
         rendered = EXAMPLES / example / "rendered"
-        assert sorted(p.relative_to(rendered).as_posix() for p in rendered.glob("*/pulumi/*")) == [
+        assert sorted(p.relative_to(rendered).as_posix() for p in rendered.glob("*/pulumi/**/*.*")) == [
             "dev/pulumi/Pulumi.dev.yaml",
+            f"dev/pulumi/models/{model}.json",
             "prod/pulumi/Pulumi.prod.yaml",
+            f"prod/pulumi/models/{model}.json",
         ]  # local runs on this machine: nothing to provision
 
 
@@ -125,19 +128,24 @@ def test_preview_workspace_is_a_private_copy_with_the_rendered_stack_config(copy
     root = copy_example("llm-support")
     assert mlops("compile", root).exit_code == 0
     result = validate(root, ["prod"])
-    config = preview.stack_config(result, "prod")
-    assert config == (root / "rendered" / "prod" / "pulumi" / "Pulumi.prod.yaml").read_bytes()
+    stack = preview.stack_files(result, "prod")
+    rendered = root / "rendered" / "prod" / "pulumi"
+    assert stack == {p.relative_to(rendered).as_posix(): p.read_bytes() for p in rendered.rglob("*") if p.is_file()}
+    assert set(stack) == {"Pulumi.prod.yaml", "models/support-assistant.json"}
     program = preview.find_program(root)  # the project has no infra/: the one of this repository
     assert program == REPO / "infra"
-    work = preview.prepare(tmp_path, program, "prod", config)
-    assert (work / "Pulumi.prod.yaml").read_bytes() == config
+    work = preview.prepare(tmp_path, program, "prod", stack)
+    assert {rel: (work / rel).read_bytes() for rel in stack} == stack
     assert (work / "mlops_infra" / "program.py").is_file() and (work / "__main__.py").is_file()
     settings = yaml.safe_load((work / "Pulumi.yaml").read_text())
     assert settings["name"] == "mlops"
     if sys.prefix != sys.base_prefix:
         assert settings["runtime"]["options"]["virtualenv"] == sys.prefix
-    env = preview.workspace_env(tmp_path / "state")
+    env = preview.workspace_env(tmp_path / "state", work)
     assert env["PULUMI_BACKEND_URL"].startswith("file://") and env["PULUMI_PYTHON_CMD"] == sys.executable
+    assert env["MLOPS_STACK"] == str(work.resolve())
+    run = program_tests.run_program(program_tests.cli_config(work / "Pulumi.prod.yaml"))  # deployable as is
+    assert set(run.outputs["models"]) == {"support-assistant"}
     assert not list((REPO / "infra").glob("Pulumi.*.yaml"))  # nothing was written into the repository
 
 

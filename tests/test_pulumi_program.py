@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import runpy
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ import pulumi
 import pytest
 import yaml
 
+from benchmarks import realistic
 from mlops.model import GpuType, ResolvedModel
 from mlops.pipeline import validate
 from tests.conftest import EXAMPLE_NAMES, REPO
@@ -71,7 +74,7 @@ pulumi.runtime.set_mocks(RecordingMocks(), project="mlops", stack="test", previe
 INFRA = REPO / "infra"
 sys.path.insert(0, str(INFRA))
 from mlops_infra import program  # noqa: E402
-from mlops_infra.config import ConfigError  # noqa: E402
+from mlops_infra.config import STACK, ConfigError, load  # noqa: E402
 
 # Pulumi's loop (the root stack's futures from set_mocks belong to it) stays private to these
 # tests, so no other test's library runs or closes it. This module must be imported once: a second
@@ -97,16 +100,33 @@ class Run:
         return found
 
 
-def cli_config(stack_file: Path) -> dict[str, str]:
-    """The stack file as the Pulumi CLI hands it to a program: strings as is, objects as JSON."""
+class CliConfig(dict):
+    """The stack file as the Pulumi CLI hands it to a program (strings as is, objects as JSON), and the
+    folder the deploy command exports as $MLOPS_STACK."""
+
+    folder: Path | None = None
+
+
+def cli_config(stack_file: Path) -> CliConfig:
     config = yaml.safe_load(stack_file.read_text())["config"]
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    out = CliConfig({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    out.folder = stack_file.parent
+    return out
+
+
+def pulumi_config_env(config: dict[str, str]) -> str:
+    """The PULUMI_CONFIG variable Pulumi's language host starts the program with: the config as JSON."""
+    return json.dumps(config)
 
 
 def run_program(config: dict[str, str], entry: Callable[[], Any] = program.main) -> Run:
     # Tests that ran in between (asyncio.run in Dagster, DVC) may have set another loop; Pulumi's
     # futures, some made when the program was imported, all belong to this one.
     asyncio.set_event_loop(LOOP)
+    folder = getattr(config, "folder", None)
+    saved = os.environ.pop(STACK, None)
+    if folder is not None:
+        os.environ[STACK] = str(folder)
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="mlops", stack="test", preview=False)
     pulumi.runtime.set_all_config(config)
@@ -121,6 +141,9 @@ def run_program(config: dict[str, str], entry: Callable[[], Any] = program.main)
         declare()
     finally:
         asyncio.set_event_loop(asyncio.new_event_loop())
+        os.environ.pop(STACK, None)
+        if saved is not None:
+            os.environ[STACK] = saved
     return run
 
 
@@ -353,14 +376,17 @@ def test_entry_point_runs_the_program(copy_example) -> None:
     assert [c.args["name"] for c in run.calls if c.token == "aws:eks/getCluster:getCluster"] == ["ml-prod"]
 
 
-def test_hand_edited_deepspeed_config_is_refused(copy_example) -> None:
+def prod_stack(copy_example) -> CliConfig:
     root = compiled(("llm-support", "prod", None, None), copy_example)
-    config = cli_config(root / "rendered" / "prod" / "pulumi" / "Pulumi.prod.yaml")
-    models = json.loads(config["mlops:models"])
-    models[0]["training"]["deepspeed_json"] = models[0]["training"]["deepspeed_json"].replace(
-        '"stage": 2', '"stage": 3'
-    )
-    config["mlops:models"] = json.dumps(models)
+    return cli_config(root / "rendered" / "prod" / "pulumi" / "Pulumi.prod.yaml")
+
+
+def test_hand_edited_deepspeed_config_is_refused(copy_example) -> None:
+    config = prod_stack(copy_example)
+    [path] = (config.folder / "models").glob("*.json")
+    text = path.read_text()
+    assert '\\"stage\\": 2' in text  # the DeepSpeed config travels as a JSON string
+    path.write_text(text.replace('\\"stage\\": 2', '\\"stage\\": 3'))
     with pytest.raises(ConfigError, match="edited by hand"):
         run_program(config)
 
@@ -368,6 +394,64 @@ def test_hand_edited_deepspeed_config_is_refused(copy_example) -> None:
 def test_missing_stack_config_says_which_file_to_pass() -> None:
     with pytest.raises(ConfigError, match="--config-file"):
         run_program({})
+
+
+def test_without_mlops_stack_the_program_says_how_to_deploy(copy_example) -> None:
+    config = prod_stack(copy_example)
+    config.folder = None
+    with pytest.raises(ConfigError, match=r"MLOPS_STACK is not set.*export MLOPS_STACK="):
+        run_program(config)
+
+
+@pytest.mark.parametrize("change", ["removed", "added", "another compile", "another environment", "not json"])
+def test_model_files_from_another_compile_are_refused(change: str, copy_example, tmp_path: Path) -> None:
+    config = prod_stack(copy_example)
+    models = config.folder / "models"
+    [path] = models.glob("*.json")
+    model = json.loads(path.read_bytes())
+    if change == "removed":
+        path.unlink()
+        message = "holds 0 model files"
+    elif change == "added":
+        (models / "other.json").write_text(json.dumps({**model, "name": "other"}))
+        message = "holds 2 model files"
+    elif change == "another compile":
+        path.write_text(json.dumps({**model, "spec_hash": "0" * 64}))
+        message = "another compile's folder"
+    elif change == "another environment":
+        path.write_text(json.dumps({**model, "environment": "dev"}))
+        message = "not the file of model .* in environment prod"
+    else:
+        path.write_text("{")
+        message = "not a model file"
+    with pytest.raises(ConfigError, match=message):
+        run_program(config)
+
+
+def test_the_stack_config_of_many_models_fits_in_the_environment_pulumi_starts_the_program_with(
+    tmp_path: Path,
+) -> None:
+    """Pulumi starts the program with the whole config in one variable, PULUMI_CONFIG, and Linux
+    refuses a variable over 128 KiB (E2BIG): the stack config must not grow with the models. 300
+    realistic models would be 3 MB of config if it held their data; the program still gets them all."""
+    realistic.write_project(tmp_path, 300)
+    result = mlops("compile", tmp_path, "--env", "prod")
+    assert result.exit_code == 0, result.output
+    config = cli_config(tmp_path / "rendered" / "prod" / "pulumi" / "Pulumi.prod.yaml")
+    started = subprocess.run(
+        [sys.executable, "-c", "import json, os; print(len(json.loads(os.environ['PULUMI_CONFIG'])))"],
+        env={**os.environ, "PULUMI_CONFIG": pulumi_config_env(config)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(started.stdout) == len(config)
+    assert len(pulumi_config_env(config)) < 16 * 1024
+    asyncio.set_event_loop(LOOP)
+    pulumi.runtime.set_all_config(dict(config))
+    stack = load(folder=str(config.folder))
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    assert [m["name"] for m in stack.models] == sorted(m.name for m in validate(tmp_path, ["prod"]).models)
 
 
 def test_zero_minimum_replicas_means_a_fixed_deployment_at_zero(copy_example) -> None:

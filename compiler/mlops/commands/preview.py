@@ -1,8 +1,8 @@
 """`mlops preview`: a Pulumi Automation API preview of one environment's stack, on a local file backend.
 
-The stack config is rendered fresh from the specs (the same bytes `mlops compile` writes) and placed,
-with a private copy of the program in infra/, in a temporary folder: a preview writes nothing into
-the repository and needs no Pulumi account. The Automation API drives the `pulumi` CLI, which cannot
+The stack config and the model files are rendered fresh from the specs (the same bytes `mlops compile`
+writes) and placed, with a private copy of the program in infra/, in a temporary folder: a preview
+writes nothing into the repository and needs no Pulumi account. The Automation API drives the `pulumi` CLI, which cannot
 be installed with pip; without it the command says how to install it and exits 2.
 """
 
@@ -21,6 +21,7 @@ from mlops.pipeline import Result
 from mlops.targets import pulumi as pulumi_target
 
 PROGRAM = "infra"
+STACK = "MLOPS_STACK"  # infra/mlops_infra/config.py reads the model files from this folder
 INSTALL_HINT = """\
 the pulumi CLI is not on PATH: `mlops preview` drives it through the Pulumi Automation API.
 install it, then run mlops preview again:
@@ -40,15 +41,17 @@ def pulumi_cli() -> str | None:
     return shutil.which("pulumi")
 
 
-def stack_config(result: Result, env: str) -> bytes:
-    """The environment's Pulumi.<env>.yaml, rendered from the validated project."""
+def stack_files(result: Result, env: str) -> dict[str, bytes]:
+    """The environment's rendered/<env>/pulumi/ (Pulumi.<env>.yaml and models/), rendered from the
+    validated project: paths relative to that folder."""
     cloud = result.environments[env].cloud
     if cloud not in pulumi_target.CLOUDS:
         raise PreviewUsageError(f"environment {env} runs on cloud {cloud}: it has no infrastructure to preview")
     artifacts = pulumi_target.render([m for m in result.models if m.environment.name == env])
     if not artifacts:
         raise PreviewUsageError(f"environment {env} has no models: there is nothing to preview")
-    return artifacts[0].content
+    folder = pulumi_target.stack_folder(env) + "/"
+    return {a.path.removeprefix(folder): a.content for a in artifacts}
 
 
 def find_program(project: Path, given: Path | None = None) -> Path:
@@ -64,21 +67,26 @@ def find_program(project: Path, given: Path | None = None) -> Path:
     )
 
 
-def prepare(workdir: Path, program: Path, env: str, config: bytes) -> Path:
-    """A private copy of the program with the stack config as its Pulumi.<env>.yaml."""
+def prepare(workdir: Path, program: Path, env: str, stack: dict[str, bytes]) -> Path:
+    """A private copy of the program with the stack's files in it (the stack config as its
+    Pulumi.<env>.yaml, where the Automation API reads it): the folder $MLOPS_STACK names."""
     dest = workdir / "program"
-    shutil.copytree(program, dest, ignore=shutil.ignore_patterns("__pycache__", "Pulumi.*.yaml", "venv", ".venv"))
+    ignore = shutil.ignore_patterns("__pycache__", "Pulumi.*.yaml", pulumi_target.MODELS, "venv", ".venv")
+    shutil.copytree(program, dest, ignore=ignore)
     settings = yaml.safe_load((dest / "Pulumi.yaml").read_text(encoding="utf-8"))
     if sys.prefix != sys.base_prefix:
         # run the program with this virtual environment, where mlops[pulumi] installed the SDKs
         settings["runtime"] = {"name": "python", "options": {"virtualenv": sys.prefix}}
     (dest / "Pulumi.yaml").write_text(yaml.safe_dump(settings, sort_keys=True), encoding="utf-8")
-    (dest / f"Pulumi.{env}.yaml").write_bytes(config)
+    for rel, content in stack.items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_bytes(content)
     return dest
 
 
-def workspace_env(state: Path) -> dict[str, str]:
+def workspace_env(state: Path, stack: Path) -> dict[str, str]:
     return {
+        STACK: str(stack.resolve()),  # where the program reads the model files
         "PULUMI_BACKEND_URL": state.resolve().as_uri(),  # a local file backend: no Pulumi Cloud account
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", ""),  # the stack holds no secrets
         "PULUMI_PYTHON_CMD": sys.executable,
@@ -88,15 +96,15 @@ def workspace_env(state: Path) -> dict[str, str]:
 
 def preview(result: Result, env: str, project: Path, program: Path | None, echo: Echo) -> int:
     """Run the preview; returns the exit code (0 ok, 1 the preview failed)."""
-    config = stack_config(result, env)
+    stack = stack_files(result, env)
     if pulumi_cli() is None:
         raise PreviewUsageError(INSTALL_HINT)
     source = find_program(project, program)
     with tempfile.TemporaryDirectory(prefix="mlops-preview-") as tmp:
-        work = prepare(Path(tmp), source, env, config)
+        work = prepare(Path(tmp), source, env, stack)
         state = Path(tmp) / "state"
         state.mkdir()
-        return _run(work, env, workspace_env(state), echo)
+        return _run(work, env, workspace_env(state, work), echo)
 
 
 def _run(work: Path, env: str, env_vars: dict[str, str], echo: Echo) -> int:

@@ -22,6 +22,7 @@ TARGETS: dict[str, Render] = {
     deepspeed.TARGET: deepspeed.render,
     whylogs_target.TARGET: whylogs_target.render,
     prometheus_target.TARGET: prometheus_target.render,
+    pulumi_target.TARGET: pulumi_target.render_model,
 }
 
 

@@ -1,26 +1,32 @@
-"""Pulumi target: rendered/<env>/pulumi/Pulumi.<env>.yaml, the stack config the program in infra/ deploys.
+"""Pulumi target: rendered/<env>/pulumi/, what the program in infra/ deploys: the stack config
+Pulumi.<env>.yaml and one file per model, models/<model>.json.
 
 Every decision (which node pools, how many nodes, which instance, what each pod requests) is made
-here from the resolved models and written as structured `mlops:` config values; the program in
-infra/ only maps that data onto cloud and Kubernetes resources. The stack config is the program's
-only input, so it carries the DeepSpeed config itself (built by the same function as the DeepSpeed
-target, hence byte-identical to rendered/<env>/deepspeed/<model>.json) rather than a path to it.
-It travels as a YAML block string, not as a nested mapping: Pulumi re-encodes object values as JSON
-on their way to the program and need not keep a number's spelling (0.0 may arrive as 0), while a
-string arrives byte for byte, so the program can check it against its sha256. Nothing here imports pulumi: rendering stays as fast as the other targets.
+here from the resolved models and written as structured data; the program in infra/ only maps that
+data onto cloud and Kubernetes resources.
+
+The stack config holds only what is the environment's (provider settings, node pools, the
+monitoring stack), so its size does not grow with the models: the Pulumi CLI hands a program its
+whole config as one environment variable, and Linux refuses to start a process with a variable over
+128 KiB (pulumi/pulumi#8680, #20402), which a config holding a few dozen models' data passes. Each
+model's data is its own canonical-JSON file instead, which the program reads from $MLOPS_STACK/models;
+the config's mlops:models says how many files there are and a sha256 over their names and spec
+hashes, so the program refuses a folder from another compile. A model file carries the DeepSpeed
+config itself (built by the same function as the DeepSpeed target, hence byte-identical to
+rendered/<env>/deepspeed/<model>.json) with its sha256, so the program refuses a hand edit.
+Nothing here imports pulumi: rendering stays as fast as the other targets.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from operator import itemgetter
 from typing import Any
 
 import yaml
 
 from mlops import cluster
-from mlops.block_yaml import Emitter
+from mlops.canonical import to_json
 from mlops.model import Environment, GpuUse, Instance, ResolvedModel
 from mlops.resolve.footprint import slug
 from mlops.targets import stack_monitoring, stack_serving
@@ -28,6 +34,7 @@ from mlops.targets.base import Artifact
 
 TARGET = "pulumi"
 CLOUDS = ("aws", "gcp", "kubernetes")  # local has no infrastructure to provision
+MODELS = "models"  # the folder of the model files, beside the stack config
 GPU_RESOURCE = "nvidia.com/gpu"
 # The taint GKE puts on GPU nodes itself; EKS node groups get the same one from the program.
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
@@ -43,39 +50,46 @@ LABEL = cluster.LABEL
 SPEC_HASH_LABEL = f"{LABEL}/spec-hash"
 
 
+def stack_folder(env: str) -> str:
+    return f"{env}/{TARGET}"
+
+
 def render(models: list[ResolvedModel]) -> list[Artifact]:
-    return join(models[0].environment, [piece(m) for m in models]) if models else []
+    """Everything the program reads for one environment: each model's file and the stack config."""
+    if not models:
+        return []
+    files = [a for m in models for a in render_model(m)] + join(models[0].environment, [piece(m) for m in models])
+    return sorted(files, key=lambda a: a.path)
 
 
-# The incremental compile renders each model's piece on its own (memoized per model) and `join`
-# writes the document from the environment and the pieces alone: each item of `mlops:models` as the
-# emitter writes it, with the rest of the document written around them; the bytes of dumping it whole.
-_ITEM_INDENT = 2  # config: -> mlops:models: -> its items (indentless, as libyaml writes them)
-_MODELS_KEY = "mlops:models"
-_EMPTY_MODELS = f"\n{' ' * _ITEM_INDENT}{_MODELS_KEY}: []\n"
-# Stands for an item written already, in a document that yaml.dump writes whole: a plain scalar as an
-# item of mlops:models, the one sequence of scalars at that indent, so its line is that item's alone.
-_WRITTEN = "mlops-written-item-"
-_WRITTEN_LINE = re.compile(rf"^{' ' * _ITEM_INDENT}- ({_WRITTEN}\d+)\n", re.MULTILINE)
+def render_model(m: ResolvedModel) -> list[Artifact]:
+    """The model's file, models/<model>.json (per-model target: one edit rewrites one file)."""
+    env = m.environment
+    if env.cloud not in CLOUDS:
+        return []
+    path = f"{stack_folder(env.name)}/{MODELS}/{m.name}.json"
+    return [Artifact(path, to_json(model_data(m)), TARGET, env.name, m.name)]
 
 
 def piece(m: ResolvedModel) -> dict[str, Any] | None:
-    """What the stack config needs of one model, as plain data (the cache keeps it): its name, its
-    item of mlops:models as the emitter writes it (else, where only a whole dump can say, the item's
-    data), its node-pool contributions (`pool_uses`) and the facts the monitoring value reads; None
-    where the environment has no stack."""
+    """What the stack config needs of one model, as plain data (the cache keeps it): its name and spec
+    hash (for mlops:models), its node-pool contributions (`pool_uses`) and the facts the monitoring
+    value reads; None where the environment has no stack."""
     env = m.environment
     if env.cloud not in CLOUDS:
         return None
-    data = _model_data(m)
-    item = _EMITTER.item(_with_blocks(data), _ITEM_INDENT)
     return {
         "name": m.name,
-        "item": item,
-        "data": data if item is None else None,
+        "spec_hash": m.spec_hash,
         "pools": pool_uses(env, m),
         "monitoring": stack_monitoring.facts(m),
     }
+
+
+def models_digest(names_and_hashes: list[tuple[str, str]]) -> str:
+    """What mlops:models.sha256 holds: a hash of the model files' names and spec hashes, in name order
+    (the program computes it again from the files it finds)."""
+    return hashlib.sha256("".join(f"{name} {spec}\n" for name, spec in sorted(names_and_hashes)).encode()).hexdigest()
 
 
 def join(env: Environment, pieces: list[dict[str, Any] | None]) -> list[Artifact]:
@@ -85,66 +99,36 @@ def join(env: Environment, pieces: list[dict[str, Any] | None]) -> list[Artifact
     ordered: list[dict[str, Any]] = sorted(pieces, key=itemgetter("name"))  # type: ignore[arg-type]
     pools = node_pools([p["pools"] for p in ordered])
     monitoring = stack_monitoring.environment(env, [p["monitoring"] for p in ordered])
+    models = {
+        "folder": MODELS,
+        "count": len(ordered),
+        "sha256": models_digest([(p["name"], p["spec_hash"]) for p in ordered]),
+    }
     # env.name is a validated DNS label; everything else from the specs goes through the YAML dumper
     header = (
         f"# Pulumi stack config of environment {env.name}, rendered by `mlops compile` from the specs.\n"
-        "# Do not edit: change the specs and compile again. Deploy with the program in infra/:\n"
-        f"#   pulumi up -C infra -s {env.name} --config-file <absolute path of this file>\n"
+        "# Do not edit: change the specs and compile again. Deploy with the program in infra/, which\n"
+        f"# reads the model files in {MODELS}/ beside this file:\n"
+        f"#   export MLOPS_STACK=<absolute path of this folder>\n"
+        f"#   pulumi up -C infra -s {env.name} --config-file $MLOPS_STACK/Pulumi.{env.name}.yaml\n"
     )
-    items = [p["item"] for p in ordered]
-    body = None
-    if all(i is not None for i in items):
-        fallbacks = _EMITTER.fallbacks
-        rest = _EMITTER.dump({"config": stack_config(env, pools, monitoring, [])})
-        if _EMITTER.fallbacks == fallbacks and rest.count(_EMPTY_MODELS) == 1:
-            body = rest.replace(_EMPTY_MODELS, f"\n{' ' * _ITEM_INDENT}{_MODELS_KEY}:\n" + "".join(items))
-    if body is None:  # something only yaml.dump can write: the whole document, as before
-        body = _whole(env, pools, monitoring, ordered)
-    return [Artifact(f"{env.name}/{TARGET}/Pulumi.{env.name}.yaml", (header + body).encode(), TARGET, env.name)]
+    body = yaml.dump({"config": stack_config(env, pools, monitoring, models)}, Dumper=_Dumper, **_DUMP)
+    return [Artifact(f"{stack_folder(env.name)}/Pulumi.{env.name}.yaml", (header + body).encode(), TARGET, env.name)]
 
 
-def _whole(
-    env: Environment, pools: dict[str, dict[str, Any]], monitoring: dict[str, Any], ordered: list[dict[str, Any]]
-) -> str:
-    """The document dumped whole, each item the emitter wrote already standing in as a placeholder
-    line that its text then replaces: the items it wrote are the lines a whole dump writes for them
-    (mlops.block_yaml), and hold no container that a dump would write as an anchor or alias."""
-    written: dict[str, str] = {}
-    items: list[Any] = []
-    for p in ordered:
-        if p["item"] is None:
-            items.append(_with_blocks(p["data"]))
-        else:
-            items.append(f"{_WRITTEN}{len(written)}")
-            written[items[-1]] = p["item"]
-    body = _EMITTER.dump({"config": stack_config(env, pools, monitoring, items)})
-    spliced = _WRITTEN_LINE.sub(lambda found: written.pop(found[1]), body)
-    if written:  # every placeholder is one line of mlops:models (see _WRITTEN)
-        raise AssertionError(f"placeholders not written as items of {_MODELS_KEY}: {sorted(written)}")
-    return spliced
-
-
-class _Block(str):
-    """A multi-line string written as a YAML literal block (|), so the embedded JSON stays readable."""
-
-
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml: 10x faster at 1,000 models
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml where it is built
     pass
 
 
-_Dumper.add_representer(
-    _Block, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style="|")
-)
-# yaml.dump's bytes, faster; allow_unicode=False: every non-ASCII character is escaped, so no bidi
-# or zero-width one is raw
-_EMITTER = Emitter(_Dumper, width=1000, allow_unicode=False, sort_keys=True, literal=(_Block,))
+# allow_unicode=False: every non-ASCII character is escaped, so no bidi or zero-width one is raw
+_DUMP: dict[str, Any] = {"width": 1000, "allow_unicode": False, "sort_keys": True}
 
 
 def stack_config(
-    env: Environment, pools: dict[str, dict[str, Any]], monitoring: dict[str, Any], items: list[Any]
+    env: Environment, pools: dict[str, dict[str, Any]], monitoring: dict[str, Any], models: dict[str, Any]
 ) -> dict[str, Any]:
     """The `config:` mapping: provider settings plus the mlops:environment, mlops:node_pools (`pools`),
-    mlops:models (`items`) and mlops:monitoring (`monitoring`) values."""
+    mlops:models (`models`: the model files' folder, count and digest) and mlops:monitoring values."""
     config: dict[str, Any] = {
         "mlops:environment": {
             "name": env.name,
@@ -154,7 +138,7 @@ def stack_config(
             "cluster": env.cluster,
         },
         "mlops:node_pools": list(pools.values()),
-        _MODELS_KEY: items,
+        "mlops:models": models,
         "mlops:monitoring": monitoring,
         "mlops:artifacts": _artifacts(env),
         "mlops:dagster": {"namespace": env.dagster_namespace, "service_account": DAGSTER_SERVICE_ACCOUNT},
@@ -194,7 +178,6 @@ def pool_uses(env: Environment, m: ResolvedModel) -> list[dict[str, Any]]:
                 "min_nodes": use.min_nodes,
                 "max_nodes": use.max_nodes,
                 "gpus": use.gpus,
-                "workload": {"model": m.name, "role": use.role, "min_nodes": use.min_nodes, "max_nodes": use.max_nodes},
             }
         )
     return uses
@@ -214,11 +197,10 @@ def node_pools(model_uses: list[list[dict[str, Any]]]) -> dict[str, dict[str, An
         for use in uses:
             pool = pools.get(use["pool"])
             if pool is None:
-                pool = pools[use["pool"]] = {**use["base"], "workloads": []}
+                pool = pools[use["pool"]] = dict(use["base"])
             pool["min_nodes"] += use["min_nodes"]
             pool["max_nodes"] += use["max_nodes"]
             pool["max_gpus"] += use["gpus"]
-            pool["workloads"].append(use["workload"])
     return dict(sorted(pools.items()))
 
 
@@ -236,7 +218,6 @@ def _pool(env: Environment, use: GpuUse, name: str, instance: Instance) -> dict[
         "max_gpus": 0,
         "labels": {f"{LABEL}/environment": env.name, f"{LABEL}/gpu": slug(use.gpu), f"{LABEL}/pool": name},
         "taints": [dict(GPU_TAINT)],
-        "workloads": [],
     }
     if env.cloud == "gcp":
         pool["accelerator"] = instance.accelerator
@@ -258,14 +239,8 @@ def _placement(use: GpuUse) -> dict[str, Any]:
     }
 
 
-def _with_blocks(data: dict[str, Any]) -> dict[str, Any]:
-    """An item of mlops:models as the emitter takes it: the DeepSpeed config marked as a literal block."""
-    training = data["training"]
-    return {**data, "training": {**training, "deepspeed_json": _Block(training["deepspeed_json"])}}
-
-
-def _model_data(m: ResolvedModel) -> dict[str, Any]:
-    """A model's item of mlops:models as plain data (its DeepSpeed config a plain string)."""
+def model_data(m: ResolvedModel) -> dict[str, Any]:
+    """A model's file as plain data: every value the program deploys it from."""
     t = m.training
     ds_json = m.deepspeed_json
     train = m.footprint.role("training")
@@ -278,6 +253,7 @@ def _model_data(m: ResolvedModel) -> dict[str, Any]:
     serving_max = serve.gpus if serve else 0
     return {
         "name": m.name,
+        "environment": m.environment.name,
         "namespace": cluster.namespace(m.name),
         "source": m.source,
         "spec_hash": m.spec_hash,
