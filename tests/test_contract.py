@@ -33,13 +33,20 @@ def test_the_payload_reads_back_as_written(name: str) -> None:
 
 
 def _rendered_copy(tmp_path: Path, edit) -> Path:
-    """A copy of a rendered module with its payload changed by `edit(payload)`."""
+    """A copy of a rendered module with its data changed by `edit(payload)`, where the payload's
+    "models" holds the models' data (as the module passes them), each written back to its file."""
     folder = EXAMPLES / "tabular-fraud" / "rendered" / "local" / "dagster"
     path = tmp_path / "definitions.py"
     shutil.copy(folder / "definitions.py", path)
     payload = json.loads((folder / "definitions.json").read_bytes())
+    payload["models"] = [json.loads((folder / "models" / f"{name}.json").read_bytes()) for name in payload["models"]]
     edit(payload)
-    path.with_name("definitions.json").write_text(json.dumps(payload))
+    (tmp_path / "models").mkdir(exist_ok=True)
+    for model in payload["models"]:
+        (tmp_path / "models" / f"{model['name']}.json").write_text(json.dumps(model))
+    path.with_name("definitions.json").write_text(
+        json.dumps({**payload, "models": [m["name"] for m in payload["models"]]})
+    )
     return path
 
 

@@ -20,7 +20,7 @@ from mlops.runtime.dagster.defs import build_definitions
 from mlops.runtime.dagster.spec import EnvironmentSpec, ModelSpec
 from mlops.targets.dagster import PAYLOAD
 from tests.conftest import EXAMPLES
-from tests.test_dagster_target import module_path
+from tests.test_dagster_target import module_path, rendered_models
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 FRAUD_RETRAIN = [s for s in RETRAIN_STAGES if s != "prepare"]  # tabular-fraud has no data.prepare
@@ -30,7 +30,7 @@ def rendered(name: str, env: str) -> tuple[dict[str, Any], list[dict[str, Any]],
     """(environment, models, module path) of a committed module, as data."""
     path = module_path(EXAMPLES / name, env)
     payload = json.loads(path.with_name(PAYLOAD).read_bytes())
-    return payload["environment"], payload["models"], path
+    return payload["environment"], rendered_models(path), path
 
 
 def torchrun_args(command: list[str]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,11 +17,12 @@ import yaml
 
 from benchmarks import realistic
 from mlops.canonical import to_json
+from mlops.contract import ContractError
 from mlops.pipeline import validate
 from mlops.runtime.dagster.automation import ASSET_JOB, AUTOMATION_SENSOR, RETRAIN_SENSOR
 from mlops.runtime.dagster.instance import load_module
 from mlops.targets import dagster as dagster_target
-from mlops.targets.dagster import MODULE, PAYLOAD
+from mlops.targets.dagster import MODELS, MODULE, PAYLOAD
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES
 from tests.helpers import mlops
 
@@ -33,12 +35,20 @@ def module_path(project: Path, env: str) -> Path:
 
 
 def rendered_models(path: Path) -> list[dict]:
-    """The models of a rendered module's payload, read without executing it."""
-    return json.loads(path.with_name(PAYLOAD).read_bytes())["models"]
+    """The models a rendered module passes the runtime (each listed model's file, in the payload's
+    order), read without executing it."""
+    names = json.loads(path.with_name(PAYLOAD).read_bytes())["models"]
+    return [json.loads(path.with_name(MODELS).joinpath(f"{name}.json").read_bytes()) for name in names]
 
 
 def _payload(project: Path, env: str) -> bytes:
     return module_path(project, env).with_name(PAYLOAD).read_bytes()
+
+
+def _data_files(project: Path, env: str) -> dict[str, bytes]:
+    """Every JSON file of the environment's code location (payload and model files) -> its bytes."""
+    folder = module_path(project, env).parent
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.json"))}
 
 
 def code_versions(project: Path) -> dict[tuple[str, str, str], str]:
@@ -120,8 +130,8 @@ def test_dagster_cli_validates_a_rendered_module(tmp_path: Path) -> None:
 def test_module_is_formatted_and_identical_across_runs(copy_example, tmp_path: Path) -> None:
     project = copy_example("llm-support")
 
-    def code_location() -> dict[str, tuple[bytes, bytes]]:
-        return {env: (module_path(project, env).read_bytes(), _payload(project, env)) for env in ENVIRONMENTS}
+    def code_location() -> dict[str, tuple[bytes, dict[str, bytes]]]:
+        return {env: (module_path(project, env).read_bytes(), _data_files(project, env)) for env in ENVIRONMENTS}
 
     first = code_location()
     shutil.rmtree(project / ".mlops", ignore_errors=True)
@@ -129,7 +139,9 @@ def test_module_is_formatted_and_identical_across_runs(copy_example, tmp_path: P
     assert mlops("compile", project).exit_code == 0
     assert code_location() == first
     for env in ENVIRONMENTS:  # strict JSON, sorted keys: what the canonical writer gives the data
-        assert _payload(project, env) == to_json(json.loads(_payload(project, env)))
+        files = _data_files(project, env)
+        assert files.keys() == {PAYLOAD, f"{MODELS}/support-assistant.json"}
+        assert all(raw == to_json(json.loads(raw)) for raw in files.values())
     for env in ENVIRONMENTS:
         check = subprocess.run(
             [str(RUFF), "format", "--isolated", "--check", "--diff", str(module_path(project, env))],
@@ -169,8 +181,8 @@ def test_hostile_spec_values_reach_the_module_only_as_data(copy_example) -> None
     for env in ENVIRONMENTS:
         path = module_path(project, env)
         assert path.read_bytes() == modules[env]  # the code does not depend on any spec value
-        payload = path.with_name(PAYLOAD).read_text()
-        assert "\u202e" not in payload  # a bidi override is escaped, never raw in the file
+        data = path.with_name(MODELS).joinpath("fraud-detector.json").read_text()
+        assert "\u202e" not in data  # a bidi override is escaped, never raw in the file
         [model] = rendered_models(path)  # strict JSON: the values as data, intact
         assert model["description"] == HOSTILE["description"]
         assert model["training"]["command"] == HOSTILE["command"]
@@ -191,7 +203,7 @@ def test_hostile_spec_values_reach_the_module_only_as_data(copy_example) -> None
     assert ruff.returncode == 0, ruff.stdout
 
 
-def test_the_payload_joined_from_pieces_is_the_whole_payload_written_at_once(tmp_path: Path) -> None:
+def test_the_payload_lists_the_models_whose_files_hold_their_data(tmp_path: Path) -> None:
     realistic.write_project(tmp_path, 5)
     spec_file = sorted((tmp_path / "models").glob("*.yaml"))[2]
     spec = yaml.safe_load(spec_file.read_text())
@@ -201,13 +213,79 @@ def test_the_payload_joined_from_pieces_is_the_whole_payload_written_at_once(tmp
     assert result.ok, [d.format() for d in result.diagnostics]
     for env in ENVIRONMENTS:
         models = [m for m in result.models if m.environment.name == env]
-        payload = {a.path: a.content for a in dagster_target.render(models)}[f"{env}/dagster/{PAYLOAD}"]
+        files = {a.path: a for a in dagster_target.render(models)}
+        assert files.keys() == {f"{env}/dagster/{MODULE}", f"{env}/dagster/{PAYLOAD}"}
+        payload = files[f"{env}/dagster/{PAYLOAD}"].content
         data = json.loads(payload)
-        assert payload == to_json(data)  # byte for byte the canonical JSON of the whole
-        assert [m["name"] for m in data["models"]] == sorted(m.name for m in models)
-        assert data["models"] == [
-            json.loads(to_json(dagster_target.model_data(m))) for m in sorted(models, key=lambda m: m.name)
-        ]
+        assert payload == to_json(data)  # byte for byte canonical JSON
+        assert data["models"] == sorted(m.name for m in models)  # the names alone, sorted
+        for m in models:
+            [own] = dagster_target.render_model(m)
+            assert (own.path, own.target, own.environment, own.model) == (
+                f"{env}/dagster/{MODELS}/{m.name}.json",
+                "dagster",
+                env,
+                m.name,
+            )
+            assert own.content == to_json(dagster_target.model_data(m))
+            assert json.loads(own.content)["description"] == m.description  # the hostile one intact
+
+
+def _second_model(project: Path) -> None:
+    """fraud-shadow beside fraud-detector (a copy under another name), with room for both."""
+    models = project / "models"
+    other = yaml.safe_load((models / "fraud-detector.yaml").read_text())
+    other["metadata"]["name"] = "fraud-shadow"
+    (models / "fraud-shadow.yaml").write_text(yaml.safe_dump(other))
+    for env_file in (project / "environments").glob("*.yaml"):  # room for the second model
+        env = yaml.safe_load(env_file.read_text())
+        env["spec"]["gpu_quota"] = {gpu: 4 * n for gpu, n in (env["spec"].get("gpu_quota") or {}).items()}
+        if "budget_per_hour" in env["spec"]:
+            env["spec"]["budget_per_hour"] *= 4
+        env_file.write_text(yaml.safe_dump(env))
+
+
+def test_one_model_edit_rewrites_that_models_file_only(copy_example, tmp_path: Path) -> None:
+    project = copy_example("tabular-fraud")
+    _second_model(project)
+    result = mlops("compile", project)
+    assert result.exit_code == 0, result.output
+    before = {env: _data_files(project, env) for env in ENVIRONMENTS}
+    lock = json.loads((project / "rendered" / "mlops.lock").read_bytes())["artifacts"]
+    shadow = {
+        path: (project / "rendered" / path).read_bytes() for path, e in lock.items() if e["model"] == "fraud-shadow"
+    }
+    for env in ENVIRONMENTS:
+        assert json.loads(before[env][PAYLOAD])["models"] == ["fraud-detector", "fraud-shadow"]
+        for name in ("fraud-detector", "fraud-shadow"):  # the lock lists each model's file as that model's
+            entry = lock[f"{env}/dagster/{MODELS}/{name}.json"]
+            assert (entry["target"], entry["environment"], entry["model"]) == ("dagster", env, name)
+    spec_file = project / "models" / "fraud-detector.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["metadata"]["description"] = "an edited description"
+    spec_file.write_text(yaml.safe_dump(spec))
+    result = mlops("compile", project)
+    assert result.exit_code == 0, result.output
+    edited = f"{MODELS}/fraud-detector.json"
+    for env in ENVIRONMENTS:
+        after = _data_files(project, env)
+        assert after.keys() == before[env].keys()
+        assert {path for path in after if after[path] != before[env][path]} == {edited}, env
+        assert json.loads(after[edited])["description"] == "an edited description"
+    assert shadow == {path: (project / "rendered" / path).read_bytes() for path in shadow}  # all its files
+    # a listed model's file gone: the module fails to load, naming that file
+    copy = tmp_path / "dev"
+    shutil.copytree(module_path(project, "dev").parent, copy)
+    missing = copy / MODELS / "fraud-shadow.json"
+    missing.unlink()
+    named = re.escape(str(missing))
+    with pytest.raises(
+        ContractError, match=rf"^{named}: model 'fraud-shadow', listed in {re.escape(PAYLOAD)}, cannot be read"
+    ):
+        load_module(copy / MODULE)
+    missing.write_text('{"name": "fraud-shadow",')  # and one that is not JSON
+    with pytest.raises(ContractError, match=rf"^{named}: .*cannot be read \(not JSON: "):
+        load_module(copy / MODULE)
 
 
 EDITS = {
@@ -229,15 +307,7 @@ EDITS = {
 def test_one_field_changes_exactly_the_dependent_code_versions(copy_example, edit: str) -> None:
     project = copy_example("tabular-fraud")
     models = project / "models"
-    other = yaml.safe_load((models / "fraud-detector.yaml").read_text())
-    other["metadata"]["name"] = "fraud-shadow"
-    (models / "fraud-shadow.yaml").write_text(yaml.safe_dump(other))
-    for env_file in (project / "environments").glob("*.yaml"):  # room for the second model
-        env = yaml.safe_load(env_file.read_text())
-        env["spec"]["gpu_quota"] = {gpu: 4 * n for gpu, n in (env["spec"].get("gpu_quota") or {}).items()}
-        if "budget_per_hour" in env["spec"]:
-            env["spec"]["budget_per_hour"] *= 4
-        env_file.write_text(yaml.safe_dump(env))
+    _second_model(project)
     result = mlops("compile", project)
     assert result.exit_code == 0, result.output
     before = code_versions(project)

@@ -60,8 +60,8 @@ def test_a_join_of_cached_pieces_writes_the_files_rendered_from_the_models(copy_
                 ordered = sorted(models, key=lambda m: m.name)
                 if artifact.path.endswith(".json"):
                     assert artifact.content == to_json(json.loads(artifact.content))
-                    items = json.loads(artifact.content)["models"]
-                    assert [(i["name"], i["source"]) for i in items] == [(m.name, m.source) for m in ordered]
+                    names = json.loads(artifact.content)["models"]  # each model's data is its own file
+                    assert names == [m.name for m in ordered]
                 if artifact.path.endswith(".yaml"):  # the stack config names the model files by a digest
                     listed = "".join(f"{m.name} {m.spec_hash}\n" for m in ordered).encode()
                     assert yaml.safe_load(artifact.content)["config"]["mlops:models"] == {

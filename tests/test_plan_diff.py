@@ -1,6 +1,6 @@
 """The plan's unified diffs are difflib's, format and lines, where difflib's junk heuristic does not
 apply (files under 200 lines); past that the plan's diff ignores no line (tests/test_plan_shared.py's
-prod-only edit: git shows 3 changed lines in the Dagster payload, difflib showed 117)."""
+prod-only edit, when one Dagster payload held both models' data: git showed 3 changed lines, difflib 117)."""
 
 from __future__ import annotations
 

@@ -108,8 +108,7 @@ def test_the_plan_shows_what_compiling_each_revision_changes(
     root = _repo(copy_example, edit)
     expected = _rendered_changes(root)
     assert expected, "the edit changes no rendered file: the test would prove nothing"
-    if edit is not _catalog:  # the catalog reaches per-environment files only (see below)
-        assert any(lock_model(root, p) for p in expected), "no per-model file changes"
+    assert any(lock_model(root, p) for p in expected), "no per-model file changes"
 
     data = json.loads(render_json.render(build(root, "main", "pr", jobs=jobs)))
     assert data["ok"], json.dumps(data["head"]["diagnostics"])
@@ -146,8 +145,8 @@ def lock_model(root: Path, rel: str) -> str | None:
 
 def test_a_catalog_edit_reaches_every_model(copy_example: Callable[[str], Path]) -> None:
     """No model file changes, yet every prod model costs more, the cost policy now warns about each
-    (what the policies read, the models' facts, is the head's) and each model's item of the prod
-    Dagster definitions names the new instance (its piece is the head's)."""
+    (what the policies read, the models' facts, is the head's) and each model's prod Dagster data
+    names the new instance (its file is the head's)."""
     root = copy_example("tabular-fraud")
     _twin(root)
     init(root)
@@ -162,7 +161,9 @@ def test_a_catalog_edit_reaches_every_model(copy_example: Callable[[str], Path])
         assert prod["policy_before"] == []
         assert [d["code"][:2] for d in prod["policy_after"]] == ["G6"]
         assert str(COST_LIMIT) in prod["policy_after"][0]["message"]
-    definitions = artifact(row(data, None, "prod"), "dagster")["diff"].splitlines()
-    added = [line for line in definitions if line.startswith("+") and NEW_INSTANCE in line]
-    removed = [line for line in definitions if line.startswith("-") and OLD_INSTANCE in line]
-    assert len(added) == len(removed) == 2  # one training instance per model
+        data_file = artifact(prod, "dagster")
+        assert data_file["path"] == f"prod/dagster/models/{name}.json"
+        lines = data_file["diff"].splitlines()
+        added = [line for line in lines if line.startswith("+") and NEW_INSTANCE in line]
+        removed = [line for line in lines if line.startswith("-") and OLD_INSTANCE in line]
+        assert len(added) == len(removed) == 1  # the model's training instance

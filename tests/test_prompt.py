@@ -103,9 +103,12 @@ def test_plan_shows_a_prompt_change_as_a_diff(copy_example: Callable[[str], Path
     commit(root, "shorter answers")
     code, data = plan(root, "--base", "main", "--head", "pr")
     assert code == 0
-    # one code location per environment: its module is the same code, its payload changes
-    changed = artifact(row(data, None, "prod"), "dagster")
-    assert changed["path"] == "prod/dagster/definitions.json"
+    # one code location per environment: its module and payload (the models' names) stay, the
+    # model's own data file changes, in the model's row
+    shared = [a["path"] for r in data["rows"] if r["model"] is None for a in r["artifacts"]]
+    assert not [path for path in shared if "/dagster/" in path]
+    changed = artifact(row(data, "support-assistant", "prod"), "dagster")
+    assert changed["path"] == "prod/dagster/models/support-assistant.json"
     lines = [line[:1] + line[1:].strip() for line in changed["diff"].splitlines()]
     assert '-"system": "You are Acme\'s support agent. Answer in one or two sentences and name the order.",' in lines
     assert '+"system": "You are Acme\'s support agent. Answer in one sentence and name the order.",' in lines

@@ -18,7 +18,10 @@ from mlops.targets.base import Artifact
 Render = Callable[[ResolvedModel], list[Artifact]]
 
 # Per-model targets. Per-environment targets (one file for all models) take the list instead.
+# Dagster is both: each model's data is its own file, the module and the payload naming the
+# models are the environment's (a target's files and its pieces are cached under keys of their own).
 TARGETS: dict[str, Render] = {
+    dagster.TARGET: dagster.render_model,
     deepspeed.TARGET: deepspeed.render,
     whylogs_target.TARGET: whylogs_target.render,
     prometheus_target.TARGET: prometheus_target.render,

@@ -1,11 +1,14 @@
 """Dagster target: one code location per environment, rendered/<env>/dagster/ holding
-definitions.py (code) and definitions.json (data).
+definitions.py (code), definitions.json (the contract version, the environment and the models'
+names) and models/<model>.json (each model's plain data).
 
-The module is the same code for every project: it reads the payload beside it (the contract
-version, the environment, every model's plain data, as canonical JSON) and makes one call; the
-Dagster objects are built by `mlops.runtime.dagster.defs`. Spec values reach the code location
-only as JSON data, never as Python source, and the JSON reads well in a pull-request diff (sorted
-keys, one value per line) and is byte-identical across runs.
+The module is the same code for every project: it reads definitions.json beside it, then each
+listed model's file, and makes one call; the Dagster objects are built by
+`mlops.runtime.dagster.defs`. Spec values reach the code location only as JSON data, never as
+Python source, and the JSON reads well in a pull-request diff (sorted keys, one value per line)
+and is byte-identical across runs. A model's data is a per-model file (`render_model`, in
+targets.TARGETS), so editing one model rewrites that file alone; definitions.json changes only
+when a model is added, removed or renamed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict
 from functools import cache
-from operator import itemgetter
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined
@@ -30,38 +32,37 @@ from mlops.targets.base import Artifact
 TARGET = "dagster"
 MODULE = "definitions.py"
 PAYLOAD = "definitions.json"  # the template's module reads it by this name
+MODELS = "models"  # the folder beside it, one <model>.json each, which the module reads too
 CODE_VERSION_LENGTH = 16  # hex characters; Dagster records it in a tag, and tags allow 63
 
 # Keys of the monitor definition that say when or which spec made it, not what the monitor computes.
 MONITOR_AUTOMATION_ONLY = ("schedule", "monitoring_hash")
 
 
+def render_model(m: ResolvedModel) -> list[Artifact]:
+    """The per-model target: the model's data, the item the module adds to the models it passes."""
+    env = m.environment.name
+    return [Artifact(f"{env}/{TARGET}/{MODELS}/{m.name}.json", to_json(model_data(m)), TARGET, env, m.name)]
+
+
 def render(models: list[ResolvedModel]) -> list[Artifact]:
-    """One code location for all models of one environment."""
+    """The per-environment files (module and payload) for all models of one environment; each
+    model's own file is render_model's."""
     return join(models[0].environment, [piece(m) for m in models]) if models else []
 
 
-# Each model's item of the payload's "models" is written on its own (`piece`, memoized per model
-# by the incremental compile) and `join` splices the items into the rest of the payload, so one
-# model's change writes one item again: the bytes are to_json(payload)'s, where an item of
-# "models" (the last key, sorted) sits two levels deep.
-_ITEM_INDENT = " " * 4
-_NO_MODELS = '\n  "models": []\n}\n'
-
-Piece = tuple[str, str]  # the model's name (join sorts by it) and its item of the payload's models
+# A model's piece of the payload is its name alone: its data is its own file (render_model).
+Piece = str
 
 
 def piece(m: ResolvedModel) -> Piece:
-    """One model's name and its item of the payload's models, as to_json writes it there."""
-    item = _ITEM_INDENT + to_json(model_data(m)).decode().rstrip("\n").replace("\n", "\n" + _ITEM_INDENT)
-    return (m.name, item)
+    return m.name
 
 
 def join(env: Environment, pieces: list[Piece]) -> list[Artifact]:
     """The module and its payload from the `piece` of every model of `env` (in any order)."""
     if not pieces:
         return []
-    items = [item for _, item in sorted(pieces, key=itemgetter(0))]
     environment = contract.EnvironmentSpec(
         name=env.name,
         cloud=env.cloud,
@@ -71,13 +72,12 @@ def join(env: Environment, pieces: list[Piece]) -> list[Artifact]:
         namespace=env.dagster_namespace,
         artifacts=env.artifacts,
     )
-    rest = to_json({"contract": contract.CONTRACT_VERSION, "environment": environment.to_dict(), "models": []})
-    head = rest.decode().removesuffix(_NO_MODELS)
-    payload = head + '\n  "models": [\n' + ",\n".join(items) + "\n  ]\n}\n"
-    folder = f"{env.name}/dagster"
+    # the names sorted: the module reads the models' files, and passes their data, in this order
+    payload = {"contract": contract.CONTRACT_VERSION, "environment": environment.to_dict(), "models": sorted(pieces)}
+    folder = f"{env.name}/{TARGET}"
     return [
         Artifact(f"{folder}/{MODULE}", _module(), TARGET, env.name),
-        Artifact(f"{folder}/{PAYLOAD}", payload.encode(), TARGET, env.name),
+        Artifact(f"{folder}/{PAYLOAD}", to_json(payload), TARGET, env.name),
     ]
 
 
@@ -288,4 +288,4 @@ def _module() -> bytes:
         autoescape=False,  # the output is Python, not markup; it holds no spec value
         keep_trailing_newline=True,
     )
-    return env.get_template("definitions.py.j2").render(payload=PAYLOAD).encode()
+    return env.get_template("definitions.py.j2").render(payload=PAYLOAD, models=MODELS).encode()
