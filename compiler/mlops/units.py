@@ -29,7 +29,10 @@ import contextlib
 import hashlib
 import marshal
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -201,7 +204,7 @@ class Delta:
     environments: dict[str, Any]  # name -> Environment
     kept: dict[str, Unit]  # the units taken from the snapshot
     fresh: dict[str, Unit]  # the units computed now
-    artifacts: list[Any]  # the fresh units' files rendered now (targets.base.Artifact; compile only)
+    made: dict[str, bytes | Path]  # the files rendered now (compile only): bytes, or the part file holding them
     files: dict[str, tuple[str, str | None, Any]]  # the snapshot's files entry for the project as it is
     spec_hashes: dict[str, str]
     key: str | None  # the project's own inputs' (None: nothing may be kept for the next compile)
@@ -228,12 +231,16 @@ class Delta:
             Snapshot(self.key, self.files, self.units()).write(root, self.touched)
 
 
-def solve(root: Path, found: cache.Scan, target: Path, *, outputs: bool = False) -> Delta | None:
+def solve(
+    root: Path, found: cache.Scan, target: Path, *, outputs: bool = False, parts: Path | None = None
+) -> Delta | None:
     """validate's answer (and with `outputs`, compile's files), unit by unit: the units whose files did
     not change come from the snapshot when its key is this project's; the others are resolved,
-    parsed, checked (and rendered) now, a file at a time over the cores (mlops.parallel). None where
-    this cannot answer (mlops.yaml unread, a model file that is a link or too big): the whole
-    pipeline runs and words it."""
+    parsed, checked (and rendered) now, a file at a time over the cores (mlops.parallel). With
+    `parts` (a folder of `parts_folder`), a worker writes the files it renders there, so their bytes
+    never travel back to this process, which the writer then moves them from. None where this
+    cannot answer (mlops.yaml unread, a model file that is a link or too big): the whole pipeline
+    runs and words it."""
     from mlops import parallel, pipeline, rules
     from mlops.diagnostics import sort_unique
     from mlops.loader import MAX_BYTES
@@ -277,21 +284,21 @@ def solve(root: Path, found: cache.Scan, target: Path, *, outputs: bool = False)
         # each file parsed and computed on a worker as a unit of its own; a name that several files
         # give their model (P301's) is one unit, computed again here from all of them
         work = [(d, found.raw[now[d]]) for d in load]
-        computed = parallel.map_forked(partial(_file, base, old, outputs), work, "check")
+        computed = parallel.map_forked(partial(_file, base, old, outputs, parts), work, "check")
         by_name: dict[str, list[tuple[str, Any, list[Any]]]] = {}
         for display, name, _, unit, made in computed:
             if name is not None:
                 by_name.setdefault(name, []).append((display, unit, made))
         fresh: dict[str, Unit] = {}
-        artifacts: list[Any] = []
+        made: dict[str, bytes | Path] = {}
         for name, results in by_name.items():
             if len(results) == 1:
                 fresh[name] = results[0][1]
-                artifacts += results[0][2]
+                made.update(results[0][2])
             else:
                 docs = [parse("Model", display, found.raw[now[display]])[0] for display, _, _ in results]
-                fresh[name], made = _unit(base, old, outputs, (name, docs))
-                artifacts += made
+                fresh[name], twin = _unit(base, old, outputs, parts, (name, docs))
+                made.update(twin)
         project = rules.project(base)
     finally:
         base.shared.close()
@@ -315,12 +322,12 @@ def solve(root: Path, found: cache.Scan, target: Path, *, outputs: bool = False)
     spec_hashes = sources.spec_hashes() | {d: sha for d, (sha, name, _) in files.items() if name is not None}
     if touched is not None:
         touched |= set(fresh)
-    return Delta(diagnostics, environments, kept, fresh, artifacts, files, spec_hashes, key, touched)
+    return Delta(diagnostics, environments, kept, fresh, made, files, spec_hashes, key, touched)
 
 
 def _file(
-    base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, bytes]
-) -> tuple[str, str | None, list[Any], Unit | None, list[Any]]:
+    base: Any, old: dict[str, Unit], outputs: bool, parts: Path | None, item: tuple[str, bytes]
+) -> tuple[str, str | None, list[Any], Unit | None, dict[str, bytes | Path]]:
     """One model file parsed (the name it gives its model, None when it does not load, and its
     problems) and computed as a unit of its own. The document stays in the worker."""
     from mlops.project import parse
@@ -328,15 +335,18 @@ def _file(
     display, raw = item
     doc, problems = parse("Model", display, raw)
     if doc is None:
-        return display, None, problems, None, []
+        return display, None, problems, None, {}
     name = doc.data["metadata"]["name"]
-    unit, made = _unit(base, old, outputs, (name, [doc]))
+    unit, made = _unit(base, old, outputs, parts, (name, [doc]))
     return display, name, problems, unit, made
 
 
-def _unit(base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, list[Any]]) -> tuple[Unit, list[Any]]:
+def _unit(
+    base: Any, old: dict[str, Unit], outputs: bool, parts: Path | None, item: tuple[str, list[Any]]
+) -> tuple[Unit, dict[str, bytes | Path]]:
     """One unit computed: resolved in every environment, checked, and with `outputs` rendered (an
-    environment it resolves in as the old snapshot's unit did keeps that unit's files and pieces)."""
+    environment it resolves in as the old snapshot's unit did keeps that unit's files and pieces):
+    the files rendered now, by path, as bytes or (with `parts`) as the part file written."""
     from dataclasses import replace
     from functools import cache as cache_of
 
@@ -361,13 +371,13 @@ def _unit(base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, list[
         len(models),
     )
     if not outputs or has_errors(unit.diagnostics):  # a compile with errors renders nothing
-        return unit, []
+        return unit, {}
     before = old.get(name)
     keys = cache.ModelKeys()
     previous = dict(before.keys) if before is not None else {}
     artifacts: list[Entry] = []
     pieces: list[tuple[str, str, Any]] = []
-    fresh: list[Any] = []
+    fresh: dict[str, bytes | Path] = {}
     for m in models:
         env, key = m.environment.name, keys(m).hex()
         if before is not None and previous.get(env) == key:  # resolved alike: its files and pieces stay
@@ -376,7 +386,7 @@ def _unit(base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, list[
             continue
         made, made_pieces = targets.render_needed((m, tuple(targets.TARGETS), tuple(targets.ENVIRONMENT_TARGETS)))
         made_now = [a for found in made.values() for a in found]
-        fresh += made_now
+        fresh.update((a.path, a.content if parts is None else _part(parts, a.path, a.content)) for a in made_now)
         artifacts += [_entry(a) for a in made_now]
         pieces += [(target, env, piece) for target, piece in made_pieces.items()]
     unit.artifacts, unit.pieces = tuple(artifacts), tuple(pieces)
@@ -384,18 +394,65 @@ def _unit(base: Any, old: dict[str, Unit], outputs: bool, item: tuple[str, list[
     return unit, fresh
 
 
+def _part(parts: Path, rel: str, content: bytes) -> bytes | Path:
+    """`content` written as the part file of `rel` (a rendered path, below `parts`); the bytes
+    themselves where that fails (a full disk): the writer then writes them, and reports the failure."""
+    path = parts / rel
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    except OSError:
+        return content
+    return path
+
+
+@contextlib.contextmanager
+def parts_folder(root: Path) -> Iterator[Path | None]:
+    """A folder for the workers' part files, in the project's cache (on the output's file system,
+    as a rule: the writer moves the files from it, and copies them where it cannot), removed on
+    the way out; None where the cache cannot hold one (the bytes then travel back). Folders a
+    killed compile left (named after its process, which is gone) are removed on the way in."""
+    base = cache.folder(root) / "parts"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for stale in base.iterdir():
+            if not _alive(stale.name.partition("-")[0]):
+                shutil.rmtree(stale, ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
+    except OSError:
+        yield None
+        return
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ValueError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return False
+    return True
+
+
 def _entry(a: Any) -> Entry:
     return (a.path, a.sha256, a.target, a.environment, a.model)
 
 
-def render(delta: Delta) -> tuple[dict[str, bytes | None], dict[str, Entry]]:
-    """The output's files (None: a file of the old tree, which the writer links) and every file's
-    entry: the units' files, and the per-environment files joined from every unit's pieces."""
+def render(delta: Delta) -> tuple[dict[str, bytes | Path | None], dict[str, Entry]]:
+    """The output's files (None: a file of the old tree, which the writer links; a Path: the part
+    file it moves) and every file's entry: the units' files, and the per-environment files joined
+    from every unit's pieces."""
     from mlops import targets
 
     units = delta.units()
-    files: dict[str, bytes | None] = {e[0]: None for unit in units.values() for e in unit.artifacts}
-    files.update({a.path: a.content for a in delta.artifacts})
+    files: dict[str, bytes | Path | None] = {e[0]: None for unit in units.values() for e in unit.artifacts}
+    files.update(delta.made)
     entries = {e[0]: e for unit in units.values() for e in unit.artifacts}
     grouped: dict[tuple[str, str], list[Any]] = {}
     for unit in units.values():

@@ -224,7 +224,7 @@ def recover(out: Path) -> None:
 Same = Callable[[str, os.stat_result], bool]
 
 
-def write(out: Path, files: Mapping[str, bytes | None], lock: bytes, same: Same | None = None) -> None:
+def write(out: Path, files: Mapping[str, bytes | Path | None], lock: bytes, same: Same | None = None) -> None:
     """Build the whole tree beside `out`, then swap it in with one atomic step: whenever the process
     dies, `out` holds the old tree or the new one, complete. Every failure is a WriteError (C002).
 
@@ -234,7 +234,8 @@ def write(out: Path, files: Mapping[str, bytes | None], lock: bytes, same: Same 
     reader see a tree half old, half new: the swap keeps the all-or-nothing guarantee.)
 
     A file given as None is one the caller has no bytes for (mlops.units): it must be the old
-    tree's, as `same` vouches, and is linked; else Unkept is raised and nothing is written."""
+    tree's, as `same` vouches, and is linked; else Unkept is raised and nothing is written. A file
+    given as a Path is a part file a worker wrote (mlops.units.parts_folder): it is moved in."""
     with locked(out) as out:
         if out.is_symlink():
             raise WriteError(f"{out} is a symbolic link; mlops writes its output as a real folder")
@@ -268,7 +269,7 @@ def _stage(
     staged: Path,
     folder: str,
     names: list[str],
-    files: Mapping[str, bytes | None],
+    files: Mapping[str, bytes | Path | None],
     old: dict[str, os.stat_result],
     same: Same | None,
 ) -> None:
@@ -288,14 +289,30 @@ def _stage(
             if content is None:
                 if not (src is not None and _kept(rel, st, same) and _link(src, dst, name)):
                     raise Unkept(rel)
+            elif isinstance(content, Path):
+                _move(content, dst, name)
             elif not (src is not None and _holds(out, rel, st, content, same) and _link(src, dst, name)):
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dst)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(content)
+                _create(dst, name, content)
     finally:
         os.close(dst)
         if src is not None:
             os.close(src)
+
+
+def _create(dst: int, name: str, content: bytes) -> None:
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dst)
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+
+
+def _move(part: Path, dst: int, name: str) -> None:
+    """A part file moved into folder `dst` (a descriptor); copied where it sits on another file system."""
+    try:
+        os.rename(part, name, dst_dir_fd=dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        _create(dst, name, part.read_bytes())
 
 
 def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes, same: Same | None) -> bool:
