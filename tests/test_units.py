@@ -113,9 +113,12 @@ def test_a_folder_setting_the_file_system_refuses_is_a_finding_not_a_crash(
         assert "mlops.yaml:" in result.output
 
 
-def test_the_workers_write_the_files_they_render_and_no_part_is_left_behind(tmp_path, monkeypatch) -> None:
-    """The rendered bytes stay in the workers: they write part files, which the writer moves into the
-    new tree; a compile leaves no part folder, and the folder a killed compile left is removed."""
+def test_the_workers_write_the_files_they_render_into_the_new_tree(tmp_path, monkeypatch) -> None:
+    """The rendered bytes stay in the workers: they write each file into the new tree (a parts tree
+    beside the output), which the writer completes and swaps in; a compile leaves no parts tree,
+    the one a killed compile left (its process gone) is removed, a running compile's is kept."""
+    import os
+
     from mlops import units
 
     root = tmp_path / "project"
@@ -129,35 +132,16 @@ def test_the_workers_write_the_files_they_render_and_no_part_is_left_behind(tmp_
         return delta
 
     monkeypatch.setattr(units, "solve", spy)
-    parts = cache.folder(root) / "parts"
-    parts.mkdir(parents=True)
-    (parts / "999999999-killed").mkdir()  # no such process
-    (parts / "999999999-killed" / "x.json").write_text("{}")
+    killed = root / ".mlops-rendered-parts-999999999-x"  # no such process
+    (killed / "prod").mkdir(parents=True)
+    (killed / "prod" / "x.json").write_text("{}")
+    running = root / f".mlops-rendered-parts-{os.getpid()}-y"  # this process: alive
+    running.mkdir()
     assert mlops("compile", root).exit_code == 0
     [files] = made
     assert files and all(isinstance(v, Path) for v in files.values())  # not one file's bytes came back
-    assert list(parts.iterdir()) == []
+    assert not killed.exists() and running.is_dir()
+    assert sorted(p.name for p in root.glob(".mlops-*")) == [running.name]
     tree = snapshot(root / "rendered")
     assert tree == _clean_tree(root, tmp_path / "clean")
-    assert {rel for rel in files} <= set(tree)
-
-
-def test_a_part_file_on_another_file_system_is_copied(tmp_path, monkeypatch) -> None:
-    import errno
-    import os
-
-    from mlops import writer
-
-    part = tmp_path / "part.json"
-    part.write_bytes(b'{"a": 1}\n')
-    rename = os.rename
-
-    def cross_device(src, dst, **kwargs):
-        if Path(src) == part:
-            raise OSError(errno.EXDEV, "Invalid cross-device link")
-        return rename(src, dst, **kwargs)
-
-    monkeypatch.setattr(writer.os, "rename", cross_device)
-    out = tmp_path / "out"
-    writer.write(out, {"prod/x.json": part, "prod/y.json": b"y\n"}, b"{}\n")
-    assert (out / "prod" / "x.json").read_bytes() == b'{"a": 1}\n' and (out / "prod" / "y.json").read_bytes() == b"y\n"
+    assert set(files) <= set(tree)

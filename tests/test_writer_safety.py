@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,11 @@ def test_every_write_failure_is_a_c002_and_keeps_the_old_tree(
 ) -> None:
     before = snapshot(compiled / "rendered")
 
-    def fail(*args: object, **kwargs: object) -> None:
+    real_open = writer.os.open
+
+    def fail(*args: object, **kwargs: object) -> Any:
+        if attribute == "open" and Path(args[0]) != compiled:  # type: ignore[arg-type]
+            return real_open(*args, **kwargs)  # only the output's parent folder (its lock) cannot be opened
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(target, attribute, fail)

@@ -149,7 +149,7 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     text = fmt == "text"
     if found is not None and not check:
         target = out if out is not None else found.output
-        with units.parts_folder(found.root) as parts:
+        with writer.parts(target) as parts:
             with progress.on_terminal(text), parallel.using(jobs):  # the bar is gone before anything is printed
                 delta = units.solve(path, found, target, outputs=True, parts=parts)
             if delta is not None and _compile_units(path, delta, found, target, fmt):

@@ -29,10 +29,7 @@ import contextlib
 import hashlib
 import marshal
 import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -204,11 +201,12 @@ class Delta:
     environments: dict[str, Any]  # name -> Environment
     kept: dict[str, Unit]  # the units taken from the snapshot
     fresh: dict[str, Unit]  # the units computed now
-    made: dict[str, bytes | Path]  # the files rendered now (compile only): bytes, or the part file holding them
+    made: dict[str, bytes | Path]  # the files rendered now (compile only): bytes, or where a worker wrote them
     files: dict[str, tuple[str, str | None, Any]]  # the snapshot's files entry for the project as it is
     spec_hashes: dict[str, str]
     key: str | None  # the project's own inputs' (None: nothing may be kept for the next compile)
     touched: set[str] | None  # the units whose outputs changed (None: all of them)
+    parts: Path | None = None  # the new tree the workers wrote the files of `made` into (writer.parts)
 
     @property
     def ok(self) -> bool:
@@ -237,10 +235,10 @@ def solve(
     """validate's answer (and with `outputs`, compile's files), unit by unit: the units whose files did
     not change come from the snapshot when its key is this project's; the others are resolved,
     parsed, checked (and rendered) now, a file at a time over the cores (mlops.parallel). With
-    `parts` (a folder of `parts_folder`), a worker writes the files it renders there, so their bytes
-    never travel back to this process, which the writer then moves them from. None where this
-    cannot answer (mlops.yaml unread, a model file that is a link or too big): the whole pipeline
-    runs and words it."""
+    `parts` (the new tree, from writer.parts), a worker writes the files it renders in place there,
+    so their bytes never travel back to this process, and the writer builds the rest of the tree
+    around them. None where this cannot answer (mlops.yaml unread, a model file that is a link or
+    too big): the whole pipeline runs and words it."""
     from mlops import parallel, pipeline, rules
     from mlops.diagnostics import sort_unique
     from mlops.loader import MAX_BYTES
@@ -296,6 +294,10 @@ def solve(
                 fresh[name] = results[0][1]
                 made.update(results[0][2])
             else:
+                for _, _, alone in results:  # what each file rendered alone is not the unit's
+                    for written in alone.values():
+                        if isinstance(written, Path):
+                            written.unlink()
                 docs = [parse("Model", display, found.raw[now[display]])[0] for display, _, _ in results]
                 fresh[name], twin = _unit(base, old, outputs, parts, (name, docs))
                 made.update(twin)
@@ -322,7 +324,7 @@ def solve(
     spec_hashes = sources.spec_hashes() | {d: sha for d, (sha, name, _) in files.items() if name is not None}
     if touched is not None:
         touched |= set(fresh)
-    return Delta(diagnostics, environments, kept, fresh, made, files, spec_hashes, key, touched)
+    return Delta(diagnostics, environments, kept, fresh, made, files, spec_hashes, key, touched, parts)
 
 
 def _file(
@@ -394,11 +396,11 @@ def _unit(
     return unit, fresh
 
 
-_MADE_FOLDERS: set[str] = set()  # part folders this process made already: 14,000 files sit in 20 folders
+_MADE_FOLDERS: set[str] = set()  # folders this process made already: 14,000 files sit in 20 folders
 
 
 def _part(parts: Path, rel: str, content: bytes) -> bytes | Path:
-    """`content` written as the part file of `rel` (a rendered path, below `parts`); the bytes
+    """`content` written at `rel` in the new tree `parts` (a rendered path, below it); the bytes
     themselves where that fails (a full disk): the writer then writes them, and reports the failure."""
     path = f"{parts}/{rel}"
     folder = path.rpartition("/")[0]
@@ -418,48 +420,14 @@ def _part(parts: Path, rel: str, content: bytes) -> bytes | Path:
     return Path(path)
 
 
-@contextlib.contextmanager
-def parts_folder(root: Path) -> Iterator[Path | None]:
-    """A folder for the workers' part files, in the project's cache (on the output's file system,
-    as a rule: the writer moves the files from it, and copies them where it cannot), removed on
-    the way out; None where the cache cannot hold one (the bytes then travel back). Folders a
-    killed compile left (named after its process, which is gone) are removed on the way in."""
-    base = cache.folder(root) / "parts"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        for stale in base.iterdir():
-            if not _alive(stale.name.partition("-")[0]):
-                shutil.rmtree(stale, ignore_errors=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
-    except OSError:
-        yield None
-        return
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except ValueError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def _entry(a: Any) -> Entry:
     return (a.path, a.sha256, a.target, a.environment, a.model)
 
 
 def render(delta: Delta) -> tuple[dict[str, bytes | Path | None], dict[str, Entry]]:
-    """The output's files (None: a file of the old tree, which the writer links; a Path: the part
-    file it moves) and every file's entry: the units' files, and the per-environment files joined
-    from every unit's pieces."""
+    """The output's files (None: a file of the old tree, which the writer links; a Path: one a worker
+    wrote in the new tree) and every file's entry: the units' files, and the per-environment files
+    joined from every unit's pieces."""
     from mlops import targets
 
     units = delta.units()
@@ -488,7 +456,7 @@ def write(delta: Delta, found: cache.Scan, target: Path) -> int:
         files, entries = render(delta)
         lock_bytes = lock(entries, delta.spec_hashes)
         shas = {rel: entry[1] for rel, entry in entries.items()}
-        writer.write(locked, files, lock_bytes, cache.unchanged(found.root, locked, shas))
+        writer.write(locked, files, lock_bytes, cache.unchanged(found.root, locked, shas), delta.parts)
         units = delta.units().values()
         commands = {command: used for u in units for command, used in u.commands.items()}
         cache.record(found.root, target, shas, lock_bytes, commands, any(u.pinned for u in units), found)

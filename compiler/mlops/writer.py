@@ -211,6 +211,8 @@ def recover(out: Path) -> None:
                         os.rename(out.parent / name, out)
                         break
         for left in sorted(out.parent.glob(glob.escape(prefix) + "*")):
+            if left.name.startswith(_parts_prefix(out)) and _alive(left.name, out):
+                continue  # a running compile's workers are writing it
             if left.is_dir() and not left.is_symlink():
                 shutil.rmtree(left)
             else:
@@ -224,7 +226,51 @@ def recover(out: Path) -> None:
 Same = Callable[[str, os.stat_result], bool]
 
 
-def write(out: Path, files: Mapping[str, bytes | Path | None], lock: bytes, same: Same | None = None) -> None:
+@contextmanager
+def parts(out: Path) -> Iterator[Path | None]:
+    """A new tree for workers to write their files into before the lock is taken (mlops.units):
+    `write(..., staged=folder)` then builds on it and swaps it in. It sits beside `out`, named after
+    this process, so another compile's recover() leaves it alone while the process lives and
+    removes it once it is gone; None where no folder can be made there (the bytes then travel to
+    the writer)."""
+    out = _absolute(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{_parts_prefix(out)}{os.getpid()}-", dir=out.parent))
+    except OSError:
+        yield None
+        return
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # gone already where it was swapped in
+
+
+def _parts_prefix(out: Path) -> str:
+    return f"{_staging_prefix(out)}parts-"
+
+
+def _alive(name: str, out: Path) -> bool:
+    """Whether `name` (beside `out`) is a parts tree of a process still running."""
+    pid = name.removeprefix(_parts_prefix(out)).partition("-")[0]
+    try:
+        os.kill(int(pid), 0)
+    except ValueError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def write(
+    out: Path,
+    files: Mapping[str, bytes | Path | None],
+    lock: bytes,
+    same: Same | None = None,
+    staged: Path | None = None,
+) -> None:
     """Build the whole tree beside `out`, then swap it in with one atomic step: whenever the process
     dies, `out` holds the old tree or the new one, complete. Every failure is a WriteError (C002).
 
@@ -234,17 +280,19 @@ def write(out: Path, files: Mapping[str, bytes | Path | None], lock: bytes, same
     reader see a tree half old, half new: the swap keeps the all-or-nothing guarantee.)
 
     A file given as None is one the caller has no bytes for (mlops.units): it must be the old
-    tree's, as `same` vouches, and is linked; else Unkept is raised and nothing is written. A file
-    given as a Path is a part file a worker wrote (mlops.units.parts_folder): it is moved in."""
+    tree's, as `same` vouches, and is linked; else Unkept is raised and nothing is written. With
+    `staged` (a folder of `parts`), the new tree is built in it, where a file given as a Path is
+    in place already (a worker wrote it there)."""
     with locked(out) as out:
         if out.is_symlink():
             raise WriteError(f"{out} is a symbolic link; mlops writes its output as a real folder")
         if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / LOCK).is_file())):
             raise WriteError(f"{out} exists and was not written by mlops (no {LOCK}); refusing to replace it")
-        try:
-            staged = Path(tempfile.mkdtemp(prefix=_staging_prefix(out) + "new-", dir=out.parent))
-        except OSError as exc:
-            raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
+        if staged is None:
+            try:
+                staged = Path(tempfile.mkdtemp(prefix=_staging_prefix(out) + "new-", dir=out.parent))
+            except OSError as exc:
+                raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
         try:
             old = _tree(out) if out.is_dir() else {}
             folders: dict[str, list[str]] = {}
@@ -290,7 +338,8 @@ def _stage(
                 if not (src is not None and _kept(rel, st, same) and _link(src, dst, name)):
                     raise Unkept(rel)
             elif isinstance(content, Path):
-                _move(content, dst, name)
+                if content != into / name:
+                    raise ValueError(f"{rel}: a part file must be in the staged tree, not at {content}")
             elif not (src is not None and _holds(out, rel, st, content, same) and _link(src, dst, name)):
                 _create(dst, name, content)
     finally:
@@ -303,16 +352,6 @@ def _create(dst: int, name: str, content: bytes) -> None:
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dst)
     with os.fdopen(fd, "wb") as f:
         f.write(content)
-
-
-def _move(part: Path, dst: int, name: str) -> None:
-    """A part file moved into folder `dst` (a descriptor); copied where it sits on another file system."""
-    try:
-        os.rename(part, name, dst_dir_fd=dst)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        _create(dst, name, part.read_bytes())
 
 
 def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes, same: Same | None) -> bool:
