@@ -33,12 +33,11 @@ SEED = int(os.environ.get("FUZZ_SEED", "15"))
 MODEL = "models/churn-classifier.yaml"
 
 # A single-threaded process that imports mlops once, then forks one real compile per request and
-# kills it (SIGKILL) after the requested delay, or when the staging tree appears plus the delay:
+# kills it (SIGKILL) after the requested delay, or once it takes the output's lock plus the delay:
 # the children are whole `mlops compile` processes, without paying the import each time.
 ZYGOTE = r"""
-import contextlib, json, os, signal, sys, time
+import contextlib, fcntl, json, os, signal, sys, time
 from mlops.cli import main
-NEW_TREES = (".mlops-rendered-new-", ".mlops-rendered-parts-")
 for line in sys.stdin:
     root, mode, delay = line.split()
     if mode == "warm":  # one compile in this process first: the children fork with every import done
@@ -56,12 +55,18 @@ for line in sys.stdin:
         os._exit(0)
     start = time.monotonic()
     status = None
-    if mode == "staged":  # the clock starts when the new tree is about to be swapped in (its lock written)
-        while status is None and not any(
-            n.startswith(NEW_TREES) and os.path.exists(os.path.join(root, n, "mlops.lock")) for n in os.listdir(root)
-        ):
+    if mode == "staged":  # the clock starts when the compile takes the output's lock: its writer runs
+        folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)  # the writer flocks the output's parent
+        while status is None:
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                break  # the compile holds it
+            fcntl.flock(folder, fcntl.LOCK_UN)
             done, code = os.waitpid(pid, os.WNOHANG)
             status = code if done else None
+            time.sleep(0.0002)
+        os.close(folder)
         start = time.monotonic()
     while status is None and time.monotonic() - start < float(delay):
         done, code = os.waitpid(pid, os.WNOHANG)
@@ -122,8 +127,8 @@ def test_a_compile_killed_at_any_moment_leaves_the_old_or_the_new_tree(project: 
         before = snapshot(project / "rendered")
         current = "b" if current == "a" else "a"
         spec.write_text(spec.read_text().replace(variants["b" if current == "a" else "a"], variants[current]))
-        # half at a uniform moment of the whole run, half in the few milliseconds of the swap
-        mode, delay = ("any", rng.uniform(0, full["seconds"] * 1.5)) if i % 2 else ("staged", rng.uniform(0, 0.004))
+        # half at a uniform moment of the whole run, half while the writer completes and swaps the new tree
+        mode, delay = ("any", rng.uniform(0, full["seconds"] * 1.5)) if i % 2 else ("staged", rng.uniform(0, 0.01))
         outcome = zygote(project, mode, delay)
         counts["killed"] += outcome["killed"]
         after = snapshot(project / "rendered")
