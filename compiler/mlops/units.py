@@ -348,7 +348,7 @@ def _unit(
 ) -> tuple[Unit, dict[str, bytes | Path]]:
     """One unit computed: resolved in every environment, checked, and with `outputs` rendered (an
     environment it resolves in as the old snapshot's unit did keeps that unit's files and pieces):
-    the files rendered now, by path, as bytes or (with `parts`) as the part file written."""
+    the files rendered now, by path, as bytes or (with `parts`) as the file written in that new tree."""
     from dataclasses import replace
     from functools import cache as cache_of
 
