@@ -341,17 +341,13 @@ def _stage(
                 if content != into / name:
                     raise ValueError(f"{rel}: a part file must be in the staged tree, not at {content}")
             elif not (src is not None and _holds(out, rel, st, content, same) and _link(src, dst, name)):
-                _create(dst, name, content)
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dst)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(content)
     finally:
         os.close(dst)
         if src is not None:
             os.close(src)
-
-
-def _create(dst: int, name: str, content: bytes) -> None:
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dst)
-    with os.fdopen(fd, "wb") as f:
-        f.write(content)
 
 
 def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes, same: Same | None) -> bool:
