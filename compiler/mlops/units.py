@@ -283,7 +283,7 @@ def solve(
         # give their model (P301's) is one unit, computed again here from all of them
         work = [(d, found.raw[now[d]]) for d in load]
         computed = parallel.map_forked(partial(_file, base, old, outputs, parts), work, "check")
-        by_name: dict[str, list[tuple[str, Any, list[Any]]]] = {}
+        by_name: dict[str, list[tuple[str, Any, dict[str, bytes | Path]]]] = {}
         for display, name, _, unit, made in computed:
             if name is not None:
                 by_name.setdefault(name, []).append((display, unit, made))

@@ -21,7 +21,6 @@ from mlops.pipeline import Result
 from mlops.targets import pulumi as pulumi_target
 
 PROGRAM = "infra"
-STACK = "MLOPS_STACK"  # infra/mlops_infra/config.py reads the model files from this folder
 INSTALL_HINT = """\
 the pulumi CLI is not on PATH: `mlops preview` drives it through the Pulumi Automation API.
 install it, then run mlops preview again:
@@ -86,7 +85,7 @@ def prepare(workdir: Path, program: Path, env: str, stack: dict[str, bytes]) -> 
 
 def workspace_env(state: Path, stack: Path) -> dict[str, str]:
     return {
-        STACK: str(stack.resolve()),  # where the program reads the model files
+        pulumi_target.STACK_VARIABLE: str(stack.resolve()),  # where the program reads the model files
         "PULUMI_BACKEND_URL": state.resolve().as_uri(),  # a local file backend: no Pulumi Cloud account
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", ""),  # the stack holds no secrets
         "PULUMI_PYTHON_CMD": sys.executable,

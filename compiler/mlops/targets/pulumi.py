@@ -35,6 +35,8 @@ from mlops.targets.base import Artifact
 TARGET = "pulumi"
 CLOUDS = ("aws", "gcp", "kubernetes")  # local has no infrastructure to provision
 MODELS = "models"  # the folder of the model files, beside the stack config
+# where the program (infra/mlops_infra/config.py, which cannot import this package) finds that folder
+STACK_VARIABLE = "MLOPS_STACK"
 GPU_RESOURCE = "nvidia.com/gpu"
 # The taint GKE puts on GPU nodes itself; EKS node groups get the same one from the program.
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
@@ -109,8 +111,8 @@ def join(env: Environment, pieces: list[dict[str, Any] | None]) -> list[Artifact
         f"# Pulumi stack config of environment {env.name}, rendered by `mlops compile` from the specs.\n"
         "# Do not edit: change the specs and compile again. Deploy with the program in infra/, which\n"
         f"# reads the model files in {MODELS}/ beside this file:\n"
-        f"#   export MLOPS_STACK=<absolute path of this folder>\n"
-        f"#   pulumi up -C infra -s {env.name} --config-file $MLOPS_STACK/Pulumi.{env.name}.yaml\n"
+        f"#   export {STACK_VARIABLE}=<absolute path of this folder>\n"
+        f"#   pulumi up -C infra -s {env.name} --config-file ${STACK_VARIABLE}/Pulumi.{env.name}.yaml\n"
     )
     body = yaml.dump({"config": stack_config(env, pools, monitoring, models)}, Dumper=_Dumper, **_DUMP)
     return [Artifact(f"{stack_folder(env.name)}/Pulumi.{env.name}.yaml", (header + body).encode(), TARGET, env.name)]
