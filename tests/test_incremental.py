@@ -12,7 +12,9 @@ import os
 import random
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -20,6 +22,8 @@ import yaml
 from benchmarks import realistic
 from mlops import cache, formats, pipeline, targets, units, writer
 from tests.helpers import mlops, snapshot
+
+T = TypeVar("T")
 
 
 def _diagnostics(root: Path, *args: str) -> tuple[int, list[dict]]:
@@ -53,18 +57,23 @@ def _clean(root: Path, scratch: Path) -> tuple[dict[str, str], tuple, tuple]:
     return snapshot(out), compiled, validated
 
 
-def kept_models(monkeypatch) -> list[bool]:
-    """A list that gets, per validate or compile, whether mlops.units kept the unchanged models."""
-    kept: list[bool] = []
+def solved(monkeypatch, read: Callable[[Any], T]) -> list[T]:
+    """A list that gets, per validate or compile, `read` of what mlops.units.solve answered."""
+    seen: list[T] = []
     solve = units.solve
 
     def spy(*args, **kwargs):
         delta = solve(*args, **kwargs)
-        kept.append(delta is not None and bool(delta.kept))
+        seen.append(read(delta))
         return delta
 
     monkeypatch.setattr(units, "solve", spy)
-    return kept
+    return seen
+
+
+def kept_models(monkeypatch) -> list[bool]:
+    """A list that gets, per validate or compile, whether mlops.units kept the unchanged models."""
+    return solved(monkeypatch, lambda delta: delta is not None and bool(delta.kept))
 
 
 def _own_inputs(root: Path) -> dict[str, bytes]:

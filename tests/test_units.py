@@ -13,7 +13,7 @@ import pytest
 from benchmarks import realistic
 from mlops import cache
 from tests.helpers import mlops, snapshot
-from tests.test_incremental import _clean, kept_models
+from tests.test_incremental import _clean, kept_models, solved
 
 
 @pytest.fixture
@@ -119,19 +119,9 @@ def test_the_workers_write_the_files_they_render_into_the_new_tree(tmp_path, mon
     the one a killed compile left (its process gone) is removed, a running compile's is kept."""
     import os
 
-    from mlops import units
-
     root = tmp_path / "project"
     realistic.write_project(root, 3)
-    made: list[dict] = []
-    solve = units.solve
-
-    def spy(*args, **kwargs):
-        delta = solve(*args, **kwargs)
-        made.append(dict(delta.made))
-        return delta
-
-    monkeypatch.setattr(units, "solve", spy)
+    made = solved(monkeypatch, lambda delta: dict(delta.made))
     killed = root / ".mlops-rendered-parts-999999999-x"  # no such process
     (killed / "prod").mkdir(parents=True)
     (killed / "prod" / "x.json").write_text("{}")
