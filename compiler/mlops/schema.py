@@ -7,36 +7,45 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
 
 from mlops import yaml_traps
 from mlops.diagnostics import Diagnostic
-from mlops.ecma_pattern import pattern_keyword
 from mlops.loader import Document, escape
 from mlops.resources import schema_path
 from mlops.schema_overlay import with_overlay
 from mlops.suggest import closest, did_you_mean
+
+if TYPE_CHECKING:  # jsonschema words the diagnostics of a file that fails: imported only then
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 KINDS = ("Project", "Model", "Environment", "Policy")
 # The largest integer every JSON reader keeps exactly (I-JSON, RFC 7493); the schemas set tighter
 # maximums where a field has a natural one, this bounds every other integer before any arithmetic.
 MAX_INT = 2**53 - 1
 
-# JSON Schema counts 64.0 as an integer; a spec's integers are written as integers (what the
-# rendered JSON and the arithmetic rules need), so the type checker here does not. Patterns
-# anchor as in ECMA 262 (mlops.ecma_pattern): "prod\n" is not a name.
-_Validator = validators.extend(
-    Draft202012Validator,
-    validators={"pattern": pattern_keyword},
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
-        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
-    ),
-)
+
+@cache
+def _validator_class() -> type[Draft202012Validator]:
+    """jsonschema's validator as mlops reads a spec. JSON Schema counts 64.0 as an integer; a spec's
+    integers are written as integers (what the rendered JSON and the arithmetic rules need), so the
+    type checker here does not. Patterns anchor as in ECMA 262 (mlops.ecma_pattern): "prod\\n" is
+    not a name. Built the first time a file needs words (a valid one never does)."""
+    from jsonschema import Draft202012Validator, validators
+
+    from mlops.ecma_pattern import pattern_keyword
+
+    return validators.extend(
+        Draft202012Validator,
+        validators={"pattern": pattern_keyword},
+        type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+            "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+        ),
+    )
 
 
 @cache
@@ -48,7 +57,7 @@ def schema(kind: str) -> dict[str, Any]:
 
 @cache
 def _validator(kind: str) -> Draft202012Validator:
-    return _Validator(schema(kind))
+    return _validator_class()(schema(kind))
 
 
 class _IntegerNotFloat:
@@ -80,9 +89,11 @@ def _mark_integers(node: Any) -> Any:
 
 @cache
 def _compiled(kind: str) -> jsonschema_rs.Draft202012Validator:
-    return jsonschema_rs.Draft202012Validator(
-        _mark_integers(schema(kind)), keywords={_INTEGER_KEYWORD: _IntegerNotFloat}
-    )
+    return _compile(schema(kind))
+
+
+def _compile(node: dict[str, Any]) -> jsonschema_rs.Draft202012Validator:
+    return jsonschema_rs.Draft202012Validator(_mark_integers(node), keywords={_INTEGER_KEYWORD: _IntegerNotFloat})
 
 
 # Python's re counts the ASCII information separators as whitespace (\s), Rust's regex does not.
@@ -128,9 +139,13 @@ def _fast_valid(kind: str, instance: Any, doc: Document | None = None) -> bool:
     or data it might read differently, goes through jsonschema, whose errors become diagnostics."""
     if not (_plain(instance) if doc is None else _plain_document(doc, instance)):
         return False
+    return _says_valid(_compiled(kind), instance)
+
+
+def _says_valid(compiled: jsonschema_rs.Draft202012Validator, instance: Any) -> bool:
     try:
-        return _compiled(kind).is_valid(instance)
-    except ValueError:
+        return compiled.is_valid(instance)
+    except ValueError:  # _IntegerNotFloat: a float where an integer may be
         return False
 
 
@@ -187,13 +202,24 @@ def explain(doc: Document, kind: str, instance: Any) -> list[Diagnostic]:
 CATALOGS = ("gpus", "base_models")  # the catalog files mlops.yaml may name, each a part of catalog.schema.json
 
 
+def _catalog_schema(which: str) -> dict[str, Any]:
+    return {"$ref": f"#/$defs/{which}", "$defs": schema("Catalog")["$defs"]}
+
+
 @cache
 def _catalog_validator(which: str) -> Draft202012Validator:
-    return _Validator({"$ref": f"#/$defs/{which}", "$defs": schema("Catalog")["$defs"]})
+    return _validator_class()(_catalog_schema(which))
+
+
+@cache
+def _compiled_catalog(which: str) -> jsonschema_rs.Draft202012Validator:
+    return _compile(_catalog_schema(which))
 
 
 def check_catalog(doc: Document, which: str) -> list[Diagnostic]:
     """Validate a project catalog file (spec.catalogs.<which>) against specs/v1/catalog.schema.json."""
+    if _plain(doc.data) and _says_valid(_compiled_catalog(which), doc.data):  # as _fast_valid
+        return []
     return _check(doc, _catalog_validator(which), doc.data)
 
 

@@ -14,11 +14,13 @@ from mlops.model import BaseModel, GpuType, Instance
 from mlops.suggest import did_you_mean
 
 _HERE = Path(__file__).resolve().parent
+_SAFE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @cache
 def _builtin(name: str) -> dict[str, Any]:
-    return yaml.safe_load((_HERE / f"{name}.yaml").read_text(encoding="utf-8"))
+    # yaml.safe_load's reading, by libyaml: the pure-Python parser took a tenth of an incremental compile
+    return yaml.load((_HERE / f"{name}.yaml").read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
 
 
 def _merged(builtin: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:

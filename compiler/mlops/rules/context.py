@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +52,7 @@ class Context:
     documents: dict[tuple[str, str], Document]
     environment_names: frozenset[str]  # every environment of the project, also those not compiled now
     catalogs: Catalogs  # what the models resolved with: built-in plus the project's catalog files
-    facts: Callable[[ResolvedModel], dict[str, Any]] = lambda m: m.facts()  # or the incremental compile's cache
+    facts: Callable[[ResolvedModel], Mapping[str, Any]] = lambda m: m.facts_view()  # or the findings cache's
     shared: Shared = field(default_factory=Shared)  # one per run: every model's view of the context holds it
 
     def at(self, model: ResolvedModel, pointer: str, code: str, message: str, **kw: Any) -> Diagnostic:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -27,7 +27,7 @@ from mlops import schema
 from mlops.defaults import POLICY_SEVERITY
 from mlops.diagnostics import Diagnostic, Severity
 from mlops.loader import Document, escape
-from mlops.model import ResolvedModel
+from mlops.model import Facts, ResolvedModel, materialized
 from mlops.rules.context import Context
 from mlops.suggest import did_you_mean
 
@@ -165,17 +165,20 @@ def _unknown_models(policy: Document, listed: list[str], known: list[str]) -> It
             )
 
 
-def lookup(facts: dict[str, Any], path: str) -> Any:
-    """The value at a dotted path; None where a section is absent (a model without serving)."""
+def lookup(facts: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path (plain data); None where a section is absent (a model without serving)."""
     value: Any = facts
     for part in path.split("."):
-        if not isinstance(value, dict):
+        if not isinstance(value, _MAPPINGS):
             return None
         value = value.get(part)
-    return value
+    return materialized(value)
 
 
 # ---- the shape of the facts: which paths exist, and the types of their values ----
+
+
+_MAPPINGS = (dict, Facts)  # facts are dicts, or a Facts view that makes them as they are read
 
 
 def _kind(value: Any) -> str | None:
@@ -187,7 +190,7 @@ def _kind(value: Any) -> str | None:
         return "string"
     if isinstance(value, list | tuple):
         return "list"
-    if isinstance(value, dict):
+    if isinstance(value, _MAPPINGS):
         return "mapping"
     return None
 
@@ -210,11 +213,11 @@ class Node:
 
     @cached_property
     def names(self) -> set[str]:
-        return {str(k) for v in self.values if isinstance(v, dict) for k in v}
+        return {str(k) for v in self.values if isinstance(v, _MAPPINGS) for k in v}
 
     def child(self, part: str) -> Node | None:
         if part not in self._children:
-            found = [v[part] for v in self.values if isinstance(v, dict) and part in v]
+            found = [v[part] for v in self.values if isinstance(v, _MAPPINGS) and part in v]
             self._children[part] = Node(found) if found else None
         return self._children[part]
 
