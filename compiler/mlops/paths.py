@@ -15,13 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def outside(root: Path, rel: str) -> Path | None:
-    """Where `rel` leads when that is outside the project (and outside DVC's cache), else None."""
-    root = root.resolve()
-    target = (root / rel).resolve()
-    if target.is_relative_to(root) or any(target.is_relative_to(c) for c in dvc_caches(root)):
+def outside(root: Path, rel: str, *, real_root: str | None = None) -> Path | None:
+    """Where `rel` leads when that is outside the project (and outside DVC's cache), else None.
+    `real_root`: os.path.realpath(root), for a caller that checks many paths of one project."""
+    real = real_root if real_root is not None else os.path.realpath(root)
+    target = os.path.realpath(os.path.join(real, rel))
+    if target == real or target.startswith(real.rstrip("/") + "/"):
         return None
-    return target
+    leads = Path(target)
+    if any(leads.is_relative_to(c) for c in dvc_caches(Path(real))):
+        return None
+    return leads
 
 
 def inside(root: Path, rel: str) -> Path:

@@ -79,6 +79,7 @@ def resolve(
     if code_files is None:
         code_files = cache(lambda command: entrypoint.files(command, root))  # most models share a trainer
     for doc in progress.track(model_docs, "resolve"):
+        texts: dict[int, tuple[Any, bytes]] = {}  # the file's sections' JSON, for each environment to share
         for env in envs:
             merged = overlay_document(doc, env.name)
             # without an overlay the model is its file less spec.environments: the file passed the
@@ -88,7 +89,7 @@ def resolve(
                 out.diagnostics.extend(problems)
                 continue
             out.documents[(doc.data["metadata"]["name"], env.name)] = merged
-            model, problems = _resolve_one(merged, env, catalogs, code_files)
+            model, problems = _resolve_one(merged, env, catalogs, code_files, texts)
             out.diagnostics.extend(problems)
             if model is not None:
                 out.models.append(model)
@@ -105,7 +106,11 @@ def _lookup(
 
 
 def _resolve_one(
-    doc: Document, env: Environment, catalogs: Catalogs, code_files: Callable[[tuple[str, ...]], tuple[Any, ...]]
+    doc: Document,
+    env: Environment,
+    catalogs: Catalogs,
+    code_files: Callable[[tuple[str, ...]], tuple[Any, ...]],
+    texts: dict[int, tuple[Any, bytes]],
 ) -> tuple[ResolvedModel | None, list[Diagnostic]]:
     meta = doc.data["metadata"]
     spec = doc.data["spec"]
@@ -131,7 +136,7 @@ def _resolve_one(
     data = spec["data"]
     trained = training.derive(t, data["train"].get("examples"), gpu, base, env)
     served = serving.derive(serving_spec, serving_gpu, env, trained) if serving_spec and serving_gpu else None
-    spec_hash, section_hashes = _hashes(meta, spec, env.name)
+    spec_hash, section_hashes = _hashes(meta, spec, env.name, texts)
     prompt = llm.prompt(spec)
     evaluation = monitoring.evaluation(spec.get("evaluation"))
     return ResolvedModel(
@@ -177,13 +182,27 @@ def _dataset(d: dict[str, Any]) -> Dataset:
     )
 
 
-def _hashes(meta: dict[str, Any], spec: dict[str, Any], env: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+def _hashes(
+    meta: dict[str, Any], spec: dict[str, Any], env: str, texts: dict[int, tuple[Any, bytes]]
+) -> tuple[str, tuple[tuple[str, str], ...]]:
     """digest({"metadata": meta, "spec": spec, "environment": env}) and the digest of each spec
-    section, each section's JSON written once: the whole's text is made of its parts' texts."""
-    parts = {key: compact(value) for key, value in spec.items()}
+    section, each section's JSON written once: the whole's text is made of its parts' texts. An
+    overlay replaces the sections it sets and leaves the others the very objects of the file
+    (merge.deep_merge), so `texts` (by identity, the object kept) writes those once for every
+    environment."""
+    parts = {key: _compact(value, texts) for key, value in spec.items()}
     sections = tuple((s, sha256(parts.get(s, b"null")).hexdigest()) for s in SECTIONS)
     if any(type(key) is not str for key in spec):  # json.dumps would refuse or reorder: let it say so
         return digest({"metadata": meta, "spec": spec, "environment": env}), sections
     body = b",".join(compact(key) + b":" + parts[key] for key in sorted(spec))
-    whole = b'{"environment":' + compact(env) + b',"metadata":' + compact(meta) + b',"spec":{' + body + b"}}"
+    whole = b'{"environment":' + compact(env) + b',"metadata":' + _compact(meta, texts) + b',"spec":{' + body + b"}}"
     return sha256(whole).hexdigest(), sections
+
+
+def _compact(value: Any, texts: dict[int, tuple[Any, bytes]]) -> bytes:
+    known = texts.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
+    text = compact(value)
+    texts[id(value)] = (value, text)
+    return text

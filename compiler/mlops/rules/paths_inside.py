@@ -6,6 +6,7 @@ The schema refuses absolute paths and `..`; a link committed in the project can 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from mlops.diagnostics import Diagnostic
@@ -20,8 +21,10 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
     for m in ctx.models:
         for pointer, path in _paths(m):
             groups.setdefault((m.name, pointer, path), []).append(m)
+    root = ctx.sources.root
+    real_root = ctx.shared.get(f"realpath:{root}", lambda: os.path.realpath(root))  # once a run, not once a path
     for (_, pointer, path), models in sorted(groups.items()):
-        leads = outside(ctx.sources.root, path)
+        leads = outside(root, path, real_root=real_root)
         if leads is not None:
             yield at(
                 ctx,

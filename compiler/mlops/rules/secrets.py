@@ -47,12 +47,21 @@ def _suspect(value: str) -> bool:
 
 def _scan(value: Any, path: list[str | int], found: list[tuple[tuple[str | int, ...], str, str]]) -> None:
     """Every finding under `value`, in document order. The pointer of a value is spelled only when
-    it holds a finding: the walk touches every value of every spec, and almost none do."""
+    it holds a finding: the walk touches every value of every spec, and almost none do, so the
+    scalars are looked at in their container's loop (a call each was most of the walk)."""
     if isinstance(value, dict):
-        for key, item in value.items():
-            # blocked_patterns names what a monitor hunts for ({api_key: 'sk-...'}): a detector, not a secret
-            named_secret = _secret_name(key) and not (path and path[-1] == "blocked_patterns")
-            if named_secret and isinstance(item, str) and item:
+        items: Any = value.items()
+        # blocked_patterns names what a monitor hunts for ({api_key: 'sk-...'}): a detector, not a secret
+        named = not (path and path[-1] == "blocked_patterns")  # a key can say its value is a secret
+    elif isinstance(value, list):
+        items, named = enumerate(value), False
+    else:
+        if isinstance(value, str) and _suspect(value):
+            _looks_like(value, path, found)
+        return
+    for key, item in items:
+        if isinstance(item, str):
+            if named and item and _secret_name(key):
                 found.append(
                     (
                         (*path, key),
@@ -60,23 +69,24 @@ def _scan(value: Any, path: list[str | int], found: list[tuple[tuple[str | int, 
                         "reference a secret store (Kubernetes Secret, AWS Secrets Manager) instead",
                     )
                 )
-                continue
+            elif _suspect(item):
+                path.append(key)
+                _looks_like(item, path, found)
+                path.pop()
+        elif isinstance(item, dict | list):
             path.append(key)
             _scan(item, path, found)
             path.pop()
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            path.append(i)
-            _scan(item, path, found)
-            path.pop()
-    elif isinstance(value, str) and _suspect(value):
-        for what, pattern in PATTERNS.items():
-            if pattern.search(value):
-                found.append(
-                    (
-                        tuple(path),
-                        f"value looks like a {what}",
-                        "remove it from the spec and rotate it: it is in git history now",
-                    )
+
+
+def _looks_like(value: str, path: list[str | int], found: list[tuple[tuple[str | int, ...], str, str]]) -> None:
+    for what, pattern in PATTERNS.items():
+        if pattern.search(value):
+            found.append(
+                (
+                    tuple(path),
+                    f"value looks like a {what}",
+                    "remove it from the spec and rotate it: it is in git history now",
                 )
-                return
+            )
+            return

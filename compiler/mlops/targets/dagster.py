@@ -14,7 +14,6 @@ when a model is added, removed or renamed.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
 from functools import cache
 from typing import Any
 
@@ -107,16 +106,16 @@ def code_versions(model: ResolvedModel) -> dict[str, str]:
 
 def asset_inputs(m: ResolvedModel) -> dict[str, dict[str, Any]]:
     t = m.training
-    data = {"train": asdict(m.train_data), "eval": asdict(m.eval_data) if m.eval_data else None, "label": m.label}
+    data = {"train": plain(m.train_data), "eval": plain(m.eval_data) if m.eval_data else None, "label": m.label}
     out: dict[str, dict[str, Any]] = {
         "dataset": data,
         "train": {
             "task": m.task,
             "label": m.label,
             "examples": [m.train_data.examples, m.eval_data.examples if m.eval_data else None],
-            "base_model": asdict(t.base_model),
+            "base_model": plain(t.base_model),
             "method": t.method,
-            "lora": asdict(t.lora) if t.lora else None,
+            "lora": plain(t.lora) if t.lora else None,
             "command": list(t.command),
             "image": t.entrypoint_image,
             "gpu": t.gpu.name,
@@ -127,7 +126,7 @@ def asset_inputs(m: ResolvedModel) -> dict[str, dict[str, Any]]:
             "deepspeed_json": hashlib.sha256(m.deepspeed_json).hexdigest(),
             "files": dict(m.entrypoint_files),
         },
-        "evaluate": {"gates": [asdict(g) for g in m.evaluation.gates]},
+        "evaluate": {"gates": [plain(g) for g in m.evaluation.gates]},
     }
     if m.deploy.require_improvement:  # train scores the serving version too; evaluate and deploy compare
         for name in ("train", "evaluate"):
@@ -160,14 +159,14 @@ def _llm_inputs(m: ResolvedModel, out: dict[str, dict[str, Any]]) -> None:
     formats training examples, evaluation prompts and serving requests alike, in train, evaluate, deploy."""
     if m.prepare is not None:
         base = m.training.base_model  # its tokenizer measures token lengths: the name and folder, not the sizes
-        out["prepare"] = {"prepare": asdict(m.prepare), "tokenizer": [base.name, base.path]}
+        out["prepare"] = {"prepare": plain(m.prepare), "tokenizer": [base.name, base.path]}
     finetune = finetune_data(m)
     if finetune is not None:
         out["train"]["finetune"] = finetune
     if m.prompt is not None:
         for name in ("evaluate", "deploy"):
             if name in out:
-                out[name]["prompt"] = asdict(m.prompt)
+                out[name]["prompt"] = plain(m.prompt)
 
 
 def model_data(m: ResolvedModel) -> dict[str, Any]:
