@@ -137,3 +137,69 @@ def test_any_value_anywhere_gives_diagnostics_or_renders(
     if result.ok:
         artifacts = render(result)
         assert {a.target for a in artifacts} >= {"deepspeed", "dagster"}
+
+
+SPEC_TEXTS = sorted(
+    p.read_text(encoding="utf-8")
+    for example in ("tabular-fraud", "llm-support")
+    for p in (Path(__file__).parents[1] / "examples" / example).rglob("*.yaml")
+    if "rendered" not in p.parts and ".dvc" not in p.parts
+)
+# what a spec line's value can become: the refusals _Builder words, and plain YAML besides
+VALUES = ["&a 1", "*a", "!!str 1", "!x 1", "! 1", "{a: 1, a: 2}", "{<<: {b: 1}}", "[1, [2]]", "'q'", "1e3", "~", ""]
+LINES = ["<<: {a: 1}", "---", "? a", "- 1", "k: &b {c: 1}", "...", "%YAML 1.2"]
+
+
+def _twisted(text: str, at: int, how: int, twist: int) -> str:
+    """`text` with line `at` duplicated (a duplicate key), its value replaced, or a line put after it
+    at its indentation."""
+    lines = text.split("\n")
+    i = at % len(lines)
+    line = lines[i]
+    indent = line[: len(line) - len(line.lstrip())]
+    if how == 0:
+        lines.insert(i, line)
+    elif how == 1 and ": " in line:
+        lines[i] = line.split(": ", 1)[0] + ": " + VALUES[twist % len(VALUES)]
+    else:
+        lines.insert(i + 1, indent + LINES[twist % len(LINES)])
+    return "\n".join(lines)
+
+
+def _builder_fold(text: str) -> str:
+    """What the worded path (_Builder) loads from `text`, as repr (1, 1.0, True and NaN told apart);
+    "refused" where it refuses."""
+    from mlops.loader import _Builder, _fold
+
+    builder = _Builder("fuzz.yaml", record=False)
+    try:
+        _fold(text, builder)
+    except LoadError:
+        return "refused"
+    return "refused" if builder.documents == 0 or builder.result is None else repr(builder.result)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.text(YAML_CHARS, max_size=200)
+    | st.builds(yaml.safe_dump, values)
+    | st.builds(_twisted, st.sampled_from(SPEC_TEXTS), st.integers(0, 10**4), st.integers(0, 2), st.integers(0, 99))
+    | st.integers(28, 36).map(lambda n: "a: " + "{b: " * n + "1" + "}" * n)  # about MAX_DEPTH deep
+)
+def test_the_one_loop_fold_loads_what_the_builder_loads(text: str) -> None:
+    """loader._fold_fast, the path every accepted file takes: the builder's data exactly, or _UNSURE
+    (the builder then words the refusal); never data for a file the builder refuses."""
+    from mlops.loader import _UNSURE, _fold_fast
+
+    fast = _fold_fast(text)
+    expected = _builder_fold(text)
+    if fast is _UNSURE:
+        event("unsure")
+    else:
+        assert repr(fast) == expected
+
+
+def test_the_one_loop_fold_takes_every_example_spec() -> None:
+    from mlops.loader import _UNSURE, _fold_fast
+
+    assert SPEC_TEXTS and all(_fold_fast(text) is not _UNSURE for text in SPEC_TEXTS)

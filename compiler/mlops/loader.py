@@ -243,17 +243,92 @@ def parse_text(text: str, display: str, *, sha256: str = "") -> Document:
                 hint="end lines with \\n (or \\r\\n); write the character as an escape in a double-quoted string",
             )
         )
-    builder = _Builder(display, record=False)
+    data = _fold_fast(text)
+    if data is _UNSURE:  # something to refuse (or to look at closer): the builder words it
+        builder = _Builder(display, record=False)
+        try:
+            _fold(text, builder)
+        except LoadError:  # rare: parse again with positions, for the message that names the first key
+            _fold(text, _Builder(display, record=True))
+            raise
+        if builder.documents == 0 or builder.result is None:
+            raise LoadError(
+                Diagnostic(display, 1, 1, "L108", "file is empty", hint="a spec starts with apiVersion: mlops/v1")
+            )
+        data = builder.result
+    return Document(display, data, sha256, text)
+
+
+_UNSURE = object()
+_SCALAR, _MAPPING, _SEQUENCE = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+_NO_KEY = object()  # the mapping on top waits for a key
+
+
+def _fold_fast(text: str) -> Any:
+    """The data _Builder folds from a file it accepts, in one loop over the parser's events (its
+    method calls per event were a fifth of loading); _UNSURE at anything _Builder would refuse
+    (an anchor, alias, tag, merge or duplicate key, a second or no document, depth, a syntax error),
+    which it then parses again to word. tests/test_loader.py holds the two to the same data."""
+    parser = _Loader(text)
     try:
-        _fold(text, builder)
-    except LoadError:  # rare: parse again with positions, for the message that names the first key
-        _fold(text, _Builder(display, record=True))
-        raise
-    if builder.documents == 0 or builder.result is None:
-        raise LoadError(
-            Diagnostic(display, 1, 1, "L108", "file is empty", hint="a spec starts with apiVersion: mlops/v1")
-        )
-    return Document(display, builder.result, sha256, text)
+        get = parser.get_event
+        stack: list[Any] = []
+        top: Any = None
+        key: Any = _NO_KEY
+        result: Any = None
+        documents = 0
+        while True:
+            event = get()
+            kind = type(event)
+            if kind is _SCALAR or kind is _MAPPING or kind is _SEQUENCE:
+                tag = event.tag
+                if event.anchor is not None or (tag is not None and tag != "!" and _refused_tag(event)):
+                    return _UNSURE
+                if kind is _SCALAR:
+                    if key is _NO_KEY and type(top) is dict:
+                        key = event.value
+                        if key in top or (key == "<<" and not event.style):
+                            return _UNSURE
+                        continue
+                    value = event.value
+                    if not event.style and tag != "!":
+                        value = resolve_scalar(value)
+                elif (key is _NO_KEY and type(top) is dict) or len(stack) >= MAX_DEPTH:
+                    return _UNSURE
+                else:
+                    value = {} if kind is _MAPPING else []
+                if top is None:
+                    result = value
+                elif type(top) is dict:
+                    top[key] = value
+                    key = _NO_KEY
+                else:
+                    top.append(value)
+                if kind is not _SCALAR:
+                    stack.append(value)
+                    top = value
+            elif kind in _ENDS:
+                stack.pop()
+                top = stack[-1] if stack else None
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    return _UNSURE
+            elif kind is yaml.AliasEvent:
+                return _UNSURE
+            elif kind is yaml.StreamEndEvent:
+                return result if documents and result is not None else _UNSURE
+    except (yaml.YAMLError, ValueError):  # ValueError: int() of a number too long to read
+        return _UNSURE
+    finally:
+        parser.dispose()
+
+
+def _refused_tag(event: yaml.NodeEvent) -> bool:
+    """_Builder's L104: an explicit tag (the non-specific ! and ? aside)."""
+    implicit = getattr(event, "implicit", True)
+    return event.tag != "?" and (event.tag.startswith("!") or not (implicit is True or implicit == (True, True)))
 
 
 def _line_col(text: str, index: int) -> Position:
@@ -345,12 +420,8 @@ class _Builder:
                 hint="write the value out; specs do not use anchors or aliases",
             )
         tag = event.tag
-        if tag is not None and tag != "!":
-            implicit = getattr(event, "implicit", True)
-            if tag != "?" and (tag.startswith("!") or not (implicit is True or implicit == (True, True))):
-                raise self.error(
-                    event, "L104", f"tag {tag} is not allowed", hint="remove the tag; values are plain YAML"
-                )
+        if tag is not None and tag != "!" and _refused_tag(event):
+            raise self.error(event, "L104", f"tag {tag} is not allowed", hint="remove the tag; values are plain YAML")
         stack = self.stack
         top = stack[-1] if stack else None
         is_key = top is not None and type(top[0]) is dict and not top[2]
