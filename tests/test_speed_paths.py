@@ -176,6 +176,9 @@ def test_a_digest_is_the_sha256_of_what_json_dumps_writes(value: Any) -> None:
     JSON_TEXT,
 )
 def test_resolve_hashes_a_spec_as_digest_hashes_it_whole(spec: dict, meta: dict, env: str) -> None:
-    whole, sections = resolve._hashes(meta, spec, env)
-    assert whole == digest({"metadata": meta, "spec": spec, "environment": env})
-    assert sections == tuple((s, digest(spec.get(s))) for s in resolve.SECTIONS)
+    texts: dict = {}  # shared by the environments of one file, as resolve shares it
+    # another environment; then one whose overlay replaced a section and kept the other objects
+    for seen_spec, seen_env in ((spec, env), (spec, env + "-2"), ({**spec, "data": {"train": env}}, env)):
+        whole, sections = resolve._hashes(meta, seen_spec, seen_env, texts)
+        assert whole == digest({"metadata": meta, "spec": seen_spec, "environment": seen_env})
+        assert sections == tuple((s, digest(seen_spec.get(s))) for s in resolve.SECTIONS)
