@@ -189,12 +189,20 @@ def training_rules(m: ResolvedModel) -> list[dict[str, Any]]:
 
 
 def groups(m: ResolvedModel) -> list[dict[str, Any]]:
-    """The rule groups of one model (empty: nothing to alert on)."""
+    """The rule groups of one model (empty: nothing to alert on). Read, never changed, by the
+    Prometheus rules file and the Pulumi model file, which render one model after the other: the
+    last model's groups are kept for the second."""
+    if _last[0] is m:
+        return _last[1]
     out = []
     for part, rules in (("serving", serving_rules(m)), ("training", training_rules(m))):
         if rules:
             out.append({"name": f"mlops-{m.name}-{part}", "rules": rules})
+    _last[:] = [m, out]
     return out
+
+
+_last: list[Any] = [None, []]  # (model, its groups)
 
 
 def _alert(

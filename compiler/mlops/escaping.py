@@ -127,6 +127,8 @@ def json_visible(text: str) -> str:
     """Serialized JSON with invisible characters as `\\u` escapes. Outside strings JSON has only
     its indentation's line breaks (kept); inside a string the escape is the same character to every
     reader (json.dumps already escaped the C0 controls there)."""
+    if text.isascii() and "\x7f" not in text:  # nearly every file: in ASCII JSON only DEL can hide
+        return text
     return _INVISIBLE_IN_JSON.sub(lambda m: json.dumps(m.group())[1:-1], text)
 
 
