@@ -27,7 +27,7 @@ from typing import Any
 from mlops.cache import ModelKeys, document_key, findings_key
 from mlops.diagnostics import Diagnostic
 from mlops.loader import Document
-from mlops.model import ResolvedModel
+from mlops.model import Facts, ResolvedModel
 from mlops.targets.base import Artifact
 
 
@@ -38,7 +38,7 @@ class Shared:
     def __init__(self) -> None:
         self.documents: dict[str, tuple[Document | None, list[Diagnostic]]] = {}  # by cache.document_key
         self.findings: dict[str, list[Diagnostic]] = {}  # by cache.findings_key
-        self.facts: dict[bytes, dict[str, Any]] = {}
+        self.facts: dict[bytes, Facts] = {}
         self.pieces: dict[tuple[str, bytes], Any] = {}
         # keys of the models both revisions resolved alike; set once both are checked, and only
         # when both compile (else one side's artifacts are its committed files, all of them)
@@ -78,11 +78,13 @@ class Memos:
         """Nothing to write: the layer lives as long as the plan."""
 
     # findings
-    def facts(self, m: ResolvedModel) -> dict[str, Any]:
+    def facts(self, m: ResolvedModel) -> Facts:
+        """m.facts_view(), one per resolved content: the sections a policy read of a model are made
+        once for both revisions."""
         key = self.keys(m)
         value = self.shared.facts.get(key)
         if value is None:
-            value = self.shared.facts[key] = m.facts()
+            value = self.shared.facts[key] = m.facts_view()
         return value
 
     def __call__(
