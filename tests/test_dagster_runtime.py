@@ -296,3 +296,26 @@ def test_the_daemons_launch_scheduled_and_sensed_runs_on_the_asset_job() -> None
     }
     assert runs["train-schedule"].asset_selection == retrain and runs["train-schedule"].asset_check_selection is None
     assert runs["monitor-schedule"].asset_selection == {monitor}
+
+
+def test_every_models_closure_of_an_asset_function_reads_one_signature() -> None:
+    """mlops.runtime.dagster.signed: Dagster's many inspect.signature calls while it builds 5,500
+    assets get one signature per definition; a closure with defaults (which differ) keeps its own."""
+    import inspect
+
+    from mlops.runtime.dagster.signed import signed
+
+    def asset_of(value: int):
+        def materialize(context: int, *, scale: int = value) -> int:
+            return context * scale
+
+        def plain(context: int) -> int:
+            return context + value
+
+        return signed(plain), signed(materialize)
+
+    (one, one_default), (two, two_default) = asset_of(1), asset_of(2)
+    assert inspect.signature(one) is inspect.signature(two)
+    assert str(inspect.signature(one)) == "(context: 'int') -> 'int'"
+    assert [inspect.signature(f).parameters["scale"].default for f in (one_default, two_default)] == [1, 2]
+    assert (one(3), two(3), one_default(3), two_default(3)) == (4, 5, 3, 6)

@@ -221,15 +221,15 @@ def test_a_misspelled_model_name_in_a_policy_is_an_error(copy_example) -> None:
 
 
 def test_policy_facts_are_computed_once_per_model(copy_example, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlops.model import ResolvedModel
+    from mlops import facts
     from mlops.pipeline import validate
 
     root = copy_example("llm-support")
     rules = "".join(f"\n    - {{max: {{training.resources.total_gpus: {100 + i}}}}}" for i in range(30))
     edit(root, POLICY, "  rules:", "  rules:" + rules)
     calls = []
-    real = ResolvedModel._fact  # one section of a model's facts, made when a rule first reads it
-    monkeypatch.setattr(ResolvedModel, "_fact", lambda self, name: calls.append((id(self), name)) or real(self, name))
+    real = facts.section  # one section of a model's facts, made when a rule first reads it
+    monkeypatch.setattr(facts, "section", lambda m, name: calls.append((id(m), name)) or real(m, name))
     result = validate(root)
     assert result.ok, result.diagnostics
     assert len(calls) == len(set(calls))  # each section of each model made once, not once a rule

@@ -26,8 +26,9 @@ from typing import Any
 
 from mlops.cache import ModelKeys, document_key, findings_key
 from mlops.diagnostics import Diagnostic
+from mlops.facts import Facts
 from mlops.loader import Document
-from mlops.model import Facts, ResolvedModel
+from mlops.model import ResolvedModel
 from mlops.targets.base import Artifact
 
 

@@ -26,8 +26,9 @@ from typing import Any
 from mlops import schema
 from mlops.defaults import POLICY_SEVERITY
 from mlops.diagnostics import Diagnostic, Severity
+from mlops.facts import Facts, materialized
 from mlops.loader import Document, escape
-from mlops.model import Facts, ResolvedModel, materialized
+from mlops.model import ResolvedModel
 from mlops.rules.context import Context
 from mlops.suggest import did_you_mean
 

@@ -31,6 +31,7 @@ from mlops.runtime.dagster import launch as dagster_launch
 from mlops.runtime.dagster.automation import condition
 from mlops.runtime.dagster.location import Location
 from mlops.runtime.dagster.prepare import prepare_asset
+from mlops.runtime.dagster.signed import signed
 from mlops.runtime.dagster.spec import ModelSpec, gate_check, monitor_check
 from mlops.runtime.monitoring.window import (
     live_metrics,
@@ -122,6 +123,7 @@ def _dataset(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
     @dg.asset(
         **_common(model, loc, "dataset", "The training and evaluation data, read through DVC at the pinned revision.")
     )
+    @signed
     def dataset(context: AssetExecutionContext) -> dg.MaterializeResult:
         root = loc.project_root
         dest = loc.artifacts(context.instance.storage_directory()) / model.name / "dataset"
@@ -179,6 +181,7 @@ def _train(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
     text = f"Trains with the rendered DeepSpeed config through Dagster Pipes ({where})."
 
     @dg.asset(**_common(model, loc, "train", text))
+    @signed
     def train(context: AssetExecutionContext) -> dg.MaterializeResult:
         source = "prepare" if "prepare" in model.stages else "dataset"
         data = latest(context, key(model, source))
@@ -438,6 +441,7 @@ def _evaluate(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
     ]
 
     @dg.asset(**common, check_specs=checks)
+    @signed
     def evaluate(context: AssetExecutionContext) -> dg.MaterializeResult:
         trained = latest(context, key(model, "train"))
         if not trained:
@@ -521,6 +525,7 @@ def _deploy(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
     )
 
     @dg.asset(**_common(model, loc, "deploy", text))
+    @signed
     def deploy(context: AssetExecutionContext) -> dg.MaterializeResult:
         evaluation = latest(context, key(model, "evaluate"))
         trained = latest(context, key(model, "train"))
@@ -680,6 +685,7 @@ def _score(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
     text = f"Scores {batch.get('input')} with the released version (serving.engine batch) and writes the predictions."
 
     @dg.asset(**_common(model, loc, "score", text))
+    @signed
     def score(context: AssetExecutionContext) -> dg.MaterializeResult:
         from mlops.runtime.serving import ServingError
         from mlops.runtime.serving.batch import score as run_score
@@ -745,6 +751,7 @@ def _monitor(model: ModelSpec, loc: Location) -> dg.AssetsDefinition:
         )
 
     @dg.asset(**common, check_specs=checks)
+    @signed
     def monitor(context: AssetExecutionContext) -> dg.MaterializeResult:
         from mlops.runtime.monitoring import monitor as monitoring
 

@@ -15,6 +15,7 @@ from dagster import AssetExecutionContext
 
 from mlops import contract
 from mlops.runtime.dagster.location import Location
+from mlops.runtime.dagster.signed import signed
 from mlops.runtime.dagster.spec import ModelSpec
 
 
@@ -22,6 +23,7 @@ def prepare_asset(model: ModelSpec, loc: Location, common: dict[str, Any], run_m
     settings = dict(model.prepare or {})
 
     @dg.asset(**common)
+    @signed
     def prepare(context: AssetExecutionContext) -> dg.MaterializeResult:
         from mlops.runtime import prepare as preparing
         from mlops.runtime.training.trainer import ContractError, read_rows
