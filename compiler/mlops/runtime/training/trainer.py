@@ -305,9 +305,16 @@ def report_to_dagster(metrics: Mapping[str, float], environ: Mapping[str, str] |
 
 
 def finish(env: TrainEnv, dist: Dist, metrics: Mapping[str, float]) -> None:
-    """Called by every rank at the end: rank 0 writes metrics.json and reports to Dagster, then all
-    ranks leave the process group together (a gloo group left to interpreter shutdown can abort a
-    rank with "terminate called without an active exception" after the work is done)."""
+    """Called by every rank as the trainer's last step: rank 0 writes metrics.json and reports to
+    Dagster, then all ranks leave the process group together and the process ends here, exit 0.
+
+    The DeepSpeed engine (the caller's) keeps its process groups through reference cycles, which
+    only the interpreter's shutdown frees, after gloo's threads: that aborted a rank now and then
+    with "terminate called without an active exception" (exit -6, a failed run to torchrun and
+    Dagster) although the work was done. With the metrics written and reported, nothing is left
+    for that shutdown to do."""
+    import sys
+
     import torch.distributed as torch_dist
 
     if dist.main:
@@ -317,6 +324,10 @@ def finish(env: TrainEnv, dist: Dist, metrics: Mapping[str, float]) -> None:
     if torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 # --- evaluation measures ------------------------------------------------------------------------
