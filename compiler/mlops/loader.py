@@ -269,7 +269,7 @@ def _fold_fast(text: str) -> Any:
     """The data _Builder folds from a file it accepts, in one loop over the parser's events (its
     method calls per event were a fifth of loading); _UNSURE at anything _Builder would refuse
     (an anchor, alias, tag, merge or duplicate key, a second or no document, depth, a syntax error),
-    which it then parses again to word. tests/test_loader.py holds the two to the same data."""
+    which it then parses again to word. tests/test_fuzz.py holds the two to the same data."""
     parser = _Loader(text)
     try:
         get = parser.get_event
@@ -283,7 +283,7 @@ def _fold_fast(text: str) -> Any:
             kind = type(event)
             if kind is _SCALAR or kind is _MAPPING or kind is _SEQUENCE:
                 tag = event.tag
-                if event.anchor is not None or (tag is not None and tag != "!" and _refused_tag(event)):
+                if event.anchor is not None or _refused_tag(event):
                     return _UNSURE
                 if kind is _SCALAR:
                     if key is _NO_KEY and type(top) is dict:
@@ -326,9 +326,12 @@ def _fold_fast(text: str) -> Any:
 
 
 def _refused_tag(event: yaml.NodeEvent) -> bool:
-    """_Builder's L104: an explicit tag (the non-specific ! and ? aside)."""
+    """L104: an explicit tag (the non-specific ! and ? aside)."""
+    tag = event.tag
+    if tag is None or tag == "!" or tag == "?":
+        return False
     implicit = getattr(event, "implicit", True)
-    return event.tag != "?" and (event.tag.startswith("!") or not (implicit is True or implicit == (True, True)))
+    return tag.startswith("!") or not (implicit is True or implicit == (True, True))
 
 
 def _line_col(text: str, index: int) -> Position:
@@ -420,7 +423,7 @@ class _Builder:
                 hint="write the value out; specs do not use anchors or aliases",
             )
         tag = event.tag
-        if tag is not None and tag != "!" and _refused_tag(event):
+        if _refused_tag(event):
             raise self.error(event, "L104", f"tag {tag} is not allowed", hint="remove the tag; values are plain YAML")
         stack = self.stack
         top = stack[-1] if stack else None

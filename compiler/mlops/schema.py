@@ -137,12 +137,12 @@ def _plain_document(doc: Document, instance: Any) -> bool:
 def _fast_valid(kind: str, instance: Any, doc: Document | None = None) -> bool:
     """The compiled (Rust) validator says yes for valid data in microseconds. Anything it refuses,
     or data it might read differently, goes through jsonschema, whose errors become diagnostics."""
+    return _compiled_yes(_compiled(kind), instance, doc)
+
+
+def _compiled_yes(compiled: jsonschema_rs.Draft202012Validator, instance: Any, doc: Document | None) -> bool:
     if not (_plain(instance) if doc is None else _plain_document(doc, instance)):
         return False
-    return _says_valid(_compiled(kind), instance)
-
-
-def _says_valid(compiled: jsonschema_rs.Draft202012Validator, instance: Any) -> bool:
     try:
         return compiled.is_valid(instance)
     except ValueError:  # _IntegerNotFloat: a float where an integer may be
@@ -218,7 +218,7 @@ def _compiled_catalog(which: str) -> jsonschema_rs.Draft202012Validator:
 
 def check_catalog(doc: Document, which: str) -> list[Diagnostic]:
     """Validate a project catalog file (spec.catalogs.<which>) against specs/v1/catalog.schema.json."""
-    if _plain(doc.data) and _says_valid(_compiled_catalog(which), doc.data):  # as _fast_valid
+    if _compiled_yes(_compiled_catalog(which), doc.data, doc):  # as _fast_valid for specs
         return []
     return _check(doc, _catalog_validator(which), doc.data)
 

@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import random
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,8 +314,6 @@ def finish(env: TrainEnv, dist: Dist, metrics: Mapping[str, float]) -> None:
     with "terminate called without an active exception" (exit -6, a failed run to torchrun and
     Dagster) although the work was done. With the metrics written and reported, nothing is left
     for that shutdown to do."""
-    import sys
-
     import torch.distributed as torch_dist
 
     if dist.main:
