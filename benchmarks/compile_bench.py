@@ -17,6 +17,8 @@ return (interpreter start and `import mlops.cli` excluded, the command's lazy im
 - check: `mlops compile --check` of the unchanged tree
 - incr: `mlops compile` after one model spec changed (one threshold), with the caches the compile
   left; its output is checked against a clean compile of the same specs
+- next: `mlops compile` after one more spec changed: what each edit of an edit-compile loop costs,
+  now that the tree incr replaced is kept (in the cache) for the writer to build in
 - warm: `mlops validate` reading the caches incr left (validate without them is the validate column)
 
 Each repeat runs the floor and then the subjects back to back; the tables show medians and the
@@ -52,7 +54,7 @@ step, root = sys.argv[1], sys.argv[2]
 if step == "floor":
     import glob, yaml
     files = sorted(glob.glob(root + "/**/*.yaml", recursive=True))
-    files = [f for f in files if "/rendered/" not in f]
+    files = [f for f in files if "/rendered/" not in f and "/.mlops/" not in f]
     t0, c0 = time.perf_counter(), time.process_time()
     for f in files:
         with open(f, "rb") as fh:
@@ -62,7 +64,8 @@ else:
     from mlops.cli import main
     jobs = sys.argv[3:]  # ["-j", N] or nothing
     args = {"validate": ["validate", *jobs, root], "compile": ["compile", *jobs, root],
-            "check": ["compile", "--check", root], "incr": ["compile", *jobs, root]}[step]
+            "check": ["compile", "--check", root], "incr": ["compile", *jobs, root],
+            "next": ["compile", *jobs, root]}[step]
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         main(args, standalone_mode=False)
@@ -77,7 +80,7 @@ rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children.ru_maxrss
 print(json.dumps({"s": elapsed, "cpu": cpu, "code": code, "rss": rss, "heavy": heavy}))
 """
 
-STEPS = ("floor", "validate", "compile", "check", "incr", "warm")
+STEPS = ("floor", "validate", "compile", "check", "incr", "next", "warm")
 # what validate and compile must not import (they stay fast; the commands that run things import them)
 HEAVY = ("dagster", "deepspeed", "torch", "transformers", "whylogs", "pulumi", "pandas", "dvc")
 CHILD = f"HEAVY = {HEAVY!r}\n" + CHILD
@@ -102,10 +105,11 @@ def step(name: str, root: Path) -> dict:
 
 
 def measure(n: int, repeats: int) -> dict[str, list[dict]]:
-    """Each repeat: floor, validate and compile without a cache, check, one spec edited, incr, and a
-    validate that reads the caches incr left (warm). The incremental output must be what a clean
-    compile of the same specs writes (the next repeat's compile, or one more at the end) and must
-    differ from the tree before the edit; otherwise the run stops (a fast wrong compile is no number)."""
+    """Each repeat: floor, validate and compile without a cache, check, one spec edited, incr, another
+    spec edited, next, and a validate that reads the caches next left (warm). The incremental
+    outputs must be what a clean compile of the same specs writes (incr's: a compile of the edited
+    project in a copy; next's: the next repeat's compile, or one more at the end) and must differ
+    from the tree before their edit; otherwise the run stops (a fast wrong compile is no number)."""
     runs: dict[str, list[dict]] = {s: [] for s in STEPS}
     with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
         root = Path(tmp)
@@ -125,13 +129,27 @@ def measure(n: int, repeats: int) -> dict[str, list[dict]]:
                 break
             runs["compile"].append(compiled)
             runs["check"].append(step("check", root))
-            realistic.write_model(root, (7 * r + 1) % n, variant=r + 1)  # one spec edited
-            runs["incr"].append(step("incr", root))
-            incremental = _snapshot(root / "rendered")
-            if incremental == clean:
-                raise SystemExit("the spec edit changed no rendered file: the incremental step measured nothing")
+            before = clean
+            for name, model in (("incr", 7 * r + 1), ("next", 7 * r + 4)):
+                realistic.write_model(root, model % n, variant=r + 1)  # one spec edited
+                runs[name].append(step(name, root))
+                incremental = _snapshot(root / "rendered")
+                if incremental == before:
+                    raise SystemExit(f"the spec edit changed no rendered file: {name} measured nothing")
+                if name == "incr" and incremental != _clean_compile(root):
+                    raise SystemExit(f"the incremental compile of repeat {r} differs from a clean compile")
+                before = incremental
             runs["warm"].append(step("validate", root))
     return runs
+
+
+def _clean_compile(root: Path) -> dict[str, str]:
+    """The tree a clean compile of `root`'s specs writes (in a copy without output or cache)."""
+    with tempfile.TemporaryDirectory(prefix="mlops-bench-copy-") as tmp:
+        copy = Path(tmp) / "project"
+        shutil.copytree(root, copy, ignore=shutil.ignore_patterns("rendered", ".mlops"))
+        step("compile", copy)
+        return _snapshot(copy / "rendered")
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
@@ -182,7 +200,7 @@ def main() -> None:
     print(f"realistic projects x 3 environments; medians of {args.repeats} runs; seconds (x floor); jobs: {jobs}")
     print(
         f"{'models':>7} {'clock':>5} {'floor':>6} {'validate':>14} {'compile':>14} {'check':>14} {'incr':>14}"
-        f" {'warm validate':>14}"
+        f" {'next':>14} {'warm validate':>14}"
         f" {'ms/model':>8} {'peak MiB':>8}"
     )
     medians: dict[tuple[int, str], dict[str, float]] = {}
@@ -224,11 +242,12 @@ def goals(
         goal(m["compile"] <= 2, f"compile of 1,000 <= 2 s: {m['compile']:.2f} s")
         goal(m["validate"] <= 1.5 * floor, f"validate of 1,000 <= 1.5x floor: {m['validate'] / floor:.1f}x")
         goal(m["check"] <= 0.5, f"compile --check of an unchanged 1,000 <= 0.5 s: {m['check']:.2f} s")
-        goal(
-            m["incr"] <= 0.3,
-            f"compile after one spec edit of 1,000 <= 0.3 s: {m['incr']:.2f} s"
-            f" ({m['compile'] / m['incr']:.1f}x faster than a clean compile; output identical to it)",
-        )
+        for name, after in (("incr", "the first spec edit after a clean compile"), ("next", "a later spec edit")):
+            goal(
+                m[name] <= 0.3,
+                f"compile after {after} of 1,000 <= 0.3 s: {m[name]:.2f} s"
+                f" ({m['compile'] / m[name]:.1f}x faster than a clean compile; output identical to it)",
+            )
         goal(peaks[1000] <= 150, f"peak RSS at 1,000 <= 150 MiB: {peaks[1000]:.0f} MiB")
     if (1000, "s") in medians and (10_000, "s") in medians:
         ratio = (medians[10_000, "s"]["compile"] / 10_000) / (medians[1000, "s"]["compile"] / 1000)

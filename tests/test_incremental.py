@@ -295,3 +295,90 @@ def test_a_compile_links_the_files_it_keeps_and_writes_the_ones_that_change(tmp_
     assert all(after[rel][0] == before[rel][0] for rel in kept if rel != "mlops.lock")
     assert all(after[rel][0] != before[rel][0] for rel in changed)
     assert snapshot(out) == _clean(root, tmp_path / "clean")[0]
+
+
+def _inodes(out: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.relative_to(out).as_posix(): (p.stat().st_ino, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
+
+
+def test_a_compile_builds_its_tree_in_the_previous_one_and_trusts_nothing_edited_there(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The tree a compile replaces is kept in the cache (git-ignored) and the next compile builds
+    in it: it writes only the files that differ from it. A rendered file edited in place (its
+    inode is shared with the kept tree) is put back all the same, and every tree is a clean one."""
+    root = tmp_path / "project"
+    realistic.write_project(root, 3)
+    out, previous = root / "rendered", root / ".mlops" / "cache" / "previous"
+    assert mlops("compile", root).exit_code == 0
+    assert not previous.exists()  # nothing was replaced
+    realistic.write_model(root, 0, variant=1)
+    assert mlops("compile", root).exit_code == 0
+    assert previous.is_dir() and (root / ".mlops" / "cache" / ".gitignore").read_text().strip().endswith("*")
+    rebuilt: list[int] = []
+    real = writer._rebuild
+    monkeypatch.setattr(
+        writer, "_rebuild", lambda out, tree, files, old, same: rebuilt.append(1) or real(out, tree, files, old, same)
+    )
+    touched: list[str] = []  # the files the writer creates or links in the tree it builds
+    real_open, real_link = writer.os.open, writer.os.link
+
+    def counting_open(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and "dir_fd" in kwargs:  # not the workers' part files
+            touched.append(str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    def counting_link(src, dst, **kwargs):
+        touched.append(str(dst))
+        return real_link(src, dst, **kwargs)
+
+    monkeypatch.setattr(writer.os, "open", counting_open)
+    monkeypatch.setattr(writer.os, "link", counting_link)
+    for step, (model, variant) in enumerate([(1, 1), (2, 1), (0, 2), (1, 2)]):
+        before, kept_tree = _inodes(out), {rel: b for rel, (_, b) in _inodes(previous).items()}
+        edited = out / "prod" / "deepspeed" / "model-00002.json"  # not the model this step changes
+        if step == 2:  # a hand edit in place, same size: the kept tree's file changes with it
+            original = edited.read_bytes()
+            with open(edited, "r+b") as f:
+                f.write(b"[")
+            assert edited.stat().st_ino == before["prod/deepspeed/model-00002.json"][0]
+            assert (previous / "prod/deepspeed/model-00002.json").read_bytes() == edited.read_bytes()
+        realistic.write_model(root, model, variant=variant)
+        touched.clear()
+        assert mlops("compile", root).exit_code == 0
+        made = {Path(t).name for t in touched}
+        assert rebuilt, step
+        after = _inodes(out)
+        assert snapshot(out) == _clean(root, tmp_path / "clean")[0], step
+        put_back = {"mlops.lock", "prod/deepspeed/model-00002.json"} if step == 2 else {"mlops.lock"}
+        kept = [rel for rel in after if after[rel][1] == before[rel][1] and rel not in put_back]
+        moved = [rel for rel in kept if after[rel][0] != before[rel][0]]
+        assert not moved, (step, moved)  # unchanged files are the same files
+        # the writer made only the files whose bytes the kept tree did not hold (or held edited)
+        differing = {rel for rel, (_, b) in after.items() if kept_tree.get(rel) != b and rel != "mlops.lock"}
+        if step == 2:  # no bytes of an unchanged model's file: the whole pipeline wrote every file
+            assert edited.read_bytes() == original
+        else:
+            assert made <= {Path(rel).name for rel in differing}, (step, made, differing)
+            assert 0 < len(made) <= len(differing) < len(after) / 2, (step, len(made), len(differing))
+        assert mlops("compile", "--check", root).exit_code == 0
+
+
+def test_a_previous_tree_holding_a_link_is_removed_not_written_through(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    realistic.write_project(root, 2)
+    assert mlops("compile", root).exit_code == 0
+    realistic.write_model(root, 0, variant=1)
+    assert mlops("compile", root).exit_code == 0
+    previous = root / ".mlops" / "cache" / "previous"
+    victim = tmp_path / "victim.json"
+    victim.write_text("keep me")
+    link = previous / "prod" / "deepspeed" / "model-00000.json"
+    link.unlink()
+    link.symlink_to(victim)
+    realistic.write_model(root, 0, variant=2)
+    assert mlops("compile", root).exit_code == 0
+    assert victim.read_text() == "keep me"
+    assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
+    assert not any(p.is_symlink() for p in (root / "rendered").rglob("*"))
+    assert not any(p.is_symlink() for p in previous.rglob("*"))

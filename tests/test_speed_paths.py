@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlops import resolve, schema
-from mlops.canonical import digest, to_json
+from mlops.canonical import digest, strings_to_json, to_json
 from mlops.escaping import json_visible
 from mlops.loader import parse_bytes
 from tests.helpers import paths
@@ -156,6 +156,20 @@ def test_rendered_json_is_byte_for_byte_what_json_dumps_writes(value: Any) -> No
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     expected = (json_visible(text) + "\n").encode()
     assert to_json(value) == expected
+
+
+STRING_TREES = st.recursive(
+    st.none() | JSON_TEXT | st.sampled_from(["\ud800", "\u202e\x7f", "\u2028", "\u00e9"]),
+    lambda inner: st.dictionaries(JSON_TEXT, inner, max_size=5),
+    max_leaves=40,
+).map(lambda tree: {"artifacts": tree})
+
+
+@settings(max_examples=300, deadline=None)
+@given(STRING_TREES)
+def test_the_locks_json_is_what_json_dumps_writes(value: dict[str, Any]) -> None:
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    assert strings_to_json(value) == (json_visible(text) + "\n").encode() == to_json(value)
 
 
 @settings(max_examples=300, deadline=None)

@@ -34,7 +34,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -93,16 +93,33 @@ def _write(path: Path, value: Any) -> None:
     """Atomically, and silently not at all where the project is read-only: a cache is optional."""
     payload = marshal.dumps(value)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        gitignore = path.parent / ".gitignore"
-        if not gitignore.exists():
-            gitignore.write_text("# mlops' compile cache: never committed\n*\n", encoding="utf-8")
+        _ignored(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
         os.replace(tmp, path)
     except OSError:
         pass
+
+
+def _ignored(folder: Path) -> None:
+    """`folder` made, with a .gitignore that keeps it and itself out of git. OSError where it cannot be."""
+    folder.mkdir(parents=True, exist_ok=True)
+    gitignore = folder / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text("# mlops' compile cache: never committed\n*\n", encoding="utf-8")
+
+
+def previous_tree(root: Path) -> Path | None:
+    """Where the writer keeps the output tree that a compile replaced, to build the next one in
+    (writer.write's `previous`): in the cache folder, which git ignores; None where that folder
+    cannot be made (a read-only project)."""
+    folder = root.resolve() / CACHE_DIR
+    try:
+        _ignored(folder)
+    except OSError:
+        return None
+    return folder / "previous"
 
 
 def _layer(root: Path, path: Path) -> dict[str, Any]:
@@ -406,6 +423,7 @@ class Scan:
     catalogs: list[Path]  # by catalog name
     raw: dict[Path, bytes]
     _others: dict[Path, bytes] = field(default_factory=dict, repr=False)  # others(), by output folder
+    _keys: dict[tuple[Path, frozenset[Path]], str | None] = field(default_factory=dict, repr=False)  # inputs_key()
 
     @property
     def files(self) -> list[Path]:
@@ -418,7 +436,12 @@ class Scan:
     def inputs_key(self, target: Path, skip: frozenset[Path] = frozenset()) -> str | None:
         """What the tree record keys an output by: the compiler, the output folder, every input's
         bytes (but those of `skip`) and the lstat of every other file of the project (others); None
-        where an input is unread or lies outside the project."""
+        where an input is unread or lies outside the project (asked for thrice a compile)."""
+        if (target, skip) not in self._keys:
+            self._keys[target, skip] = self._inputs_key(target, skip)
+        return self._keys[target, skip]
+
+    def _inputs_key(self, target: Path, skip: frozenset[Path]) -> str | None:
         h = hashlib.sha256(f"{fingerprint()}\0{target.resolve()}\0".encode())
         prefix = str(self.root) + os.sep
         for path in self.files:
@@ -588,11 +611,13 @@ def record(
     commands: dict[tuple[str, ...], tuple[tuple[str, str], ...]],
     pinned: bool,
     found: Scan | None = None,
+    stats: Mapping[str, os.stat_result] | None = None,
 ) -> None:
-    """Remember this compile's output (the sha256 of every file it wrote, and its lstat) and, when
-    the fast path may ever use them, its inputs (`found`, else scanned now): `commands` are the
-    training commands with the files each names (hashed into the code versions), `pinned` whether
-    a model pins a data revision (D802 asks git, which no input hash covers)."""
+    """Remember this compile's output (the sha256 of every file it wrote, and its lstat: `stats`
+    where the writer knows them, else read now) and, when the fast path may ever use them, its
+    inputs (`found`, else scanned now): `commands` are the training commands with the files each
+    names (hashed into the code versions), `pinned` whether a model pins a data revision (D802 asks
+    git, which no input hash covers)."""
     root = root.resolve()
     found = found if found is not None else scan(root)
     key = None if found is None or pinned else found.inputs_key(target)
@@ -602,7 +627,7 @@ def record(
             "inputs": key,
             "target": str(_absolute(target)),
             "files": shas,
-            "stats": _stats(target, shas),
+            "stats": _stats(target, shas) if stats is None else _keys(stats, shas),
             "lock": hashlib.sha256(lock).hexdigest(),
             "commands": [(list(c), [list(f) for f in used]) for c, used in sorted(commands.items())],
         },
@@ -637,6 +662,10 @@ def _stats(target: Path, shas: dict[str, str]) -> dict[str, tuple[int, int, int,
         if stat.S_ISREG(st.st_mode):
             out[rel] = _stat_key(st)
     return out
+
+
+def _keys(stats: Mapping[str, os.stat_result], shas: dict[str, str]) -> dict[str, tuple[int, int, int, int]]:
+    return {rel: _stat_key(st) for rel in shas if (st := stats.get(rel)) is not None and stat.S_ISREG(st.st_mode)}
 
 
 def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:

@@ -170,12 +170,14 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
             if check:
                 differences = writer.check(locked, files, lock, list(envs) or None)
             else:
-                writer.write(locked, files, lock, cache.unchanged(result.sources.root, locked, digests))
+                root = result.sources.root
+                same = cache.unchanged(root, locked, digests)
+                stats = writer.write(locked, files, lock, same, previous=cache.previous_tree(root))
                 if not envs:  # under the lock: the next compile finds the output this record describes
                     shas = {rel: digests.get(rel) or hashlib.sha256(data).hexdigest() for rel, data in files.items()}
                     models = result.models
                     commands, pinned = cache.commands(models), cache.pinned(models)
-                    cache.record(result.sources.root, target, shas, lock, commands, pinned, found)
+                    cache.record(root, target, shas, lock, commands, pinned, found, stats)
     except writer.WriteError as exc:
         _echo_diagnostics([write_diagnostic(result.sources, str(exc))], path, fmt, err=text)
         sys.exit(1)

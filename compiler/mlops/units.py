@@ -456,10 +456,11 @@ def write(delta: Delta, found: cache.Scan, target: Path) -> int:
         files, entries = render(delta)
         lock_bytes = lock(entries, delta.spec_hashes)
         shas = {rel: entry[1] for rel, entry in entries.items()}
-        writer.write(locked, files, lock_bytes, cache.unchanged(found.root, locked, shas), delta.parts)
+        same = cache.unchanged(found.root, locked, shas)
+        stats = writer.write(locked, files, lock_bytes, same, delta.parts, cache.previous_tree(found.root))
         units = delta.units().values()
         commands = {command: used for u in units for command, used in u.commands.items()}
-        cache.record(found.root, target, shas, lock_bytes, commands, any(u.pinned for u in units), found)
+        cache.record(found.root, target, shas, lock_bytes, commands, any(u.pinned for u in units), found, stats)
         delta.save(found.root)
     return len(files)
 
