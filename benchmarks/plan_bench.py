@@ -11,8 +11,10 @@ prod GPUs of every model (N DeepSpeed diffs). Prints the plan's wall time (both 
 from git and compiled) and the Markdown size, compiled both ways: in one process (jobs 1) and
 with the base in a forked child (jobs 2, the default where 2 cores are free: its wall time is what
 a 2-core CI runner waits). The goal (1,000 realistic models <= 5 s) is printed as PASS or MISS,
-never asserted, on the CPU seconds of the plan (its git and forked children included): on a
-shared machine the wall time moves with the load.
+never asserted, on the wall seconds of the default (jobs 2 where 2 cores are free), what a user
+waits, as compile_bench.py judges its goals; the CPU seconds (git and the forked child included)
+are printed beside it: on a shared machine the wall time moves with the load, so run it on an idle
+one.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ def make_realistic_repo(root: Path, n: int) -> None:
 
 
 def main(sizes: list[int], lean: bool) -> None:
+    from mlops import parallel
     from mlops.gitops import render_markdown
     from mlops.gitops.plan import build
 
@@ -131,6 +134,7 @@ def main(sizes: list[int], lean: bool) -> None:
         (make_repo if lean else make_realistic_repo)(Path(tmp), 2)
         build(Path(tmp), "main", "head", jobs=1)
     cpus: dict[int, float] = {}
+    walls: dict[int, float] = {}  # of the default jobs
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
@@ -143,6 +147,8 @@ def main(sizes: list[int], lean: bool) -> None:
                 planned = time.perf_counter()
                 cpu = _cpu() - cpu
                 cpus[n] = min(cpus.get(n, cpu), cpu)
+                if jobs == min(2, parallel.default_jobs()):
+                    walls[n] = planned - start
                 assert plan.base.compiled and plan.head.compiled, [d.format() for d in plan.head.diagnostics[:3]]
                 text = render_markdown.render(plan)
                 texts.add(text)
@@ -153,11 +159,11 @@ def main(sizes: list[int], lean: bool) -> None:
                     f"{rendered - planned:>10.2f} {len(text):>14,}"
                 )
             assert len(texts) == 1, "the two ways of compiling planned differently"
-    if not lean and 1000 in cpus:
-        verdict = "PASS" if cpus[1000] <= 5 else "MISS"
+    if not lean and 1000 in walls:
+        verdict = "PASS" if walls[1000] <= 5 else "MISS"
         print(
             f"{verdict}  mlops plan of 1,000 realistic models, every prod model changed, <= 5 s: "
-            f"{cpus[1000]:.2f} s CPU (the lower of the two)"
+            f"{walls[1000]:.2f} s wall with the default jobs ({cpus[1000]:.2f} s CPU, the lower of the two)"
         )
 
 

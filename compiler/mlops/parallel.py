@@ -3,20 +3,23 @@
 A forked child starts with the parent's memory as it is (the resolved models, the caches), so
 nothing is sent to it; only its results come back, pickled through a pipe. Where fork is not the
 way (not Linux, one core, `jobs` 1) or the work is small, the work runs in this process. A worker
-that fails for any reason has its share done again here, so an error is raised where it would be
-without workers, with the same traceback and exit code.
+that fails for any reason has the runs of items it took done again here, so an error is raised
+where it would be without workers, with the same traceback and exit code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pickle
 import signal
+import struct
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mlops import progress
 
@@ -60,6 +63,10 @@ def map_forked(fn: Callable[[T], R], items: Sequence[T], phase: str = "") -> lis
     """[fn(x) for x in items], with the items split over the processes `using` allows (this one
     included; default_jobs when unset).
 
+    The items go in small runs that each process takes as it gets free (a queue of run numbers in a
+    pipe), so a process whose items cost more takes fewer runs: a fixed share each left one
+    process waiting for the other (a project's LLM specs cost more than its tabular ones).
+
     `fn` must only compute: a worker's side effects (files, caches, printed text) stay in the
     worker. Results must pickle. `phase` names the work for mlops.progress in this process."""
     jobs = _jobs.get()
@@ -67,24 +74,58 @@ def map_forked(fn: Callable[[T], R], items: Sequence[T], phase: str = "") -> lis
     jobs = min(jobs, len(items) // MIN_ITEMS_PER_JOB) if can_fork() else 1
     if jobs <= 1:
         return [fn(x) for x in progress.track(items, phase)]
-    shares = [items[i::jobs] for i in range(jobs)]  # interleaved: neighbours often cost alike
-    workers = [_fork(fn, share) for share in shares[1:]]
+    runs = _runs(len(items), jobs)
+    queue = _queue(len(runs))
+    workers = [_fork(fn, items, runs, queue) for _ in range(jobs - 1)]
+    done: dict[int, list[R]] = {}
     try:
-        # the progress counts every item: this process's share is every jobs-th, the workers keep pace
-        results: list[list[R]] = [[fn(x) for i, x in enumerate(progress.track(items, phase)) if i % jobs == 0]]
+        # the progress counts every item: each item this process computes stands for `jobs` of them
+        ticks = iter(progress.track(items, phase))
+        for run in _taken(queue):
+            results = done[run] = []
+            for i in runs[run]:
+                results.append(fn(items[i]))
+                deque(itertools.islice(ticks, jobs), maxlen=0)
+        deque(ticks, maxlen=0)
     except BaseException:  # this process's share failed (or was interrupted): the workers' work is moot
         for pid, reader in workers:
             _stop(pid, reader)
         raise
-    for (pid, reader), share in zip(workers, shares[1:], strict=True):
-        results.append(_collect(pid, reader, fn, share))
-    out: list[R] = [None] * len(items)  # type: ignore[list-item]
-    for i, share_results in enumerate(results):
-        out[i::jobs] = share_results
+    finally:
+        os.close(queue)
+    for pid, reader in workers:
+        done.update(_collect(pid, reader))
+    out: list[R] = []
+    for run, indices in enumerate(runs):  # a run of a worker that did not finish (killed, failed): done here
+        out += done[run] if run in done else [fn(items[i]) for i in indices]
     return out
 
 
-def _fork(fn: Callable[[T], R], share: Sequence[T]) -> tuple[int, int]:
+RUNS_PER_JOB = 32  # runs of about 30 ms each at 1,000 models: the last one is all a process may wait
+
+
+def _runs(count: int, jobs: int) -> list[range]:
+    size = max(1, -(-count // (jobs * RUNS_PER_JOB)))
+    return [range(i, min(i + size, count)) for i in range(0, count, size)]
+
+
+def _queue(runs: int) -> int:
+    """The read end of a pipe holding every run number (4 bytes each, all written before any fork,
+    then closed for writing): each read of 4 bytes takes one run, atomically, until none is left."""
+    reader, writer = os.pipe()
+    try:
+        os.write(writer, b"".join(struct.pack(">I", run) for run in range(runs)))  # far below the pipe's 64 KiB
+    finally:
+        os.close(writer)
+    return reader
+
+
+def _taken(queue: int) -> Iterator[int]:
+    while len(word := os.read(queue, 4)) == 4:
+        yield struct.unpack(">I", word)[0]
+
+
+def _fork(fn: Callable[[T], R], items: Sequence[T], runs: list[range], queue: int) -> tuple[int, int]:
     reader, writer = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -98,9 +139,10 @@ def _fork(fn: Callable[[T], R], share: Sequence[T]) -> tuple[int, int]:
             # (a progress bar's refresh), so the worker gets streams of its own.
             sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - closed by os._exit
             with progress.listening(None), os.fdopen(writer, "wb") as out:
-                pickle.dump([fn(x) for x in share], out, protocol=pickle.HIGHEST_PROTOCOL)
+                done = {run: [fn(items[i]) for i in runs[run]] for run in _taken(queue)}
+                pickle.dump(done, out, protocol=pickle.HIGHEST_PROTOCOL)
             status = 0
-        except BaseException:  # the parent does this share again and reports what goes wrong
+        except BaseException:  # the parent does this worker's runs again and reports what goes wrong
             pass
         finally:
             os._exit(status)
@@ -117,14 +159,14 @@ def _stop(pid: int, reader: int) -> None:
         pass
 
 
-def _collect(pid: int, reader: int, fn: Callable[[T], R], share: Sequence[T]) -> list[R]:
-    """The worker's results; its share computed here when it did not finish (killed, failed)."""
+def _collect(pid: int, reader: int) -> dict[int, list[Any]]:
+    """The worker's results by run; {} from a worker that did not finish (killed, failed)."""
     with os.fdopen(reader, "rb") as stream:
         try:  # read as it arrives: the results' pickled bytes are never held whole beside them
             results = pickle.load(stream)
-        except Exception:  # a truncated stream: fall through to computing the share here
+        except Exception:  # a truncated stream: its runs are computed here
             results = None
     _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) == 0 and isinstance(results, list) and len(results) == len(share):
+    if os.waitstatus_to_exitcode(status) == 0 and isinstance(results, dict):
         return results  # trusted only from a worker that finished
-    return [fn(x) for x in share]
+    return {}
