@@ -364,6 +364,49 @@ def test_a_compile_builds_its_tree_in_the_previous_one_and_trusts_nothing_edited
         assert mlops("compile", "--check", root).exit_code == 0
 
 
+def test_a_previous_tree_with_a_folder_where_a_file_goes_is_rebuilt(tmp_path: Path) -> None:
+    """(A compiler whose layout moved a file into a folder of that name, or the other way round.)"""
+    root = tmp_path / "project"
+    realistic.write_project(root, 2)
+    assert mlops("compile", root).exit_code == 0
+    realistic.write_model(root, 0, variant=1)
+    assert mlops("compile", root).exit_code == 0
+    previous = root / ".mlops" / "cache" / "previous"
+    (previous / "prod" / "deepspeed" / "model-00000.json").unlink()
+    (previous / "prod" / "deepspeed" / "model-00000.json" / "deep").mkdir(parents=True)
+    (previous / "prod" / "deepspeed" / "model-00000.json" / "deep" / "x.json").write_text("{}")
+    (previous / "dev" / "whylogs").rename(previous / "dev" / "whylogs-moved")
+    (previous / "dev" / "whylogs").write_text("a file where a folder goes")
+    realistic.write_model(root, 0, variant=2)
+    assert mlops("compile", root).exit_code == 0
+    assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
+    assert mlops("compile", "--check", root).exit_code == 0
+
+
+def test_a_previous_tree_that_cannot_be_rebuilt_is_dropped_and_the_compile_writes_anew(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """(Say a folder of it made read-only.) The incremental compile then writes every file through
+    the whole pipeline; the whole pipeline's own write builds a fresh tree."""
+    root = tmp_path / "project"
+    realistic.write_project(root, 2)
+    assert mlops("compile", root).exit_code == 0
+    failures = []
+
+    def refused(*args: object) -> None:
+        failures.append(1)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(writer, "_rebuild", refused)
+    for variant in (1, 2, 3):
+        realistic.write_model(root, 0, variant=variant)
+        result = mlops("compile", root)
+        assert result.exit_code == 0, result.output
+        assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
+        assert mlops("compile", "--check", root).exit_code == 0
+    assert len(failures) >= 2  # from the second compile on there was a tree to rebuild, every time
+
+
 def test_a_previous_tree_holding_a_link_is_removed_not_written_through(tmp_path: Path) -> None:
     root = tmp_path / "project"
     realistic.write_project(root, 2)

@@ -288,9 +288,10 @@ def write(
     so an edit of the output in place shows in the previous tree's lstat too).
 
     A file given as None is one the caller has no bytes for (mlops.units): it must be the old
-    tree's, as `same` vouches, and is linked; else Unkept is raised and nothing is written. With
-    `staged` (a folder of `parts`), the new tree is built in it, where a file given as a Path is
-    in place already (a worker wrote it there).
+    tree's, as `same` vouches, and is linked; else Unkept is raised and nothing is written (so it is
+    where a kept tree cannot be rebuilt and the caller gave part files). With `staged` (a folder of
+    `parts`), the new tree is built in it, where a file given as a Path is in place already (a
+    worker wrote it there).
 
     Returns the lstat of every file of the new tree where the write knows them without another
     walk (a tree rebuilt from `previous`), else None."""
@@ -301,19 +302,24 @@ def write(
             raise WriteError(f"{out} exists and was not written by mlops (no {LOCK}); refusing to replace it")
         base = _take(previous, out) if previous is not None else None
         if base is not None:
-            tree, stats = base
+            tree, old = base
             try:
-                stats = _rebuild(out, tree, files, stats, same)
-                (tree / LOCK).write_bytes(lock)
-                os.chmod(tree, 0o755)
-                _swap(tree, out, previous)
-            except OSError as exc:
+                stats = _rebuild(out, tree, files, old, same)
+            except (OSError, Unkept) as exc:
                 shutil.rmtree(tree, ignore_errors=True)
-                raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
-            except Unkept:
-                shutil.rmtree(tree, ignore_errors=True)
-                raise
-            return stats
+                if isinstance(exc, Unkept) or any(isinstance(c, Path) for c in files.values()):
+                    raise Unkept(str(exc)) from None  # the caller writes every file, through the whole pipeline
+                # (a kept tree it could not rebuild, say a folder made read-only: every file has its
+                # bytes here, so the fresh tree below is written, or says what is wrong)
+            else:
+                try:
+                    (tree / LOCK).write_bytes(lock)
+                    os.chmod(tree, 0o755)
+                    _swap(tree, out, previous)
+                except OSError as exc:
+                    shutil.rmtree(tree, ignore_errors=True)
+                    raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
+                return stats
         if staged is None:
             try:
                 staged = Path(tempfile.mkdtemp(prefix=_staging_prefix(out) + "new-", dir=out.parent))
@@ -368,14 +374,25 @@ def _rebuild(
     old: dict[str, os.stat_result],
     same: Same | None,
 ) -> dict[str, os.stat_result]:
-    """Make `tree` (the previous tree, lstat `old`) hold `files`: a file `same` vouches for stays,
-    else a part file is moved in, one the output holds as `same` vouches is linked from it, any
-    other is written; a file no longer produced is removed. The lstat of every file of the result."""
+    """Make `tree` (the previous tree, lstat `old`) hold `files`: a file no longer produced is
+    removed first (so a folder may become a file, or a file a folder); a file `same` vouches for
+    stays, else a part file is moved in, one the output holds as `same` vouches is linked from it,
+    any other is written. The lstat of every file of the result."""
+    gone = [rel for rel in old if rel not in files]  # its mlops.lock among them
+    for rel in gone:
+        os.unlink(tree / rel)
+    for folder in sorted({rel.rpartition("/")[0] for rel in gone}, key=len, reverse=True):
+        while folder:  # emptied folders, deepest first, up to the first one still used
+            try:
+                os.rmdir(tree / folder)
+            except OSError:
+                break
+            folder = folder.rpartition("/")[0]
     stats: dict[str, os.stat_result] = {}
     folders: dict[str, tuple[int, int | None]] = {}  # folder -> descriptors of it in `tree` and in `out`
     try:
         for rel, content in files.items():
-            st = old.pop(rel, None)
+            st = old.get(rel)
             if st is not None and same is not None and same(rel, st):
                 if isinstance(content, Path):
                     os.unlink(content)  # a worker rendered the same bytes again: the file there stays
@@ -404,17 +421,6 @@ def _rebuild(
             os.close(into)
             if src is not None:
                 os.close(src)
-    emptied = set()
-    for rel in old:  # files the previous tree has and this one does not (its mlops.lock among them)
-        os.unlink(tree / rel)
-        emptied.add(rel.rpartition("/")[0])
-    for folder in sorted(emptied, key=len, reverse=True):  # deepest first, up to the first one still used
-        while folder:
-            try:
-                os.rmdir(tree / folder)
-            except OSError:
-                break
-            folder = folder.rpartition("/")[0]
     return stats
 
 
@@ -556,7 +562,11 @@ def _keep(old: Path, previous: Path | None) -> None:
     cannot go there (another file system, no cache folder)."""
     if previous is not None:
         try:
-            shutil.rmtree(previous, ignore_errors=True)  # a tree left by an earlier layout, or a race
+            if os.path.lexists(previous):  # not taken (not a plain tree, or a race): replaced
+                if os.path.isdir(previous) and not os.path.islink(previous):
+                    shutil.rmtree(previous)
+                else:
+                    os.unlink(previous)
             previous.parent.mkdir(parents=True, exist_ok=True)
             os.rename(old, previous)
             return
