@@ -364,14 +364,19 @@ def test_a_compile_builds_its_tree_in_the_previous_one_and_trusts_nothing_edited
         assert mlops("compile", "--check", root).exit_code == 0
 
 
-def test_a_previous_tree_with_a_folder_where_a_file_goes_is_rebuilt(tmp_path: Path) -> None:
-    """(A compiler whose layout moved a file into a folder of that name, or the other way round.)"""
+def _kept_tree(tmp_path: Path) -> tuple[Path, Path]:
+    """A project compiled twice, so that a tree is kept: the project and that tree."""
     root = tmp_path / "project"
     realistic.write_project(root, 2)
     assert mlops("compile", root).exit_code == 0
     realistic.write_model(root, 0, variant=1)
     assert mlops("compile", root).exit_code == 0
-    previous = root / ".mlops" / "cache" / "previous"
+    return root, root / ".mlops" / "cache" / "previous"
+
+
+def test_a_previous_tree_with_a_folder_where_a_file_goes_is_rebuilt(tmp_path: Path) -> None:
+    """(A compiler whose layout moved a file into a folder of that name, or the other way round.)"""
+    root, previous = _kept_tree(tmp_path)
     (previous / "prod" / "deepspeed" / "model-00000.json").unlink()
     (previous / "prod" / "deepspeed" / "model-00000.json" / "deep").mkdir(parents=True)
     (previous / "prod" / "deepspeed" / "model-00000.json" / "deep" / "x.json").write_text("{}")
@@ -408,12 +413,7 @@ def test_a_previous_tree_that_cannot_be_rebuilt_is_dropped_and_the_compile_write
 
 
 def test_a_previous_tree_holding_a_link_is_removed_not_written_through(tmp_path: Path) -> None:
-    root = tmp_path / "project"
-    realistic.write_project(root, 2)
-    assert mlops("compile", root).exit_code == 0
-    realistic.write_model(root, 0, variant=1)
-    assert mlops("compile", root).exit_code == 0
-    previous = root / ".mlops" / "cache" / "previous"
+    root, previous = _kept_tree(tmp_path)
     victim = tmp_path / "victim.json"
     victim.write_text("keep me")
     link = previous / "prod" / "deepspeed" / "model-00000.json"

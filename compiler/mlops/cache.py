@@ -627,7 +627,7 @@ def record(
             "inputs": key,
             "target": str(_absolute(target)),
             "files": shas,
-            "stats": _stats(target, shas) if stats is None else _keys(stats, shas),
+            "stats": _stats(target, shas) if stats is None else _stat_keys(stats, shas),
             "lock": hashlib.sha256(lock).hexdigest(),
             "commands": [(list(c), [list(f) for f in used]) for c, used in sorted(commands.items())],
         },
@@ -664,7 +664,7 @@ def _stats(target: Path, shas: dict[str, str]) -> dict[str, tuple[int, int, int,
     return out
 
 
-def _keys(stats: Mapping[str, os.stat_result], shas: dict[str, str]) -> dict[str, tuple[int, int, int, int]]:
+def _stat_keys(stats: Mapping[str, os.stat_result], shas: dict[str, str]) -> dict[str, tuple[int, int, int, int]]:
     return {rel: _stat_key(st) for rel in shas if (st := stats.get(rel)) is not None and stat.S_ISREG(st.st_mode)}
 
 

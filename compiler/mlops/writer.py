@@ -297,49 +297,42 @@ def write(
             raise WriteError(f"{out} is a symbolic link; mlops writes its output as a real folder")
         if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / LOCK).is_file())):
             raise WriteError(f"{out} exists and was not written by mlops (no {LOCK}); refusing to replace it")
-        base = _take(previous, out) if previous is not None else None
-        if base is not None:
-            tree, old = base
+        stats = None
+        taken = _take(previous, out) if previous is not None else None
+        if taken is not None:
+            tree, kept = taken
             try:
-                stats = _rebuild(out, tree, files, old, same)
+                stats = _rebuild(out, tree, files, kept, same)
             except (OSError, Unkept) as exc:
                 shutil.rmtree(tree, ignore_errors=True)
                 if isinstance(exc, Unkept) or any(isinstance(c, Path) for c in files.values()):
                     raise Unkept(str(exc)) from None  # the caller writes every file, through the whole pipeline
                 # (a kept tree it could not rebuild, say a folder made read-only: every file has its
                 # bytes here, so the fresh tree below is written, or says what is wrong)
-            else:
-                try:
-                    (tree / LOCK).write_bytes(lock)
-                    os.chmod(tree, 0o755)
-                    _swap(tree, out, previous)
-                except OSError as exc:
-                    shutil.rmtree(tree, ignore_errors=True)
-                    raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
-                return stats
-        if staged is None:
+        if stats is None:  # no kept tree rebuilt: a fresh one (the workers' parts tree, or a new folder)
             try:
-                staged = Path(tempfile.mkdtemp(prefix=_staging_prefix(out) + "new-", dir=out.parent))
+                tree = staged or Path(tempfile.mkdtemp(prefix=_staging_prefix(out) + "new-", dir=out.parent))
             except OSError as exc:
                 raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
         try:
-            old = _tree(out) if out.is_dir() else {}
-            folders: dict[str, list[str]] = {}
-            for rel in files:
-                folder, _, name = rel.rpartition("/")
-                folders.setdefault(folder, []).append(name)
-            for folder, names in folders.items():
-                _stage(out, staged, folder, names, files, old, same)
-            (staged / LOCK).write_bytes(lock)
-            os.chmod(staged, 0o755)
-            _swap(staged, out, previous)
+            if stats is None:
+                old = _tree(out) if out.is_dir() else {}
+                folders: dict[str, list[str]] = {}
+                for rel in files:
+                    folder, _, name = rel.rpartition("/")
+                    folders.setdefault(folder, []).append(name)
+                for folder, names in folders.items():
+                    _stage(out, tree, folder, names, files, old, same)
+            (tree / LOCK).write_bytes(lock)
+            os.chmod(tree, 0o755)
+            _swap(tree, out, previous)
         except OSError as exc:
-            shutil.rmtree(staged, ignore_errors=True)
+            shutil.rmtree(tree, ignore_errors=True)
             raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
         except Unkept:  # raised while staging, before anything was swapped
-            shutil.rmtree(staged, ignore_errors=True)
+            shutil.rmtree(tree, ignore_errors=True)
             raise
-        return None
+        return stats
 
 
 def _take(previous: Path, out: Path) -> tuple[Path, dict[str, os.stat_result]] | None:
