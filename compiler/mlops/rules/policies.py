@@ -88,8 +88,9 @@ def across(ctx: Context, parts: list[Part], model_names: Iterable[str]) -> Itera
     if not ctx.sources.documents["Policy"]:
         return
     merged: dict[tuple[str, ...], tuple[set[str], set[str], set[str]]] = {}
-    for share in parts:
-        for prefix, sets in share.profile.items():
+    # a union: each distinct profile once (kept units share the objects of the snapshot's table)
+    for profile in {id(share.profile): share.profile for share in parts}.values():
+        for prefix, sets in profile.items():
             into = merged.setdefault(prefix, (set(), set(), set()))
             for have, more in zip(into, sets, strict=True):
                 have.update(more)
