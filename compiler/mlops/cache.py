@@ -566,6 +566,25 @@ def _tree_path(root: Path) -> Path:
     return folder(root) / "tree.bin"
 
 
+_TREE: dict[Path, tuple[tuple[int, int, int], Any]] = {}  # tree record by path: its lstat when read, payload
+
+
+def _tree_record(root: Path) -> Any:
+    """The tree record's payload, read once while the file stays the same (a compile after an edit
+    asks twice: whether the output is up to date, and what vouches for each file of it; at 10,000
+    models each read was 0.2 s); a record written since (a new file: os.replace) is read anew."""
+    path = _tree_path(root)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (st.st_ino, st.st_size, st.st_mtime_ns)
+    hit = _TREE.get(path)
+    if hit is None or hit[0] != key:
+        hit = _TREE[path] = (key, _read(path))
+    return hit[1]
+
+
 def up_to_date(root: Path, out: Path | None, found: Scan | None = None) -> tuple[int, Path] | None:
     """(files, output folder) when the inputs (`found`, else scanned now) and the output tree are
     exactly as the last compile left them; None means "compile to know" (never a finding by itself)."""
@@ -574,7 +593,7 @@ def up_to_date(root: Path, out: Path | None, found: Scan | None = None) -> tuple
     from mlops.writer import LOCK
 
     root = root.resolve()
-    entry = _read(_tree_path(root))
+    entry = _tree_record(root)
     if not isinstance(entry, dict) or find_dvc_root(root) is not None:
         return None
     found = found if found is not None else scan(root)
@@ -676,7 +695,7 @@ def unchanged(root: Path, target: Path, digests: dict[str, str]) -> Callable[[st
     """writer.write's `same`: whether a file of the output holds the bytes with sha256
     digests[rel], known from its stat alone (the last compile wrote them and the stat is as it
     left it); None without a record of the output."""
-    entry = _read(_tree_path(root.resolve()))
+    entry = _tree_record(root.resolve())
     if not isinstance(entry, dict) or entry.get("target") != str(_absolute(target)):
         return None
     shas, stats = entry.get("files"), entry.get("stats")
