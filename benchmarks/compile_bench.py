@@ -89,9 +89,15 @@ CHILD = f"HEAVY = {HEAVY!r}\n" + CHILD
 JOBS: list[str] = []  # ["-j", N] from --jobs
 
 
-def step(name: str, root: Path) -> dict:
+def step(name: str, root: Path, env: dict[str, str] | None = None) -> dict:
+    """One step in a fresh process (`env`: its environment, such as another compiler on PYTHONPATH)."""
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, name, str(root), *JOBS], capture_output=True, text=True, timeout=3600, check=False
+        [sys.executable, "-c", CHILD, name, str(root), *JOBS],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+        env=env,
     )
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
