@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import hashlib
 import os
 import shutil
 import statistics
@@ -63,7 +62,7 @@ def run(rev: str, n: int, repeats: int) -> dict[str, dict[str, list[float]]]:
                         env = {**os.environ, "PYTHONPATH": f"{compilers[who]}{os.pathsep}{REPO}"}
                         child = "validate" if name == "warm" else name
                         times[who][name].append(compile_bench.step(child, root, env)["s"])
-                        trees.append(_tree(root / "rendered"))
+                        trees.append(compile_bench._snapshot(root / "rendered"))
                     if trees[0] != trees[1]:
                         raise SystemExit(f"repeat {r}, step {name}: the two compilers wrote different trees")
         finally:
@@ -74,16 +73,6 @@ def run(rev: str, n: int, repeats: int) -> dict[str, dict[str, list[float]]]:
 def _clean(root: Path) -> None:
     shutil.rmtree(root / "rendered", ignore_errors=True)
     shutil.rmtree(root / ".mlops", ignore_errors=True)
-
-
-def _tree(folder: Path) -> dict[str, str]:
-    if not folder.is_dir():
-        return {}
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def main() -> None:
