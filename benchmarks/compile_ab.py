@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -50,7 +49,7 @@ def run(rev: str, n: int, repeats: int) -> dict[str, dict[str, list[float]]]:
             for r in range(repeats):
                 order = ("base", "head") if r % 2 == 0 else ("head", "base")
                 for who in order:
-                    _clean(projects[who])
+                    compile_bench.remove_output_and_cache(projects[who])
                 steps = [("validate", None), ("compile", None), ("check", None)]
                 steps += [("incr", 7 * r + 1), ("next", 7 * r + 4), ("warm", None)]
                 for name, model in steps:
@@ -68,11 +67,6 @@ def run(rev: str, n: int, repeats: int) -> dict[str, dict[str, list[float]]]:
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=REPO, check=False)
     return times
-
-
-def _clean(root: Path) -> None:
-    shutil.rmtree(root / "rendered", ignore_errors=True)
-    shutil.rmtree(root / ".mlops", ignore_errors=True)
 
 
 def main() -> None:

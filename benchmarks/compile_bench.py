@@ -122,8 +122,7 @@ def measure(n: int, repeats: int) -> dict[str, list[dict]]:
         realistic.write_project(root, n)
         incremental: dict[str, str] | None = None
         for r in range(repeats + 1):
-            shutil.rmtree(root / "rendered", ignore_errors=True)
-            shutil.rmtree(root / ".mlops", ignore_errors=True)
+            remove_output_and_cache(root)
             if r < repeats:
                 runs["floor"].append(step("floor", root))
                 runs["validate"].append(step("validate", root))
@@ -147,6 +146,12 @@ def measure(n: int, repeats: int) -> dict[str, list[dict]]:
                 before = incremental
             runs["warm"].append(step("validate", root))
     return runs
+
+
+def remove_output_and_cache(root: Path) -> None:
+    """The project without its output and cache: the next compile is a clean one."""
+    shutil.rmtree(root / "rendered", ignore_errors=True)
+    shutil.rmtree(root / ".mlops", ignore_errors=True)
 
 
 def _clean_compile(root: Path) -> dict[str, str]:

@@ -210,10 +210,7 @@ def recover(out: Path) -> None:
         for left in sorted(out.parent.glob(glob.escape(prefix) + "*")):
             if left.name.startswith(_parts_prefix(out)) and _alive(left.name, out):
                 continue  # a running compile's workers are writing it
-            if left.is_dir() and not left.is_symlink():
-                shutil.rmtree(left)
-            else:
-                left.unlink()
+            _remove(left)
     except OSError as exc:
         raise WriteError(f"could not finish the interrupted compile of {out}: {exc.strerror or exc}") from None
 
@@ -553,16 +550,21 @@ def _keep(old: Path, previous: Path | None) -> None:
     if previous is not None:
         try:
             if os.path.lexists(previous):  # not taken (not a plain tree, or a race): replaced
-                if os.path.isdir(previous) and not os.path.islink(previous):
-                    shutil.rmtree(previous)
-                else:
-                    os.unlink(previous)
+                _remove(previous)
             previous.parent.mkdir(parents=True, exist_ok=True)
             os.rename(old, previous)
             return
         except OSError:
             pass
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    """A folder with what it holds, or a file or symbolic link (never followed)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def exchange(a: Path, b: Path) -> bool:
