@@ -12,12 +12,13 @@ artifacts are the files committed under its output folder (listed in its mlops.l
 
 from __future__ import annotations
 
-import difflib
 from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import cydifflib
 
 from mlops import alerting
 from mlops.diagnostics import Diagnostic, Severity
@@ -386,9 +387,10 @@ def diff(
 def _unified(old: list[str], new: list[str], fromfile: str, tofile: str, context: int = 3) -> list[str]:
     """difflib.unified_diff's lines, without its "junk" heuristic: in a file of over 200 lines it
     ignores every line that makes up over 1% of it, and in pretty-printed JSON (`},` and the like)
-    that turned a one-line change into a hunk of a hundred lines. git's diff does not do that."""
+    that turned a one-line change into a hunk of a hundred lines. git's diff does not do that.
+    cydifflib is difflib compiled (the same matches): a plan of 1,000 changed models diffs 2,000 files."""
     out: list[str] = []
-    for group in difflib.SequenceMatcher(None, old, new, autojunk=False).get_grouped_opcodes(context):
+    for group in cydifflib.SequenceMatcher(None, old, new, autojunk=False).get_grouped_opcodes(context):
         if not out:
             out += [f"--- {fromfile}", f"+++ {tofile}"]
         out.append(f"@@ -{_span(group[0][1], group[-1][2])} +{_span(group[0][3], group[-1][4])} @@")
