@@ -155,16 +155,18 @@ def write_tree(repo: Repo, sha: str, dest: Path) -> None:
     """Write the project's files at `sha` under `dest` at their repository paths (regular files
     first, symbolic links last)."""
     entries = sorted(_entries(repo, sha), key=lambda e: (e[0] == "120000", e[2]))
+    for folder in sorted({os.path.dirname(e[2]) for e in entries}):  # each folder made once, not per file
+        os.makedirs(dest / folder, exist_ok=True)
     for (mode, _, rel), content in zip(entries, _read_blobs(repo, [e[1] for e in entries]), strict=True):
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = os.path.join(dest, rel)
         if mode == "120000":
             # the loader refuses a link that leaves the project, as it does in a working tree
             os.symlink(content.decode("utf-8", errors="surrogateescape"), target)
             continue
-        target.write_bytes(content)
+        with open(target, "wb") as f:
+            f.write(content)
         if mode == "100755":
-            target.chmod(0o755)
+            os.chmod(target, 0o755)
 
 
 def diff_hunks(before: bytes, after: bytes) -> list[str]:

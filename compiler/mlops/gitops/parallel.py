@@ -87,12 +87,14 @@ def compile_both(base: Revision, head: Revision) -> tuple[Snapshot, Snapshot]:
 
 
 def _child(conn: Connection, base: Revision) -> None:
+    from mlops import parallel as workers
     from mlops import progress
     from mlops.gitops.plan import checked
 
     with progress.listening(None):  # the parent owns the terminal
         memo = Shared().revision()
-        snap, result = checked(base, memo)
+        with workers.using(1):
+            snap, result = checked(base, memo)
         conn.send(("checked", snap, None if result is None else _env_keys(memo, result.models)))
         if result is None:
             return
@@ -102,10 +104,12 @@ def _child(conn: Connection, base: Revision) -> None:
 
 
 def _parent(conn: Connection, head: Revision) -> tuple[Snapshot, Snapshot]:
+    from mlops import parallel as workers
     from mlops.gitops.plan import checked
 
     memo = Shared().revision()
-    h, head_result = checked(head, memo)
+    with workers.using(1):
+        h, head_result = checked(head, memo)
     b, base_envs = _receive(conn, "checked")
     head_envs = _env_keys(memo, head_result.models) if head_result is not None else None
     if base_envs is None:  # the base does not compile: its committed files are its artifacts
