@@ -6,8 +6,6 @@ log file, so CI can tell a crash from a finding).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -174,6 +172,8 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
                 same = cache.unchanged(root, locked, digests)
                 stats = writer.write(locked, files, lock, same, previous=cache.previous_tree(root))
                 if not envs:  # under the lock: the next compile finds the output this record describes
+                    import hashlib
+
                     shas = {rel: digests.get(rel) or hashlib.sha256(data).hexdigest() for rel, data in files.items()}
                     models = result.models
                     commands, pinned = cache.commands(models), cache.pinned(models)
@@ -259,6 +259,8 @@ def schema(kind: str | None) -> None:
 
     kinds = [kind.capitalize()] if kind else list(KINDS)
     data = {k.lower(): load(k) for k in kinds}
+    import json  # here: `mlops --help` imports no more than it needs
+
     click.echo(json.dumps(data[kind] if kind else data, indent=2))
 
 
