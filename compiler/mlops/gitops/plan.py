@@ -12,7 +12,7 @@ artifacts are the files committed under its output folder (listed in its mlops.l
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -417,7 +417,8 @@ def _change(path: str, a: Artifact | None, b: Artifact | None, renamed: Artifact
     status = ADDED if a is None else REMOVED if b is None else CHANGED
     old = renamed if renamed is not None else a
     lines, binary = diff(path, old.content if old else None, b.content if b else None, old.path if old else None)
-    body = [line for line in lines if not line.startswith(("---", "+++"))]
+    # past the two file headers every line is a hunk's: a removed "--x" reads "---x" and still counts
+    signs = Counter(line[:1] for line in lines[2:])
     return ArtifactChange(
         path=path,
         target=ref.target,
@@ -425,8 +426,8 @@ def _change(path: str, a: Artifact | None, b: Artifact | None, renamed: Artifact
         model=ref.model,
         change=status,
         diff=tuple(lines),
-        added_lines=sum(line.startswith("+") for line in body),
-        removed_lines=sum(line.startswith("-") for line in body),
+        added_lines=signs["+"],
+        removed_lines=signs["-"],
         binary=binary,
         renamed_from=renamed.path if renamed is not None else None,
     )
