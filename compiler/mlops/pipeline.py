@@ -24,6 +24,7 @@ from mlops.targets.base import Artifact
 
 if TYPE_CHECKING:
     from mlops.cache import Caches, Findings
+    from mlops.resolve import Memo as ResolveMemo
 
 
 class UsageError(Exception):
@@ -51,13 +52,18 @@ def validate(root: Path, envs: Sequence[str] = (), caches: Caches | None = None)
     return check(sources, envs, caches.findings if caches is not None else None)
 
 
-def check(sources: Sources, envs: Sequence[str] = (), findings: Findings | None = None) -> Result:
-    """Resolve and run the rules on sources already loaded (what `validate` does after loading)."""
+def check(
+    sources: Sources, envs: Sequence[str] = (), findings: Findings | None = None, resolved: ResolveMemo | None = None
+) -> Result:
+    """Resolve and run the rules on sources already loaded (what `validate` does after loading);
+    `resolved` may answer for the models it saw resolved alike (mlops.resolve.Memo)."""
     result = Result(sources=sources, diagnostics=list(sources.diagnostics))
     if sources.project is None:
         return result
     result.environments, chosen, catalogs = settings(sources, envs)
-    resolution = resolve(sources.documents["Model"], list(result.environments.values()), catalogs, sources.root)
+    resolution = resolve(
+        sources.documents["Model"], list(result.environments.values()), catalogs, sources.root, memo=resolved
+    )
     result.models = resolution.models
     result.resolved = resolution.diagnostics
     ctx = context(sources, result.environments, chosen, catalogs, resolution)

@@ -6,6 +6,9 @@ incremental compile's cache (mlops.cache) keys its entries, by what the answer i
 but lives in memory for one plan only:
 
 - documents: a spec file's parse and schema check, by its kind, path and bytes;
+- resolved: a Model document's resolution in one environment, by the document (the very object the
+  documents layer gave both revisions), the environment's settings, the catalogs and the files its
+  command names;
 - findings: what the per-model rules (rules.PER_MODEL) found about one model, by its resolved
   models' content and its spec file's path and bytes; and the facts policies read, by content;
 - pieces: a model's piece of a per-environment file (targets.EnvironmentTarget), by the target and
@@ -28,16 +31,20 @@ from mlops.cache import ModelKeys, document_key, findings_key
 from mlops.diagnostics import Diagnostic
 from mlops.facts import Facts
 from mlops.loader import Document
-from mlops.model import ResolvedModel
+from mlops.model import Environment, ResolvedModel
+from mlops.resolve import Catalogs, Resolved
 from mlops.targets.base import Artifact
 
 
 class Shared:
     """The answers of both revisions' compiles, by content. `revision()` gives the memos of one
-    revision's compile, each with its own ModelKeys (keyed by the ids of that compile's models)."""
+    revision's compile; they share one ModelKeys (a model resolved once serves both revisions)."""
 
     def __init__(self) -> None:
         self.documents: dict[str, tuple[Document | None, list[Diagnostic]]] = {}  # by cache.document_key
+        # (id of the Model document, environment) -> (document, environment, catalogs, resolution)
+        self.resolved: dict[tuple[int, str], tuple[Document, Environment, Catalogs, Resolved]] = {}
+        self.keys = ModelKeys()
         self.findings: dict[str, list[Diagnostic]] = {}  # by cache.findings_key
         self.facts: dict[bytes, Facts] = {}
         self.pieces: dict[tuple[str, bytes], Any] = {}
@@ -46,17 +53,19 @@ class Shared:
         self.common: frozenset[bytes] = frozenset()
 
     def revision(self) -> Memos:
-        return Memos(self, ModelKeys())
+        return Memos(self, self.keys)
 
 
 class Memos:
     """One revision's view of Shared, with the interfaces the compile takes: `load` (project.load_project's
-    memo), `facts` and `__call__` (pipeline.check's findings), and `artifacts` (pipeline.render's memo)."""
+    memo), `resolved` (pipeline.check's resolution memo), `facts` and `__call__` (its findings), and
+    `artifacts` (pipeline.render's memo)."""
 
     def __init__(self, shared: Shared, keys: ModelKeys) -> None:
         self.shared = shared
         self.keys = keys
         self.artifacts = _Artifacts(shared, keys)
+        self._catalogs: tuple[Catalogs, Catalogs, bool] | None = None
 
     def model_keys(self, models: Sequence[ResolvedModel]) -> frozenset[bytes]:
         return frozenset(self.keys(m) for m in models)
@@ -74,6 +83,37 @@ class Memos:
 
     def has(self, kind: str, display: str, raw: bytes) -> bool:
         return document_key(kind, display, raw) in self.shared.documents
+
+    # resolution
+    def resolved(
+        self,
+        doc: Document,
+        env: Environment,
+        catalogs: Catalogs,
+        code_files: Callable[[tuple[str, ...]], tuple[Any, ...]],
+        compute: Callable[[], Resolved],
+    ) -> Resolved:
+        """What resolve made of `doc` in `env` for the other revision, where that was the same
+        document, environment and catalogs and the files its command names hash the same; else
+        compute() (mlops.resolve.Memo)."""
+        key = (id(doc), env.name)
+        hit = self.shared.resolved.get(key)
+        if hit is not None and hit[0] is doc and hit[1] == env and self._same(hit[2], catalogs):
+            _, model, _ = hit[3]
+            if model is None or code_files(model.training.command) == model.entrypoint_files:
+                merged, model, problems = hit[3]
+                return merged, model, list(problems)
+        value = compute()
+        self.shared.resolved[key] = (doc, env, catalogs, value)
+        return value
+
+    def _same(self, a: Catalogs, b: Catalogs) -> bool:
+        """a == b, compared once per pair (every model of a revision resolves with one Catalogs)."""
+        if a is b:
+            return True
+        if self._catalogs is None or self._catalogs[0] is not a or self._catalogs[1] is not b:
+            self._catalogs = (a, b, a == b)
+        return self._catalogs[2]
 
     def save(self) -> None:
         """Nothing to write: the layer lives as long as the plan."""

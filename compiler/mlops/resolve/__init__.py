@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -65,36 +65,60 @@ def environment(doc: Document) -> Environment:
     )
 
 
+# one Model document in one environment: its merged document (None where the overlay broke the
+# schema), its resolved model (None where a lookup failed) and the problems found
+Resolved = tuple[Document | None, ResolvedModel | None, list[Diagnostic]]
+# memo(doc, env, catalogs, code_files, compute) -> compute()'s answer, or an equal one it kept
+Memo = Callable[
+    [Document, Environment, Catalogs, Callable[[tuple[str, ...]], tuple[Any, ...]], Callable[[], Resolved]], Resolved
+]
+
+
 def resolve(
     model_docs: list[Document],
     envs: list[Environment],
     catalogs: Catalogs,
     root: Path | None = None,
     code_files: Callable[[tuple[str, ...]], tuple[Any, ...]] | None = None,
+    memo: Memo | None = None,
 ) -> Resolution:
     """One ResolvedModel per model x environment; `root` (the project folder) lets train's
     code version hash the files its command names (`code_files`: a memo of entrypoint.files for
-    the project, kept by a caller that resolves model by model)."""
+    the project, kept by a caller that resolves model by model); `memo` may answer for a document
+    and environment it saw resolved with the same catalogs and command files (mlops.gitops.shared)."""
     out = Resolution()
     if code_files is None:
         code_files = cache(lambda command: entrypoint.files(command, root))  # most models share a trainer
     for doc in progress.track(model_docs, "resolve"):
         texts: dict[int, tuple[Any, bytes]] = {}  # the file's sections' JSON, for each environment to share
         for env in envs:
-            merged = overlay_document(doc, env.name)
-            # without an overlay the model is its file less spec.environments: the file passed the
-            # schema when it was loaded, so only an overlay can have made it invalid
-            problems = schema.check(merged, "Model") if merged.overlay else []
-            if problems:
-                out.diagnostics.extend(problems)
+            compute = partial(_in_environment, doc, env, catalogs, code_files, texts)
+            merged, model, problems = compute() if memo is None else memo(doc, env, catalogs, code_files, compute)
+            out.diagnostics.extend(problems)
+            if merged is None:
                 continue
             out.documents[(doc.data["metadata"]["name"], env.name)] = merged
-            model, problems = _resolve_one(merged, env, catalogs, code_files, texts)
-            out.diagnostics.extend(problems)
             if model is not None:
                 out.models.append(model)
     out.diagnostics = merge_environments(out.diagnostics, [e.name for e in envs])
     return out
+
+
+def _in_environment(
+    doc: Document,
+    env: Environment,
+    catalogs: Catalogs,
+    code_files: Callable[[tuple[str, ...]], tuple[Any, ...]],
+    texts: dict[int, tuple[Any, bytes]],
+) -> Resolved:
+    merged = overlay_document(doc, env.name)
+    # without an overlay the model is its file less spec.environments: the file passed the
+    # schema when it was loaded, so only an overlay can have made it invalid
+    problems = schema.check(merged, "Model") if merged.overlay else []
+    if problems:
+        return None, None, problems
+    model, problems = _resolve_one(merged, env, catalogs, code_files, texts)
+    return merged, model, problems
 
 
 def _lookup(
