@@ -174,3 +174,23 @@ def test_a_catalog_edit_reaches_every_model(copy_example: Callable[[str], Path])
         added = [line for line in lines if line.startswith("+") and NEW_INSTANCE in line]
         removed = [line for line in lines if line.startswith("-") and OLD_INSTANCE in line]
         assert len(added) == len(removed) == 1  # the model's training instance
+
+
+def test_a_policy_edit_is_judged_on_the_models_both_revisions_share(copy_example: Callable[[str], Path]) -> None:
+    """No model file changes, so one process resolves each model once for both revisions; the
+    policies' findings are still the head's policies' (as two processes, which share nothing, find)."""
+    root = copy_example("tabular-fraud")
+    _twin(root)
+    init(root)
+    git(root, "checkout", "-q", "-b", "pr")
+    edit_yaml(
+        root / "policies/tabular-guardrails.yaml",
+        lambda d: d["spec"]["rules"].append({"max": {"training.resources.total_gpus": 1}, "severity": "warning"}),
+    )
+    commit(root, "at most one GPU")
+    one, two = (json.loads(render_json.render(build(root, "main", "pr", jobs=jobs))) for jobs in (1, 2))
+    assert one == two
+    for name in ("fraud-detector", "fraud-twin"):
+        prod = row(one, name, "prod")
+        assert prod["status"] == "changed" and not prod["artifacts"]
+        assert [d["code"] for d in prod["policy_after"]] == [*(d["code"] for d in prod["policy_before"]), "G601"]

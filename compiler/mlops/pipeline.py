@@ -25,6 +25,7 @@ from mlops.targets.base import Artifact
 if TYPE_CHECKING:
     from mlops.cache import Caches, Findings
     from mlops.resolve import Memo as ResolveMemo
+    from mlops.rules.context import PartsMemo
 
 
 class UsageError(Exception):
@@ -53,10 +54,15 @@ def validate(root: Path, envs: Sequence[str] = (), caches: Caches | None = None)
 
 
 def check(
-    sources: Sources, envs: Sequence[str] = (), findings: Findings | None = None, resolved: ResolveMemo | None = None
+    sources: Sources,
+    envs: Sequence[str] = (),
+    findings: Findings | None = None,
+    resolved: ResolveMemo | None = None,
+    parts: PartsMemo | None = None,
 ) -> Result:
     """Resolve and run the rules on sources already loaded (what `validate` does after loading);
-    `resolved` may answer for the models it saw resolved alike (mlops.resolve.Memo)."""
+    `resolved` may answer for the models it saw resolved alike (mlops.resolve.Memo), `parts` for
+    the policy parts of model objects it saw (rules.context.Context.parts)."""
     result = Result(sources=sources, diagnostics=list(sources.diagnostics))
     if sources.project is None:
         return result
@@ -69,6 +75,8 @@ def check(
     ctx = context(sources, result.environments, chosen, catalogs, resolution)
     if findings is not None:
         ctx.facts = findings.facts
+    if parts is not None:
+        ctx.parts = parts
     result.found = rules.check(ctx, findings)
     result.diagnostics = sort_unique(result.diagnostics + resolution.diagnostics + result.found.diagnostics())
     return result

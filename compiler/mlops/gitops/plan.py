@@ -323,7 +323,7 @@ def checked(revision: Revision, memo: Memos) -> tuple[Snapshot, Result | None]:
     if root is None or not (root / "mlops.yaml").is_file():
         return snap, None
     snap.exists = True
-    result = check(load_project(root, memo), findings=memo, resolved=memo.resolved)
+    result = check(load_project(root, memo), findings=memo, resolved=memo.resolved, parts=memo.parts)
     snap.diagnostics = result.diagnostics
     snap.project_name = result.sources.name if result.sources.project is not None else None
     snap.environments = tuple(result.environments)

@@ -11,6 +11,8 @@ but lives in memory for one plan only:
   command names;
 - findings: what the per-model rules (rules.PER_MODEL) found about one model, by its resolved
   models' content and its spec file's path and bytes; and the facts policies read, by content;
+- parts: what the policies read and found of one model (rules.policies.part), by its resolved
+  model objects (those the resolved layer gave both revisions) and the policy documents;
 - pieces: a model's piece of a per-environment file (targets.EnvironmentTarget), by the target and
   the resolved model's full content (mlops.cache.ModelKeys).
 
@@ -33,6 +35,7 @@ from mlops.facts import Facts
 from mlops.loader import Document
 from mlops.model import Environment, ResolvedModel
 from mlops.resolve import Catalogs, Resolved
+from mlops.rules.context import Context
 from mlops.targets.base import Artifact
 
 
@@ -45,6 +48,10 @@ class Shared:
         # (id of the Model document, environment) -> (document, environment, catalogs, resolution)
         self.resolved: dict[tuple[int, str], tuple[Document, Environment, Catalogs, Resolved]] = {}
         self.keys = ModelKeys()
+        # ids of a model's resolved models -> (those models, the policy documents, environments, part)
+        self.parts: dict[
+            tuple[int, ...], tuple[tuple[ResolvedModel, ...], tuple[Document, ...], tuple[str, ...], Any]
+        ] = {}
         self.findings: dict[str, list[Diagnostic]] = {}  # by cache.findings_key
         self.facts: dict[bytes, Facts] = {}
         self.pieces: dict[tuple[str, bytes], Any] = {}
@@ -117,6 +124,25 @@ class Memos:
 
     def save(self) -> None:
         """Nothing to write: the layer lives as long as the plan."""
+
+    def parts(self, ctx: Context, models: list[ResolvedModel], make: Callable[[], Any]) -> Any:
+        """The policy part the other revision made of the very same model objects (they come with
+        their merged documents, whose lines the findings name) under the same policy documents and
+        environments; else make() (rules.context.Context.parts)."""
+        policies, envs = tuple(ctx.sources.documents["Policy"]), tuple(ctx.environments)
+        key = tuple(map(id, models))
+        hit = self.shared.parts.get(key)
+        if (
+            hit is not None
+            and all(a is b for a, b in zip(hit[0], models, strict=True))
+            and len(hit[1]) == len(policies)
+            and all(a is b for a, b in zip(hit[1], policies, strict=True))
+            and hit[2] == envs
+        ):
+            return hit[3]
+        value = make()
+        self.shared.parts[key] = (tuple(models), policies, envs, value)
+        return value
 
     # findings
     def facts(self, m: ResolvedModel) -> Facts:

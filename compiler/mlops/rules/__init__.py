@@ -209,7 +209,7 @@ def share(
         if models:
             documents = [ctx.documents[(m.name, m.environment.name)] for m in models]
             found += memo(models, documents, partial(_per_model, _PER_MODEL, view))
-    return Share(name, found, usages(models), policies.part(ctx, models))
+    return Share(name, found, usages(models), ctx.parts(ctx, models, partial(policies.part, ctx, models)))
 
 
 def project(ctx: Context) -> list[Diagnostic]:

@@ -16,6 +16,7 @@ from mlops.resolve import Catalogs
 
 T = TypeVar("T", bound=Hashable)
 V = TypeVar("V")
+PartsMemo = Callable[["Context", list[ResolvedModel], Callable[[], Any]], Any]
 
 
 class Shared:
@@ -53,6 +54,9 @@ class Context:
     environment_names: frozenset[str]  # every environment of the project, also those not compiled now
     catalogs: Catalogs  # what the models resolved with: built-in plus the project's catalog files
     facts: Callable[[ResolvedModel], Mapping[str, Any]] = lambda m: m.facts_view()  # or the findings cache's
+    # parts(ctx, models, make) -> make(): a model's policy part (rules.policies.part), or an equal one
+    # kept for the very same model objects and policies (mlops.gitops.shared)
+    parts: PartsMemo = lambda ctx, models, make: make()
     shared: Shared = field(default_factory=Shared)  # one per run: every model's view of the context holds it
 
     def at(self, model: ResolvedModel, pointer: str, code: str, message: str, **kw: Any) -> Diagnostic:
