@@ -65,8 +65,8 @@ class Shared:
 
 class Memos:
     """One revision's view of Shared, with the interfaces the compile takes: `load` (project.load_project's
-    memo), `resolved` (pipeline.check's resolution memo), `facts` and `__call__` (its findings), and
-    `artifacts` (pipeline.render's memo)."""
+    memo), `resolved` and `parts` (pipeline.check's resolution and policy part memos), `facts` and
+    `__call__` (its findings), and `artifacts` (pipeline.render's memo)."""
 
     def __init__(self, shared: Shared, keys: ModelKeys) -> None:
         self.shared = shared
