@@ -56,6 +56,7 @@ class _ChildFailed(Exception):
 def compile_both(base: Revision, head: Revision) -> tuple[Snapshot, Snapshot]:
     from multiprocessing import Pipe
 
+    from mlops import parallel as workers
     from mlops.gitops import plan
 
     ours, theirs = Pipe(duplex=True)
@@ -66,7 +67,8 @@ def compile_both(base: Revision, head: Revision) -> tuple[Snapshot, Snapshot]:
         code = 1
         try:
             ours.close()
-            _child(theirs, base)
+            with workers.using(1):  # the two sides hold the two cores: no parse or render workers of their own
+                _child(theirs, base)
             code = 0
         except BaseException as exc:
             with suppress(Exception):
@@ -75,8 +77,9 @@ def compile_both(base: Revision, head: Revision) -> tuple[Snapshot, Snapshot]:
             os._exit(code)
     theirs.close()
     try:
-        return _parent(ours, head)
-    except _ChildFailed:
+        with workers.using(1):
+            return _parent(ours, head)
+    except _ChildFailed:  # compiled again here, with workers
         return plan.compile_both(base, head)
     finally:
         ours.close()
@@ -87,14 +90,12 @@ def compile_both(base: Revision, head: Revision) -> tuple[Snapshot, Snapshot]:
 
 
 def _child(conn: Connection, base: Revision) -> None:
-    from mlops import parallel as workers
     from mlops import progress
     from mlops.gitops.plan import checked
 
     with progress.listening(None):  # the parent owns the terminal
         memo = Shared().revision()
-        with workers.using(1):
-            snap, result = checked(base, memo)
+        snap, result = checked(base, memo)
         conn.send(("checked", snap, None if result is None else _env_keys(memo, result.models)))
         if result is None:
             return
@@ -104,12 +105,10 @@ def _child(conn: Connection, base: Revision) -> None:
 
 
 def _parent(conn: Connection, head: Revision) -> tuple[Snapshot, Snapshot]:
-    from mlops import parallel as workers
     from mlops.gitops.plan import checked
 
     memo = Shared().revision()
-    with workers.using(1):
-        h, head_result = checked(head, memo)
+    h, head_result = checked(head, memo)
     b, base_envs = _receive(conn, "checked")
     head_envs = _env_keys(memo, head_result.models) if head_result is not None else None
     if base_envs is None:  # the base does not compile: its committed files are its artifacts
@@ -174,9 +173,7 @@ def _split(same: set[str], base: EnvKeys, head: EnvKeys) -> tuple[set[str], set[
 def _render(result: Result, memo: Memos, envs: set[str]) -> list[Artifact]:
     """The artifacts of the models of `envs` (with memo.shared.common, none for a model both
     revisions resolved alike): per-environment files are rendered for exactly those environments."""
-    from mlops import parallel as workers
     from mlops.pipeline import render
 
     models = [m for m in result.models if m.environment.name in envs]
-    with workers.using(1):  # the two sides use the two cores already: no render workers of their own
-        return render(replace(result, models=models), memo.artifacts)
+    return render(replace(result, models=models), memo.artifacts)

@@ -106,9 +106,8 @@ class Memos:
         key = (id(doc), env.name)
         hit = self.shared.resolved.get(key)
         if hit is not None and hit[0] is doc and hit[1] == env and self._same(hit[2], catalogs):
-            _, model, _ = hit[3]
+            merged, model, problems = hit[3]
             if model is None or code_files(model.training.command) == model.entrypoint_files:
-                merged, model, problems = hit[3]
                 return merged, model, list(problems)
         value = compute()
         self.shared.resolved[key] = (doc, env, catalogs, value)
@@ -132,13 +131,7 @@ class Memos:
         policies, envs = tuple(ctx.sources.documents["Policy"]), tuple(ctx.environments)
         key = tuple(map(id, models))
         hit = self.shared.parts.get(key)
-        if (
-            hit is not None
-            and all(a is b for a, b in zip(hit[0], models, strict=True))
-            and len(hit[1]) == len(policies)
-            and all(a is b for a, b in zip(hit[1], policies, strict=True))
-            and hit[2] == envs
-        ):
+        if hit is not None and _same_objects(hit[0], models) and _same_objects(hit[1], policies) and hit[2] == envs:
             return hit[3]
         value = make()
         self.shared.parts[key] = (tuple(models), policies, envs, value)
@@ -194,3 +187,8 @@ class _Artifacts:
             return self.shared.pieces[key]
         value = self.shared.pieces[key] = make()
         return value
+
+
+def _same_objects(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    """The very same objects, in order."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
