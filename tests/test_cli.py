@@ -243,6 +243,18 @@ def test_help_and_validate_do_not_import_heavy_libraries() -> None:
     assert out.strip() == "0 []"
 
 
+def test_help_imports_only_click() -> None:
+    # `mlops --help` is interpreter + click + our command table (~0.1 s, benchmarks/compile_bench.py):
+    # each of these cost it milliseconds when imported at the top of mlops.cli
+    lean = ("pathlib", "json", "hashlib", "yaml", "jinja2", "rich", "mlops.pipeline")
+    code = (
+        "import sys; from mlops.cli import main; main(['--help'], standalone_mode=False); "
+        f"print(sorted(m for m in {lean!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
 def test_console_script_exit_codes(project: Path) -> None:
     exe = Path(sys.executable).with_name("mlops")
     ok = subprocess.run([exe, "validate", project], capture_output=True, text=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -16,9 +15,21 @@ import click
 from mlops import __version__
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlops.diagnostics import Diagnostic
 
-PATH = click.Path(file_okay=False, path_type=Path)
+
+class _Path(click.Path):
+    """click.Path giving a pathlib.Path, imported when a command runs: `mlops --help` does without it."""
+
+    def coerce_path_result(self, value):  # type: ignore[no-untyped-def]
+        from pathlib import Path
+
+        return Path(value)
+
+
+PATH = _Path(file_okay=False)
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "github", "sarif", "junit"]), default="text"
 )
@@ -378,7 +389,7 @@ def preview(path: Path, env: str, program: Path | None) -> None:
 HOME_OPTION = click.option(
     "--dagster-home",
     "dagster_home",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=PATH,
     default=None,
     help="Dagster instance folder (default: $DAGSTER_HOME, else <project>/.dagster_home).",
 )
@@ -488,7 +499,7 @@ def serve(path: Path, env: str, port: int) -> None:
 )
 @click.option(
     "--traffic",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_Path(dir_okay=False),
     default=None,
     help="Traffic script with MODEL, LABEL, normal(n), shifted(n) (default: PATH/data/traffic.py).",
 )
