@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,10 @@ def test_a_revision_is_read_from_git_objects_not_from_the_working_tree(tmp_path:
     assert repo.prefix == "ml/proj/" and repo.project == "ml/proj"
     head = gitrev.resolve(repo, "main")
     assert head.sha == git(top, "rev-parse", "HEAD").strip() and head.subject == "base"
-    with gitrev.materialize(repo, head) as root:
-        assert root is not None and root.name == "proj"
+    with gitrev.materialize(repo, head) as tree:
+        assert tree is not None and not any(tree.folder.iterdir())  # written when first read
+        root = tree.root()
+        assert root.name == "proj" and tree.root() == root
         tree = root.parents[1]
         files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file() or p.is_symlink())
         assert (root / "mlops.yaml").read_text() == "committed: 1\n"
@@ -62,10 +65,40 @@ def test_a_revision_without_the_project_materializes_nothing(tmp_path: Path) -> 
     (tmp_path / "proj" / "mlops.yaml").write_text("a: 1\n")
     commit(tmp_path, "project")
     repo = gitrev.locate(tmp_path / "proj")
-    with gitrev.materialize(repo, gitrev.resolve(repo, "HEAD~1")) as root:
-        assert root is None
-    with gitrev.materialize(repo, gitrev.resolve(repo, "HEAD")) as root:
-        assert root is not None and (root / "mlops.yaml").read_text() == "a: 1\n"
+    with gitrev.materialize(repo, gitrev.resolve(repo, "HEAD~1")) as tree:
+        assert tree is None
+    with gitrev.materialize(repo, gitrev.resolve(repo, "HEAD")) as tree:
+        assert tree is not None and (tree.root() / "mlops.yaml").read_text() == "a: 1\n"
+    assert not tree.folder.exists()  # removed afterwards
+
+
+def test_a_tree_another_process_began_is_written_afresh_here(tmp_path: Path) -> None:
+    """A plan's child writes the base; killed halfway, it leaves files (a link among them) that
+    this process, compiling the base again, replaces with the revision's own."""
+    (tmp_path / "mlops.yaml").write_text("a: 1\n")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.yaml").write_text("m: 1\n")
+    os.symlink("m.yaml", tmp_path / "models" / "link.yaml")
+    init(tmp_path)
+    commit(tmp_path, "project")
+    repo = gitrev.locate(tmp_path)
+    with gitrev.materialize(repo, gitrev.resolve(repo, "HEAD")) as tree:
+        assert tree is not None
+        pid = os.fork()
+        if pid == 0:  # the child: writes the tree, then leaves a half-written file and a stray one
+            try:
+                root = tree.root()
+                (root / "models" / "m.yaml").write_text("m: hal")
+                (root / "stray.yaml").write_text("x\n")
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert (tree.folder / "stray.yaml").exists()
+        root = tree.root()
+        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+        assert files == ["mlops.yaml", "models", "models/link.yaml", "models/m.yaml"]
+        assert (root / "models" / "m.yaml").read_text() == "m: 1\n"
+        assert (root / "models" / "link.yaml").is_symlink()
 
 
 def test_bad_revisions_and_folders_are_git_errors(tmp_path: Path) -> None:

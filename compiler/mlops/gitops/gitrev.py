@@ -9,6 +9,7 @@ checkout, no stash, no `git status` (which may refresh the index). Blobs are cop
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -207,13 +208,34 @@ def diff_hunks(before: bytes, after: bytes) -> list[str]:
     return lines[start:]
 
 
+class Tree:
+    """A revision's project folder in a temporary folder, written when first asked for (`root()`):
+    a plan's base written by the process that compiles it, the child it forks, while this one
+    writes the head. Each process writes it at most once, afresh: a child killed halfway leaves
+    files that this process, compiling the base again, replaces."""
+
+    def __init__(self, repo: Repo, commit: Commit, folder: Path) -> None:
+        self.repo, self.commit, self.folder = repo, commit, folder
+        self._written_by: int | None = None  # the pid that wrote it
+
+    def root(self) -> Path:
+        if self._written_by != os.getpid():
+            for entry in os.scandir(self.folder):  # what another process may have left
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            write_tree(self.repo, self.commit.sha, self.folder)
+            self._written_by = os.getpid()
+        return self.folder / self.repo.prefix
+
+
 @contextmanager
-def materialize(repo: Repo, commit: Commit) -> Iterator[Path | None]:
-    """The project folder as it was at `commit`, in a temporary folder removed afterwards;
-    None when the commit has no mlops.yaml at the project's path."""
+def materialize(repo: Repo, commit: Commit) -> Iterator[Tree | None]:
+    """The project folder as it was at `commit`, in a temporary folder removed afterwards by this
+    process (whichever process wrote it); None when the commit has no mlops.yaml at the project's path."""
     if not has_project(repo, commit.sha):
         yield None
         return
     with tempfile.TemporaryDirectory(prefix="mlops-plan-") as tmp:
-        write_tree(repo, commit.sha, Path(tmp))
-        yield Path(tmp) / repo.prefix
+        yield Tree(repo, commit, Path(tmp))

@@ -1,8 +1,9 @@
 """A plan's two revisions compiled at once: the base in a forked child process, the head here
 (a CI runner has 2 cores; compiling is pure Python, so threads would take turns).
 
-Each side loads and checks its revision; the child sends back its snapshot and its models'
-content keys (mlops.cache.ModelKeys), and learns which models the head resolved alike. Then
+Each side writes its revision's files from git (gitrev.Tree: the two trees are written at once),
+then loads and checks it; the child sends back its snapshot and its models' content keys
+(mlops.cache.ModelKeys), and learns which models the head resolved alike. Then
 each side renders only what the plan needs: per-model files of the models that differ (the
 others are the same on both sides), and per-environment files, where an environment's models
 resolved alike in both revisions, on one side only (they are the same bytes; the larger of these

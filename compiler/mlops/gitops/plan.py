@@ -530,13 +530,17 @@ def compare(base: Snapshot, head: Snapshot, project: str = ".", name: str = "") 
 
 @dataclass(frozen=True)
 class Revision:
-    """One side of a plan to compile: its label (base | head), ref as given, commit and the folder
-    its project was written to (None: the revision has no project there)."""
+    """One side of a plan to compile: its label (base | head), ref as given, commit and its project:
+    a folder (the working tree), a gitrev.Tree written when first read, or None (no project there)."""
 
     label: str
     ref: str
     commit: gitrev.Commit | None
-    root: Path | None
+    source: Path | gitrev.Tree | None
+
+    @property
+    def root(self) -> Path | None:
+        return self.source.root() if isinstance(self.source, gitrev.Tree) else self.source
 
 
 def compile_both(base: Revision, head: Revision) -> tuple[Snapshot, Snapshot]:
