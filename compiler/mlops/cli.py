@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class _Path(click.Path):
     """click.Path giving a pathlib.Path, imported when a command runs: `mlops --help` does without it."""
 
-    def coerce_path_result(self, value):  # type: ignore[no-untyped-def]
+    def coerce_path_result(self, value: str | os.PathLike[str]) -> Path:
         from pathlib import Path
 
         return Path(value)
