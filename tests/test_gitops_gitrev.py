@@ -35,10 +35,10 @@ def test_a_revision_is_read_from_git_objects_not_from_the_working_tree(tmp_path:
     assert repo.prefix == "ml/proj/" and repo.project == "ml/proj"
     head = gitrev.resolve(repo, "main")
     assert head.sha == git(top, "rev-parse", "HEAD").strip() and head.subject == "base"
-    with gitrev.materialize(repo, head) as tree:
-        assert tree is not None and not any(tree.folder.iterdir())  # written when first read
-        root = tree.root()
-        assert root.name == "proj" and tree.root() == root
+    with gitrev.materialize(repo, head) as made:
+        assert made is not None and not any(made.folder.iterdir())  # written when first read
+        root = made.root()
+        assert root.name == "proj" and made.root() == root
         tree = root.parents[1]
         files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file() or p.is_symlink())
         assert (root / "mlops.yaml").read_text() == "committed: 1\n"

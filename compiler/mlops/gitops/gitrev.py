@@ -210,23 +210,23 @@ def diff_hunks(before: bytes, after: bytes) -> list[str]:
 
 class Tree:
     """A revision's project folder in a temporary folder, written when first asked for (`root()`):
-    a plan's base written by the process that compiles it, the child it forks, while this one
-    writes the head. Each process writes it at most once, afresh: a child killed halfway leaves
-    files that this process, compiling the base again, replaces."""
+    a plan's base by the child it forks, while this process writes the head. A process that has
+    not written it (its own memory says so: a fork copies it) writes it afresh, so the parent
+    compiling the base again replaces whatever a child killed halfway left there."""
 
     def __init__(self, repo: Repo, commit: Commit, folder: Path) -> None:
         self.repo, self.commit, self.folder = repo, commit, folder
-        self._written_by: int | None = None  # the pid that wrote it
+        self._written = False
 
     def root(self) -> Path:
-        if self._written_by != os.getpid():
+        if not self._written:
             for entry in os.scandir(self.folder):  # what another process may have left
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path)
                 else:
                     os.unlink(entry.path)
             write_tree(self.repo, self.commit.sha, self.folder)
-            self._written_by = os.getpid()
+            self._written = True
         return self.folder / self.repo.prefix
 
 
