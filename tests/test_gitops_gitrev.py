@@ -127,3 +127,41 @@ def test_long_files_are_diffed_by_git_with_the_same_hunks_as_difflib() -> None:
     assert strip(lines[2:]) == strip(list(expected)[2:])
     changed = [line for line in lines[2:] if line[:1] in "+-"]
     assert sorted(changed) == ["+    gpus: 2", "-    gpus: 1", "-    gpus: 1", "-  - name: model-01500"]
+
+
+def test_a_head_changing_a_few_model_files_is_planned_in_one_process(tmp_path: Path) -> None:
+    """The plan forks a child for the base only where the head changes more than a few model files
+    (gitops.parallel.FEW_CHANGED of 20: 2) or anything else of the project, committed or not."""
+    from benchmarks import realistic
+    from mlops.gitops import parallel
+
+    top = tmp_path / "repo"
+    realistic.write_project(top / "proj", 20)
+    init(top)
+    repo = gitrev.locate(top / "proj")
+    main = gitrev.resolve(repo, "main")
+
+    def edit(path: str) -> None:
+        file = top / "proj" / path
+        file.write_text(file.read_text() + "\n")
+
+    def few(head: str | None) -> bool:
+        return parallel.few_models_changed(repo, main, gitrev.resolve(repo, head) if head else None)
+
+    assert few(None) and gitrev.changed(repo, main, None) == []
+    edit("models/model-00001.yaml")
+    assert few(None) and gitrev.changed(repo, main, None) == ["models/model-00001.yaml"]
+    (top / "proj" / "models" / "model-00777.yaml").write_text("untracked: yes\n")
+    assert few(None) and len(gitrev.changed(repo, main, None)) == 2
+    edit("models/model-00002.yaml")  # a third model file: over 10% of 20
+    assert not few(None)
+    git(top, "checkout", "-q", "--", "proj/models")
+    (top / "proj" / "models" / "model-00777.yaml").unlink()
+    edit("environments/prod.yaml")  # what every prod model resolves with
+    commit(top, "prod")
+    assert gitrev.changed(repo, main, gitrev.resolve(repo, "HEAD")) == ["environments/prod.yaml"]
+    assert not few("HEAD")
+    edit("trainer/train.py")  # what the training commands name: their code versions
+    assert not few(None)
+    assert parallel.usable(None, lambda: True) is False
+    assert parallel.usable(2, lambda: True) is True  # asked for, given

@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks import realistic
-from mlops import parallel, progress
+from mlops import parallel, progress, rules
+from mlops.gitops.shared import Shared
+from mlops.pipeline import check
+from mlops.project import load_project
+from mlops.rules import policies
 from tests.helpers import mlops, snapshot
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
@@ -160,3 +164,31 @@ def test_a_worker_prints_nothing_into_the_parents_streams(small_shares: None, ca
     mine = [x for pid, x in out if pid == os.getpid()]
     assert 0 < len(mine) < 20
     assert shown == sorted(mine * 2)  # this process's items only, once on each stream; the worker's went nowhere
+
+
+def test_the_rules_on_workers_find_what_one_process_finds_and_leave_it_for_the_head(
+    tmp_path: Path, small_shares: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan checks its base with the models' shares over the cores (rules.check): the findings are
+    one process's, and the head, resolved to the very same models, computes none of them again."""
+    root = _project(tmp_path / "p", 8)
+    policy = root / "policies" / "every-model.yaml"  # a policy finding in every model (each has 2 GPUs or more)
+    policy.write_text(policy.read_text() + "  - max:\n      training.resources.total_gpus: 1\n    severity: warning\n")
+    spec = root / "models" / "model-00003.yaml"  # a per-model rule's finding in one
+    spec.write_text(spec.read_text().replace("global: 128", "global: 100", 1))
+    with parallel.using(1):
+        alone = check(load_project(root))
+    memo = Shared().revision()
+    with parallel.using(2):
+        split = check(load_project(root, memo), findings=memo, resolved=memo.resolved, parts=memo.parts)
+    assert split.found == alone.found and split.diagnostics == alone.diagnostics
+    found = {code: {d.model for d in alone.diagnostics if d.code == code} for code in ("G601", "R402")}
+    assert found == {"G601": {f"model-{i:05d}" for i in range(8)}, "R402": {"model-00003"}}
+
+    computed: list[object] = []
+    monkeypatch.setattr(rules, "_per_model", lambda *args: computed.append(args) or [])
+    monkeypatch.setattr(policies, "part", lambda *args: computed.append(args))
+    head = memo.shared.revision()
+    with parallel.using(1):
+        again = check(load_project(root, head), findings=head, resolved=head.resolved, parts=head.parts)
+    assert computed == [] and again.diagnostics == alone.diagnostics

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops import parallel as workers
 from mlops.gitops import parallel, render_json
 from mlops.gitops.plan import build
 from tests.gitops_repo import artifact, commit, edit_yaml, git, init, plan, row
@@ -108,10 +109,15 @@ EDITS = pytest.mark.parametrize(
 
 
 @EDITS
-@pytest.mark.parametrize("jobs", [1, 2], ids=["one-process", "base-in-a-child"])
+@pytest.mark.parametrize("jobs", [1, 2, "workers"], ids=["one-process", "base-in-a-child", "one-process-workers"])
 def test_the_plan_shows_what_compiling_each_revision_changes(
-    copy_example: Callable[[str], Path], edit: Callable[[Path], None], jobs: int
+    copy_example: Callable[[str], Path], edit: Callable[[Path], None], jobs: int | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """`workers`: one process whose rules run over forked workers (as for 1,000 models), even on
+    the two models here; what the workers found, the head reuses."""
+    if jobs == "workers":
+        monkeypatch.setattr(workers, "MIN_ITEMS_PER_JOB", 1)
+        jobs = 1
     root = _repo(copy_example, edit)
     expected = _rendered_changes(root)
     assert expected, "the edit changes no rendered file: the test would prove nothing"

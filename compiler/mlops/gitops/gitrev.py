@@ -144,6 +144,28 @@ def _read_blobs(repo: Repo, ids: list[str]) -> list[bytes]:
     return blobs
 
 
+def changed(repo: Repo, base: Commit, head: Commit | None) -> list[str]:
+    """The project's files (paths relative to its folder) whose content differs between `base` and
+    `head` (None: the working tree, untracked files included), as git lists them from its trees
+    and index."""
+    scope = ["--", repo.prefix or "."]
+    out = _git(repo.top, "diff", "--name-only", "-z", "--no-renames", base.sha, *([head.sha] if head else []), *scope)
+    if head is None:
+        out += b"\0" + _git(repo.top, "ls-files", "--others", "--exclude-standard", "-z", *scope)
+    names = {raw.decode("utf-8", errors="surrogateescape") for raw in out.split(b"\0") if raw}
+    return sorted(name[len(repo.prefix) :] for name in names if name.startswith(repo.prefix))
+
+
+def project_files(repo: Repo, sha: str) -> list[str]:
+    """The project's files at `sha`, relative to its folder."""
+    return [path[len(repo.prefix) :] for _, _, path in _entries(repo, sha) if path.startswith(repo.prefix)]
+
+
+def read(repo: Repo, sha: str, path: str) -> bytes:
+    """The bytes of the project's file `path` (relative to its folder) at `sha`."""
+    return _git(repo.top, "cat-file", "blob", f"{sha}:{repo.prefix}{path}")
+
+
 def has_project(repo: Repo, sha: str) -> bool:
     try:
         kind = _git(repo.top, "cat-file", "-t", f"{sha}:{repo.prefix}{PROJECT_FILE}").decode().strip()

@@ -17,14 +17,16 @@ then compiled again in this process, so errors surface exactly as they would wit
 from __future__ import annotations
 
 import os
+import posixpath
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from mlops.gitops import gitrev
 from mlops.gitops.shared import Memos, Shared
 
 if TYPE_CHECKING:
@@ -38,16 +40,47 @@ if TYPE_CHECKING:
 EnvKeys = dict[str, tuple[bytes, ...]]  # environment -> its models' keys, in the compile's order
 
 
-def usable(jobs: int | None) -> bool:
+# A head that changes no more than this share of the base's model files (and nothing else of the
+# project) has nearly all its work done by the base already: one process, which resolves and checks
+# what both share once (mlops.gitops.shared) and checks the base's models over the cores, beats two
+# that share nothing (1,000 realistic models, one changed: 6.9 against 7.8 s; every prod model
+# changed: 14.4 against 9.8 s).
+FEW_CHANGED = 0.1
+
+
+def usable(jobs: int | None, few_changed: Callable[[], bool] = lambda: False) -> bool:
     """Fork a child for the base? `jobs` 1 or 2 says; by default where fork is safe (Linux, no
-    other thread that might hold a lock the child needs) and this process may run on 2 cores."""
+    other thread that might hold a lock the child needs), this process may run on 2 cores and the
+    head changes more than a few model files (`few_changed`, asked last: it asks git)."""
     from mlops import parallel
 
     if not hasattr(os, "fork"):
         return False
     if jobs is not None:
         return jobs > 1
-    return parallel.can_fork() and threading.active_count() == 1 and parallel.default_jobs() >= 2
+    return parallel.can_fork() and threading.active_count() == 1 and parallel.default_jobs() >= 2 and not few_changed()
+
+
+def few_models_changed(repo: gitrev.Repo, base: gitrev.Commit, head: gitrev.Commit | None) -> bool:
+    """Whether `head` (None: the working tree) changes only model files of the base's project, at most
+    FEW_CHANGED of them: anything else (mlops.yaml, an environment, a catalog, a policy, trainer
+    code) may change what every model resolves to."""
+    from mlops.defaults import PROJECT_FOLDERS
+    from mlops.loader import LoadError, parse_bytes
+    from mlops.project import PROJECT_FILE
+
+    try:
+        changed = gitrev.changed(repo, base, head)
+        spec = parse_bytes(gitrev.read(repo, base.sha, PROJECT_FILE), PROJECT_FILE).data.get("spec") or {}
+        files = gitrev.project_files(repo, base.sha)
+    except (gitrev.GitError, LoadError, AttributeError):  # no such file, or not a mapping: the default
+        return False
+    folder = spec.get("models", PROJECT_FOLDERS["models"]) if isinstance(spec, dict) else None
+    if not isinstance(folder, str) or posixpath.normpath(folder).startswith((".", "/")):
+        return False  # the project's own folder, or one outside it: anything may be a model file
+    inside = posixpath.normpath(folder) + "/"
+    models = [f for f in files if f.startswith(inside)]
+    return all(f.startswith(inside) for f in changed) and len(changed) <= FEW_CHANGED * len(models)
 
 
 class _ChildFailed(Exception):

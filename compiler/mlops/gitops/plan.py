@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -561,7 +562,8 @@ def build(path: Path, base_ref: str, head_ref: str | None = None, jobs: int | No
     """Plan `path` (a project folder in a git work tree) from `base_ref` to `head_ref`; with no
     `head_ref`, the head is the working tree as it is on disk, uncommitted changes included.
     `jobs` 1 compiles both revisions in this process, 2 the base in a child process (by default:
-    where the system can fork and this process may use 2 cores; gitops.parallel).
+    where the system can fork, this process may use 2 cores and the head changes more than a few
+    model files; gitops.parallel).
     Raises gitrev.GitError for usage and environment errors."""
     from mlops.gitops import parallel
 
@@ -576,5 +578,6 @@ def build(path: Path, base_ref: str, head_ref: str | None = None, jobs: int | No
             head = Revision(
                 "head", head_ref or "", head_commit, trees.enter_context(gitrev.materialize(repo, head_commit))
             )
-        b, h = parallel.compile_both(base, head) if parallel.usable(jobs) else compile_both(base, head)
+        few = partial(parallel.few_models_changed, repo, base_commit, head_commit)
+        b, h = parallel.compile_both(base, head) if parallel.usable(jobs, few) else compile_both(base, head)
     return compare(b, h, repo.project, h.project_name or b.project_name or repo.project)

@@ -158,6 +158,18 @@ class Memos:
             found = self.shared.findings[key] = check()
         return list(found)
 
+    def keys_of(self, models: Sequence[ResolvedModel]) -> list[bytes]:
+        return [self.keys(m) for m in models]
+
+    def keep(
+        self, models: list[ResolvedModel], documents: list[Document], keys: list[bytes], found: list[Diagnostic]
+    ) -> None:
+        """What a forked worker found about these very models (rules.check): their keys (the worker
+        computed them of the same objects, copied by the fork) and their per-model findings."""
+        for m, key in zip(models, keys, strict=True):
+            self.keys.seed(m, key)
+        self(models, documents, lambda: found)
+
 
 class _Artifacts:
     """targets.Memo over Shared: no per-model files for a model both revisions resolved alike (they

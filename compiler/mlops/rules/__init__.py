@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Protocol, runtime_checkable
 
-from mlops import progress
+from mlops import parallel, progress
 from mlops.diagnostics import Diagnostic
 from mlops.loader import Document
 from mlops.model import ResolvedModel
@@ -176,12 +177,74 @@ class Found:
         return self.project + [d for s in self.shares for d in s.diagnostics] + self.across
 
 
+@runtime_checkable
+class Keeping(Protocol):
+    """A memo that can keep what a worker process found (mlops.gitops.shared.Memos): the per-model
+    findings of `models`, with their content keys (mlops.cache.ModelKeys) computed there."""
+
+    def __call__(
+        self, models: list[ResolvedModel], documents: list[Document], check: Callable[[], list[Diagnostic]]
+    ) -> list[Diagnostic]: ...
+
+    def keys_of(self, models: list[ResolvedModel]) -> list[bytes]: ...
+
+    def keep(
+        self, models: list[ResolvedModel], documents: list[Document], keys: list[bytes], found: list[Diagnostic]
+    ) -> None: ...
+
+
 def check(ctx: Context, memo: Memo | None = None) -> Found:
+    """Every finding, model by model. Without a memo, or with one that keeps what workers found
+    (Keeping), the models' shares are computed over the cores (mlops.parallel): a plan's base of
+    1,000 models took 2.5 s of rules on one core, 1.6 s on two."""
     try:
-        shares = [share(ctx, name, docs, models, memo) for name, docs, models in progress.track(units(ctx), "check")]
+        work = units(ctx)
+        if memo is not None and not isinstance(memo, Keeping):  # its entries must be made here
+            shares = [share(ctx, name, docs, models, memo) for name, docs, models in progress.track(work, "check")]
+        else:
+            computed = parallel.map_forked(partial(_computed, ctx, memo), work, "check")
+            shares = [s for s, _, _ in computed]
+            if memo is not None:
+                for (_, _, models), (s, keys, found) in zip(work, computed, strict=True):
+                    _kept(ctx, memo, models, s, keys, found)
         return Found(project(ctx), shares, across(ctx, shares, ctx.model_names()))
     finally:
         ctx.shared.close()
+
+
+def _computed(
+    ctx: Context, memo: Keeping | None, unit: tuple[str, list[Document], list[ResolvedModel]]
+) -> tuple[Share, list[bytes], list[Diagnostic] | None]:
+    """One model's share, where the work is (this process or a worker), with what `memo` is to
+    keep of it: its models' content keys and its per-model rules' findings."""
+    name, docs, models = unit
+    if memo is None:
+        return share(ctx, name, docs, models), [], None
+    found: list[list[Diagnostic]] = []
+
+    def recorded(
+        models: list[ResolvedModel], documents: list[Document], check: Callable[[], list[Diagnostic]]
+    ) -> list[Diagnostic]:
+        found.append(memo(models, documents, check))
+        return found[-1]
+
+    s = share(ctx, name, docs, models, recorded)
+    return s, memo.keys_of(models), found[0] if found else None
+
+
+def _kept(
+    ctx: Context,
+    memo: Keeping,
+    models: list[ResolvedModel],
+    s: Share,
+    keys: list[bytes],
+    found: list[Diagnostic] | None,
+) -> None:
+    """What a worker found, kept in this process's memos as if found here (for the models computed
+    here, the memos have it already): the per-model findings and the policy part."""
+    if found is not None:
+        memo.keep(models, [ctx.documents[(m.name, m.environment.name)] for m in models], keys, found)
+    ctx.parts(ctx, models, lambda: s.policies)
 
 
 def units(ctx: Context) -> list[tuple[str, list[Document], list[ResolvedModel]]]:
