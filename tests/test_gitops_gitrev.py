@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,8 @@ def test_long_files_are_diffed_by_git_with_the_same_hunks_as_difflib() -> None:
 
 def test_a_head_changing_a_few_model_files_is_planned_in_one_process(tmp_path: Path) -> None:
     """The plan forks a child for the base only where the head changes more than a few model files
-    (gitops.parallel.FEW_CHANGED of 20: 2) or anything else of the project, committed or not."""
+    (gitops.parallel.FEW_CHANGED of 20: 2) or anything else of the project but its rendered files,
+    committed or not."""
     from benchmarks import realistic
     from mlops.gitops import parallel
 
@@ -151,6 +153,10 @@ def test_a_head_changing_a_few_model_files_is_planned_in_one_process(tmp_path: P
     assert few(None) and gitrev.changed(repo, main, None) == []
     edit("models/model-00001.yaml")
     assert few(None) and gitrev.changed(repo, main, None) == ["models/model-00001.yaml"]
+    (top / "proj" / "rendered" / "prod").mkdir(parents=True)  # its rendered files, committed with it
+    (top / "proj" / "rendered" / "prod" / "model-00001.json").write_text("{}\n")
+    assert few(None) and len(gitrev.changed(repo, main, None)) == 2
+    shutil.rmtree(top / "proj" / "rendered")
     (top / "proj" / "models" / "model-00777.yaml").write_text("untracked: yes\n")
     assert few(None) and len(gitrev.changed(repo, main, None)) == 2
     edit("models/model-00002.yaml")  # a third model file: over 10% of 20

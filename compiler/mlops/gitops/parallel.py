@@ -41,10 +41,10 @@ EnvKeys = dict[str, tuple[bytes, ...]]  # environment -> its models' keys, in th
 
 
 # A head that changes no more than this share of the base's model files (and nothing else of the
-# project) has nearly all its work done by the base already: one process, which resolves and checks
-# what both share once (mlops.gitops.shared) and checks the base's models over the cores, beats two
-# that share nothing (1,000 realistic models, one changed: 6.9 against 7.8 s; every prod model
-# changed: 14.4 against 9.8 s).
+# project but its rendered files) has nearly all its work done by the base already: one process,
+# which resolves and checks what both share once (mlops.gitops.shared) and checks the base's models
+# over the cores, beats two that share nothing (benchmarks/plan_bench.py, 1,000 realistic models:
+# one changed 7.41 against 7.99 s; every prod model changed 15.13 against 10.36 s).
 FEW_CHANGED = 0.1
 
 
@@ -62,9 +62,10 @@ def usable(jobs: int | None, few_changed: Callable[[], bool] = lambda: False) ->
 
 
 def few_models_changed(repo: gitrev.Repo, base: gitrev.Commit, head: gitrev.Commit | None) -> bool:
-    """Whether `head` (None: the working tree) changes only model files of the base's project, at most
-    FEW_CHANGED of them: anything else (mlops.yaml, an environment, a catalog, a policy, trainer
-    code) may change what every model resolves to."""
+    """Whether `head` (None: the working tree) changes model files of the base's project only, at
+    most FEW_CHANGED of them, besides its rendered files (a pull request commits them with the spec
+    edit; a plan renders afresh): anything else (mlops.yaml, an environment, a catalog, a policy,
+    trainer code, data) may change what every model resolves to."""
     from mlops.defaults import PROJECT_FOLDERS
     from mlops.loader import LoadError, parse_bytes
     from mlops.project import PROJECT_FILE
@@ -75,12 +76,21 @@ def few_models_changed(repo: gitrev.Repo, base: gitrev.Commit, head: gitrev.Comm
         files = gitrev.project_files(repo, base.sha)
     except (gitrev.GitError, LoadError, AttributeError):  # no such file, or not a mapping: the default
         return False
-    folder = spec.get("models", PROJECT_FOLDERS["models"]) if isinstance(spec, dict) else None
+    models, output = (_folder(spec, key, PROJECT_FOLDERS[key]) for key in ("models", "output"))
+    if models is None or output is None:
+        return False
+    changed = [f for f in changed if not f.startswith(output)]
+    count = sum(f.startswith(models) for f in files)
+    return all(f.startswith(models) for f in changed) and len(changed) <= FEW_CHANGED * count
+
+
+def _folder(spec: Any, key: str, default: str) -> str | None:
+    """A folder setting of mlops.yaml as a path prefix inside the project ("models/"); None for the
+    project's own folder, one outside it, or a setting that is not a string."""
+    folder = spec.get(key, default) if isinstance(spec, dict) else None
     if not isinstance(folder, str) or posixpath.normpath(folder).startswith((".", "/")):
-        return False  # the project's own folder, or one outside it: anything may be a model file
-    inside = posixpath.normpath(folder) + "/"
-    models = [f for f in files if f.startswith(inside)]
-    return all(f.startswith(inside) for f in changed) and len(changed) <= FEW_CHANGED * len(models)
+        return None
+    return posixpath.normpath(folder) + "/"
 
 
 class _ChildFailed(Exception):
