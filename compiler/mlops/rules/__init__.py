@@ -204,9 +204,8 @@ def check(ctx: Context, memo: Memo | None = None) -> Found:
         else:
             computed = parallel.map_forked(partial(_computed, ctx, memo), work, "check")
             shares = [s for s, _, _ in computed]
-            if memo is not None:
-                for (_, _, models), (s, keys, found) in zip(work, computed, strict=True):
-                    _kept(ctx, memo, models, s, keys, found)
+            for (_, _, models), (s, keys, found) in zip(work, computed, strict=True):
+                _kept(ctx, memo, models, s, keys, found)
         return Found(project(ctx), shares, across(ctx, shares, ctx.model_names()))
     finally:
         ctx.shared.close()
@@ -234,7 +233,7 @@ def _computed(
 
 def _kept(
     ctx: Context,
-    memo: Keeping,
+    memo: Keeping | None,
     models: list[ResolvedModel],
     s: Share,
     keys: list[bytes],
@@ -242,7 +241,7 @@ def _kept(
 ) -> None:
     """What a worker found, kept in this process's memos as if found here (for the models computed
     here, the memos have it already): the per-model findings and the policy part."""
-    if found is not None:
+    if memo is not None and found is not None:
         memo.keep(models, [ctx.documents[(m.name, m.environment.name)] for m in models], keys, found)
     ctx.parts(ctx, models, lambda: s.policies)
 
