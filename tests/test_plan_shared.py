@@ -200,3 +200,23 @@ def test_a_policy_edit_is_judged_on_the_models_both_revisions_share(copy_example
         prod = row(one, name, "prod")
         assert prod["status"] == "changed" and not prod["artifacts"]
         assert [d["code"] for d in prod["policy_after"]] == [*(d["code"] for d in prod["policy_before"]), "G601"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2], ids=["one-process", "base-in-a-child"])
+def test_a_secret_is_found_in_each_revision_that_holds_it(copy_example: Callable[[str], Path], jobs: int) -> None:
+    """The twin's file holds a key in both revisions (the head reuses the base's document of it, and
+    what the base found in it), the detector's in the head only: each revision reports its own."""
+    key = "AKIA" + "ABCDEFGHIJKLMNOP"  # the shape of an AWS access key id
+    root = copy_example("tabular-fraud")
+    _twin(root)
+    (root / TWIN).write_text((root / TWIN).read_text().replace("description: Card", f"description: {key} Card"))
+    init(root)
+    git(root, "checkout", "-q", "-b", "pr")
+    (root / MODEL).write_text((root / MODEL).read_text().replace("description: Card", f"description: {key} Card"))
+    commit(root, "a key in the detector")
+    data = json.loads(render_json.render(build(root, "main", "pr", jobs=jobs)))
+    found = {
+        side: sorted((d["file"], d["line"], d["col"]) for d in data[side]["diagnostics"] if d["code"] == "X701")
+        for side in ("base", "head")
+    }
+    assert found == {"base": [(TWIN, 7, 16)], "head": [(MODEL, 7, 16), (TWIN, 7, 16)]}

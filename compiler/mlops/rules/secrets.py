@@ -6,9 +6,10 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from mlops.diagnostics import Diagnostic
-from mlops.loader import escape
+from mlops.loader import Document, escape
 from mlops.rules.context import Context
 
 PATTERNS = {
@@ -24,12 +25,21 @@ _ANY = re.compile("|".join(f"(?:{p.pattern})" for p in PATTERNS.values()))  # on
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|access_?key|credential)s?$", re.IGNORECASE)
 
 
+Found = list[tuple[tuple[str | int, ...], str, str]]  # (path, message, hint) of each finding
+
+# What a file holds depends on its data alone: a plan's head, which has most files of its base as
+# the very same documents (mlops.gitops.shared), scans only the files that changed.
+_SCANNED: WeakKeyDictionary[Document, Found] = WeakKeyDictionary()
+
+
 def check(ctx: Context) -> Iterator[Diagnostic]:
     docs = [ctx.sources.project] if ctx.sources.project else []
     docs += [d for group in ctx.sources.documents.values() for d in group]
     for doc in docs:
-        found: list[tuple[tuple[str | int, ...], str, str]] = []
-        _scan(doc.data, [], found)
+        found = _SCANNED.get(doc)
+        if found is None:
+            found = _SCANNED[doc] = []
+            _scan(doc.data, [], found)
         for path, code_message, hint in found:
             yield doc.diagnostic("".join(f"/{escape(str(p))}" for p in path), "X701", code_message, hint=hint)
 
@@ -45,7 +55,7 @@ def _suspect(value: str) -> bool:
     return _ANY.search(value) is not None
 
 
-def _scan(value: Any, path: list[str | int], found: list[tuple[tuple[str | int, ...], str, str]]) -> None:
+def _scan(value: Any, path: list[str | int], found: Found) -> None:
     """Every finding under `value`, in document order. The pointer of a value is spelled only when
     it holds a finding: the walk touches every value of every spec, and almost none do, so the
     scalars are looked at in their container's loop (a call each was most of the walk)."""
@@ -79,7 +89,7 @@ def _scan(value: Any, path: list[str | int], found: list[tuple[tuple[str | int, 
             path.pop()
 
 
-def _looks_like(value: str, path: list[str | int], found: list[tuple[tuple[str | int, ...], str, str]]) -> None:
+def _looks_like(value: str, path: list[str | int], found: Found) -> None:
     for what, pattern in PATTERNS.items():
         if pattern.search(value):
             found.append(
