@@ -115,15 +115,16 @@ def test_the_plan_shows_what_compiling_each_revision_changes(
 ) -> None:
     """`workers`: one process whose rules run over forked workers (as for 1,000 models), even on
     the two models here; what the workers found, the head reuses."""
-    if jobs == "workers":
+    forked = jobs == "workers"
+    if forked:
         monkeypatch.setattr(workers, "MIN_ITEMS_PER_JOB", 1)
-        jobs = 1
     root = _repo(copy_example, edit)
     expected = _rendered_changes(root)
     assert expected, "the edit changes no rendered file: the test would prove nothing"
     assert any(lock_model(root, p) for p in expected), "no per-model file changes"
 
-    data = json.loads(render_json.render(build(root, "main", "pr", jobs=jobs)))
+    with workers.using(2 if forked else None):  # two processes on any runner
+        data = json.loads(render_json.render(build(root, "main", "pr", jobs=1 if forked else int(jobs))))
     assert data["ok"], json.dumps(data["head"]["diagnostics"])
     assert _planned(data) == expected
     code, cli = plan(root, "--base", "main", "--head", "pr")  # as the command runs it
