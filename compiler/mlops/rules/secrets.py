@@ -38,8 +38,9 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
     for doc in docs:
         found = _SCANNED.get(doc)
         if found is None:
-            found = _SCANNED[doc] = []
+            found = []
             _scan(doc.data, [], found)
+            _SCANNED[doc] = found  # kept once whole
         for path, code_message, hint in found:
             yield doc.diagnostic("".join(f"/{escape(str(p))}" for p in path), "X701", code_message, hint=hint)
 
