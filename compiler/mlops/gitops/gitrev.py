@@ -156,9 +156,9 @@ def changed(repo: Repo, base: Commit, head: Commit | None) -> list[str]:
     return sorted(name[len(repo.prefix) :] for name in names if name.startswith(repo.prefix))
 
 
-def project_files(repo: Repo, sha: str) -> list[str]:
-    """The project's files at `sha`, relative to its folder."""
-    return [path[len(repo.prefix) :] for _, _, path in _entries(repo, sha) if path.startswith(repo.prefix)]
+def files_below(repo: Repo, sha: str, folder: str) -> list[str]:
+    """The files at `sha` below `folder` of the project ("models/"), relative to the project's folder."""
+    return [path[len(repo.prefix) :] for _, _, path in _ls(repo, sha, [repo.prefix + folder], True)]
 
 
 def read(repo: Repo, sha: str, path: str) -> bytes:

@@ -74,14 +74,13 @@ def few_models_changed(repo: gitrev.Repo, base: gitrev.Commit, head: gitrev.Comm
     try:
         changed = gitrev.changed(repo, base, head)
         spec = parse_bytes(gitrev.read(repo, base.sha, PROJECT_FILE), PROJECT_FILE).data.get("spec") or {}
-        files = gitrev.project_files(repo, base.sha)
+        models, output = (_folder(spec, key, PROJECT_FOLDERS[key]) for key in ("models", "output"))
+        if models is None or output is None:
+            return False
+        count = len(gitrev.files_below(repo, base.sha, models))
     except (gitrev.GitError, LoadError, AttributeError):  # no such file, or not a mapping: the default
         return False
-    models, output = (_folder(spec, key, PROJECT_FOLDERS[key]) for key in ("models", "output"))
-    if models is None or output is None:
-        return False
     changed = [f for f in changed if not f.startswith(output)]
-    count = sum(f.startswith(models) for f in files)
     return all(f.startswith(models) for f in changed) and len(changed) <= FEW_CHANGED * count
 
 
