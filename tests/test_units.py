@@ -95,6 +95,39 @@ def test_another_output_folder_is_compiled_in_full(project, tmp_path) -> None:
     assert snapshot(other) == _clean_tree(root, tmp_path / "clean")
 
 
+@pytest.mark.parametrize("lost", ["removed", "checked-out", "elsewhere"])
+def test_an_output_not_as_the_last_compile_left_it_has_each_model_computed_once(
+    project, tmp_path, monkeypatch, lost: str
+) -> None:
+    """The output folder removed, a checkout that brought another lock, or a new --out: the
+    unchanged models' files are not there to keep, so each model is resolved once in each
+    environment (not by mlops.units and then again by the whole pipeline)."""
+    import shutil
+
+    from mlops import resolve
+
+    root, answered = project
+    out = root / "rendered"
+    if lost == "removed":
+        shutil.rmtree(out)
+    elif lost == "checked-out":
+        (out / "mlops.lock").write_text((out / "mlops.lock").read_text() + "\n")
+    else:
+        out = tmp_path / "elsewhere"
+    seen: list[tuple[str, str]] = []
+    real = resolve._resolve_one
+
+    def counted(doc, env, *args):
+        seen.append((doc.data["metadata"]["name"], env.name))
+        return real(doc, env, *args)
+
+    monkeypatch.setattr(resolve, "_resolve_one", counted)
+    assert mlops("compile", root, "-j", "1", "--out", out).exit_code == 0
+    assert answered == [False]
+    assert len(seen) == len(set(seen)) == 4 * 3, sorted(seen)
+    assert snapshot(out) == _clean_tree(root, tmp_path / "clean")
+
+
 @pytest.mark.parametrize("value", ["x" * 300, '"a\\x00b"'], ids=["too-long", "nul"])
 @pytest.mark.parametrize("key", ["models", "environments", "policies", "output"])
 def test_a_folder_setting_the_file_system_refuses_is_a_finding_not_a_crash(

@@ -626,6 +626,21 @@ def up_to_date(root: Path, out: Path | None, found: Scan | None = None) -> tuple
     return len(expected), target
 
 
+def holds_last_output(root: Path, target: Path) -> bool:
+    """Whether `target` is the folder the last compile wrote, with that compile's lock: only then
+    can a compile keep files of it without their bytes (mlops.units). A folder removed, a new
+    `--out`, or a checkout that brought other rendered files fails this before any model is
+    computed; a hand edit of one file the writer still finds (writer.Unkept)."""
+    from mlops.writer import LOCK
+
+    entry = _tree_record(root.resolve())
+    return (
+        isinstance(entry, dict)
+        and entry.get("target") == str(_absolute(target))
+        and _sha(target / LOCK) == entry.get("lock")
+    )
+
+
 def record(
     root: Path,
     target: Path,

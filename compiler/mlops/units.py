@@ -256,8 +256,10 @@ def solve(
 
     snap = Snapshot.read(found.root)
     key = project_key(found, target)
-    # with `outputs`, what the old tree holds: a unit that resolves alike keeps its files
-    old = snap.units if snap is not None and outputs and snap.outputs(found.root) else {}
+    # with `outputs`, what the old tree holds: a unit that resolves alike keeps its files, where the
+    # target still holds them (else each would be computed twice: here, then by the whole pipeline)
+    holds = outputs and snap is not None and cache.holds_last_output(found.root, target)
+    old = snap.units if holds and snap.outputs(found.root) else {}
     keep = snap is not None and key is not None and key == snap.key and (bool(old) or not outputs)
     now = {p.relative_to(found.root).as_posix(): p for p in found.folders["Model"]}
     if any(p not in found.raw or len(found.raw[p]) > MAX_BYTES for p in now.values()):
