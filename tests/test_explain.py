@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from mlops.formats import describe
 from tests.conftest import EXAMPLES
@@ -71,3 +72,36 @@ def test_explain_json_is_the_facts_unchanged() -> None:
     [facts] = json.loads(result.output)
     assert facts["name"] == "fraud-detector" and facts["environment"]["name"] == "local"
     assert facts["training"]["resources"]["total_gpus"] == 2 and isinstance(facts["environment"]["gpu_quota"], list)
+
+
+def test_explain_resolves_that_model_alone_as_validate_resolves_it(tmp_path, monkeypatch) -> None:
+    """`explain` of one model among many resolves that model's documents only (no other model, no
+    rule), and shows it as the whole pipeline resolved it; a model that does not resolve, or no
+    such model, is a usage error that says which."""
+    from benchmarks import realistic
+    from mlops import pipeline, resolve
+    from mlops.commands.explain import explain_models
+
+    root = tmp_path / "project"
+    realistic.write_project(root, 5)
+    wanted = [m for m in pipeline.validate(root).models if m.name == "model-00002"]
+    assert len(wanted) == 3
+    seen: list[tuple[str, str]] = []
+    real = resolve._resolve_one
+
+    def counted(doc, env, *args):
+        seen.append((doc.data["metadata"]["name"], env.name))
+        return real(doc, env, *args)
+
+    monkeypatch.setattr(resolve, "_resolve_one", counted)
+    result = mlops("explain", "model-00002", "--path", root, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == json.loads(explain_models(wanted, "json"))
+    assert sorted(seen) == [("model-00002", env) for env in ("dev", "local", "prod")]
+
+    spec = root / "models" / "model-00002.yaml"
+    spec.write_text(re.sub(r"\bgpu: \S+", "gpu: NO-SUCH-GPU", spec.read_text()))  # no environment resolves it
+    broken = mlops("explain", "model-00002", "--path", root)
+    assert broken.exit_code == 2 and "model 'model-00002' does not resolve; run mlops validate" in broken.output
+    missing = mlops("explain", "model-9", "--path", root)
+    assert missing.exit_code == 2 and "no model 'model-9'; models: model-00000, model-00001" in missing.output

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
 from mlops import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from mlops.diagnostics import Diagnostic
@@ -41,20 +42,28 @@ JOBS = click.option(
     help="Processes that parse and render (default: one per core it may use; 1: none besides this one).",
 )
 INTERNAL_ERROR = 3
+T = TypeVar("T")
 
 
-def _fail_usage(message: str) -> None:
+def _fail_usage(message: str) -> NoReturn:
     click.echo(f"mlops: {message}", err=True)
     sys.exit(2)
 
 
 def _validate(path: Path, envs: tuple[str, ...], caches=None):
-    from mlops.pipeline import UsageError, validate
+    from mlops.pipeline import validate
+
+    return _on_project(path, lambda: validate(path, envs, caches))
+
+
+def _on_project(path: Path, run: Callable[[], T]) -> T:
+    """run() on the project at `path`: a path that does not exist or an unknown environment is a usage error."""
+    from mlops.pipeline import UsageError
 
     if not path.exists():
         _fail_usage(f"{path} does not exist")
     try:
-        return validate(path, envs, caches)
+        return run()
     except UsageError as exc:
         _fail_usage(str(exc))
 
@@ -249,15 +258,16 @@ def _compile_units(path: Path, delta, found, target: Path, fmt: str) -> bool:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def explain(model: str, path: Path, env: str | None, fmt: str) -> None:
     """Show one model as resolved for an environment, with every derived number."""
+    from mlops.cache import Documents
     from mlops.commands.explain import explain_models
+    from mlops.pipeline import resolve_named
 
-    result = _validate(path, (env,) if env else ())
-    chosen = [m for m in result.models if m.name == model]
+    envs = (env,) if env else ()
+    chosen, known = _on_project(path, lambda: resolve_named(path, model, envs, Documents(path.resolve(), write=False)))
     if not chosen:
-        known = sorted({m.name for m in result.models})
-        _fail_usage(
-            f"no resolved model '{model}'" + (f"; models: {', '.join(known)}" if known else "; run mlops validate")
-        )
+        if model in known:
+            _fail_usage(f"model '{model}' does not resolve; run mlops validate")
+        _fail_usage(f"no model '{model}'" + (f"; models: {', '.join(known)}" if known else "; run mlops validate"))
     click.echo(explain_models(chosen, fmt))
 
 

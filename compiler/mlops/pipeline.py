@@ -23,7 +23,7 @@ from mlops.targets import Memo, render_all
 from mlops.targets.base import Artifact
 
 if TYPE_CHECKING:
-    from mlops.cache import Caches, Findings
+    from mlops.cache import Caches, Documents, Findings
     from mlops.resolve import Memo as ResolveMemo
     from mlops.rules.context import PartsMemo
 
@@ -80,6 +80,22 @@ def check(
     result.found = rules.check(ctx, findings)
     result.diagnostics = sort_unique(result.diagnostics + resolution.diagnostics + result.found.diagnostics())
     return result
+
+
+def resolve_named(
+    root: Path, name: str, envs: Sequence[str] = (), memo: Documents | None = None
+) -> tuple[list[ResolvedModel], list[str]]:
+    """The models named `name`, resolved in each environment (all, or `envs`) as validate resolves
+    them, with no other model resolved and no rule run (what `explain` shows: one model's resolve,
+    not the project's); and the names the project's Model documents give, sorted."""
+    sources = load_project(root, memo)
+    if sources.project is None:
+        return [], []
+    environments, _, catalogs = settings(sources, envs)
+    models = sources.documents["Model"]
+    docs = [d for d in models if d.data["metadata"]["name"] == name]
+    resolution = resolve(docs, list(environments.values()), catalogs, sources.root)
+    return resolution.models, sorted({d.data["metadata"]["name"] for d in models})
 
 
 def settings(
