@@ -84,3 +84,19 @@ def shown(root: Path, rel: str) -> str:
     holds the project (`mlops init` makes one), else to the current folder."""
     top = next((p for p in (root.resolve(), *root.resolve().parents) if (p / ".git").exists()), None)
     return Path(os.path.relpath(root.resolve() / rel, top or Path.cwd().resolve())).as_posix()
+
+
+def resolutions(monkeypatch) -> list[tuple[str, str]]:
+    """A list that gets (model, environment) for each model resolved in one environment from now
+    on, in this process."""
+    from mlops import resolve
+
+    seen: list[tuple[str, str]] = []
+    real = resolve._resolve_one
+
+    def counted(doc, env, *args):
+        seen.append((doc.data["metadata"]["name"], env.name))
+        return real(doc, env, *args)
+
+    monkeypatch.setattr(resolve, "_resolve_one", counted)
+    return seen

@@ -7,7 +7,7 @@ import re
 
 from mlops.formats import describe
 from tests.conftest import EXAMPLES
-from tests.helpers import mlops
+from tests.helpers import mlops, resolutions
 
 
 def test_describe_aligns_keys_nests_and_reads_pairs_as_mappings() -> None:
@@ -79,21 +79,14 @@ def test_explain_resolves_that_model_alone_as_validate_resolves_it(tmp_path, mon
     rule), and shows it as the whole pipeline resolved it; a model that does not resolve, or no
     such model, is a usage error that says which."""
     from benchmarks import realistic
-    from mlops import pipeline, resolve
+    from mlops import pipeline
     from mlops.commands.explain import explain_models
 
     root = tmp_path / "project"
     realistic.write_project(root, 5)
     wanted = [m for m in pipeline.validate(root).models if m.name == "model-00002"]
     assert len(wanted) == 3
-    seen: list[tuple[str, str]] = []
-    real = resolve._resolve_one
-
-    def counted(doc, env, *args):
-        seen.append((doc.data["metadata"]["name"], env.name))
-        return real(doc, env, *args)
-
-    monkeypatch.setattr(resolve, "_resolve_one", counted)
+    seen = resolutions(monkeypatch)
     result = mlops("explain", "model-00002", "--path", root, "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == json.loads(explain_models(wanted, "json"))

@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks import realistic
 from mlops import cache
-from tests.helpers import mlops, snapshot
+from tests.helpers import mlops, resolutions, snapshot
 from tests.test_incremental import _clean, kept_models, solved
 
 
@@ -104,8 +104,6 @@ def test_an_output_not_as_the_last_compile_left_it_has_each_model_computed_once(
     environment (not by mlops.units and then again by the whole pipeline)."""
     import shutil
 
-    from mlops import resolve
-
     root, answered = project
     out = root / "rendered"
     if lost == "removed":
@@ -114,14 +112,7 @@ def test_an_output_not_as_the_last_compile_left_it_has_each_model_computed_once(
         (out / "mlops.lock").write_text((out / "mlops.lock").read_text() + "\n")
     else:
         out = tmp_path / "elsewhere"
-    seen: list[tuple[str, str]] = []
-    real = resolve._resolve_one
-
-    def counted(doc, env, *args):
-        seen.append((doc.data["metadata"]["name"], env.name))
-        return real(doc, env, *args)
-
-    monkeypatch.setattr(resolve, "_resolve_one", counted)
+    seen = resolutions(monkeypatch)
     assert mlops("compile", root, "-j", "1", "--out", out).exit_code == 0
     assert answered == [False]
     assert len(seen) == len(set(seen)) == 4 * 3, sorted(seen)
