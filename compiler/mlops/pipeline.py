@@ -92,10 +92,10 @@ def resolve_named(
     if sources.project is None:
         return [], []
     environments, _, catalogs = settings(sources, envs)
-    models = sources.documents["Model"]
-    docs = [d for d in models if d.data["metadata"]["name"] == name]
+    model_docs = sources.documents["Model"]
+    docs = [d for d in model_docs if d.data["metadata"]["name"] == name]
     resolution = resolve(docs, list(environments.values()), catalogs, sources.root)
-    return resolution.models, sorted({d.data["metadata"]["name"] for d in models})
+    return resolution.models, sorted({d.data["metadata"]["name"] for d in model_docs})
 
 
 def settings(
