@@ -71,6 +71,19 @@ def solved(monkeypatch, read: Callable[[Any], T]) -> list[T]:
     return seen
 
 
+def pipeline_runs(monkeypatch) -> list[tuple[str, ...]]:
+    """A list that gets the environments of each run of the library's whole pipeline from now on
+    (pipeline.validate; `_clean` runs it too)."""
+    runs: list[tuple[str, ...]] = []
+    validate = pipeline.validate
+    monkeypatch.setattr(
+        pipeline,
+        "validate",
+        lambda root, envs=(), caches=None: runs.append(tuple(envs)) or validate(root, envs, caches),
+    )
+    return runs
+
+
 def kept_models(monkeypatch) -> list[bool]:
     """A list that gets, per validate or compile, whether mlops.units kept the unchanged models."""
     return solved(monkeypatch, lambda delta: delta is not None and bool(delta.kept))
@@ -205,6 +218,7 @@ def test_random_edit_sequences_compile_like_clean_compiles(tmp_path: Path, seed:
     for name, render in list(targets.TARGETS.items()):
         monkeypatch.setitem(targets.TARGETS, name, lambda m, render=render: rendered.append(m.name) or render(m))
     fast = kept_models(monkeypatch)
+    pipelined = pipeline_runs(monkeypatch)
     root = tmp_path / "project"
     realistic.write_project(root, 4)
     assert mlops("compile", root).exit_code == 0
@@ -218,9 +232,12 @@ def test_random_edit_sequences_compile_like_clean_compiles(tmp_path: Path, seed:
         seen.add(op)
         rendered.clear()
         fast.clear()
+        pipelined.clear()
         validated = _diagnostics(root, "validate")  # first: it reads what the last compile cached
         compiled = _diagnostics(root, "compile")
         rendered_now = list(rendered)
+        if last_ok and op == "hand-edit":  # the edited file's model rendered again, by the units
+            assert pipelined == [], (seed, step, op)
         if last_ok and op in MODEL_EDITS:  # the fast path answered both, from the last compile's snapshot
             assert fast == [True, True], (seed, step, op, fast)
         if _own_inputs(root) != before or op == "drop":
@@ -425,3 +442,61 @@ def test_a_previous_tree_holding_a_link_is_removed_not_written_through(tmp_path:
     assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
     assert not any(p.is_symlink() for p in (root / "rendered").rglob("*"))
     assert not any(p.is_symlink() for p in previous.rglob("*"))
+
+
+def _clean_of(root: Path, scratch: Path, envs: tuple[str, ...]) -> tuple[dict[str, str], tuple]:
+    """`compile --env ENVS` of a copy of the project with its output (the other environments keep
+    their files) and without its cache, through the library's whole pipeline: its rendered tree,
+    and the exit code and diagnostics of that compile."""
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    shutil.copytree(root, scratch, ignore=shutil.ignore_patterns(".mlops"))
+    result = pipeline.validate(scratch, envs)
+    out = result.sources.output
+    if not result.ok:
+        found = json.loads(formats.render("json", result.diagnostics, scratch) or "[]")
+        for d in found:
+            d["file"] = Path(os.path.abspath(d["file"])).relative_to(scratch).as_posix()
+        return snapshot(out), (1, found)
+    files, lock = writer.plan_tree(out, pipeline.render(result), result.sources.spec_hashes(), list(envs))
+    writer.write(out, files, lock)
+    return snapshot(out), (0, [])
+
+
+ENV_CHOICES = [("prod",), ("dev",), ("local",), ("dev", "prod")]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_edit_sequences_compile_some_environments_like_the_whole_pipeline(
+    tmp_path: Path, seed: int, monkeypatch
+) -> None:
+    """`compile --env E` after each random change writes what the whole pipeline's compile of E
+    writes into the same old output (E's files new, the others' as they were), through the units
+    where the last compile left its output (no model resolved in the whole pipeline); and a full
+    compile afterwards, now and then, writes what a clean compile writes."""
+    pipelined = pipeline_runs(monkeypatch)
+    root = tmp_path / "project"
+    realistic.write_project(root, 4)
+    assert mlops("compile", root).exit_code == 0
+    rng = random.Random(seed)
+    recorded = True  # the output is what the last compile recorded (else the whole pipeline writes)
+    for step in range(14):
+        op = _operation(rng, root, step)
+        recorded = recorded and op not in ("drop", "hand-edit")
+        envs = rng.choice(ENV_CHOICES)
+        tree, expected = _clean_of(root, tmp_path / "clean", envs)
+        pipelined.clear()
+        compiled = _diagnostics(root, "compile", *(a for e in envs for a in ("--env", e)))
+        assert compiled == expected, (seed, step, op, envs)
+        assert snapshot(root / "rendered") == tree, (seed, step, op, envs)
+        if compiled[0] == 0 and recorded and op in MODEL_EDITS:
+            assert pipelined == [], (seed, step, op, envs)  # the units answered
+        if compiled[0] == 0 and pipelined:
+            recorded = False  # the whole pipeline wrote some environments, and no tree record
+        if rng.random() < 0.5:
+            whole, clean_compiled, _ = _clean(root, tmp_path / "clean")
+            assert _diagnostics(root, "compile") == clean_compiled, (seed, step, op)
+            if clean_compiled[0] == 0:
+                assert snapshot(root / "rendered") == whole, (seed, step, op)
+                assert mlops("compile", "--check", root).exit_code == 0
+                recorded = True

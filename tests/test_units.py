@@ -58,15 +58,32 @@ def test_a_damaged_shard_of_outputs_sends_compile_down_the_full_path(project, tm
     assert snapshot(root / "rendered") == _clean_tree(root, tmp_path / "clean2")
 
 
-def test_a_kept_file_edited_by_hand_is_written_again(project, tmp_path) -> None:
+@pytest.mark.parametrize("envs", [(), ("prod",)], ids=["all", "prod"])
+def test_a_kept_file_edited_by_hand_is_written_again(project, tmp_path, monkeypatch, envs) -> None:
+    """The writer finds the hand edit of a file whose model did not change: that model alone is
+    computed again and rendered (not every model through the whole pipeline)."""
+    from mlops import pipeline
+
     root, _ = project
     kept = root / "rendered" / "prod" / "deepspeed" / "model-00003.json"
     original = kept.read_bytes()
     kept.write_bytes(original + b" ")
     realistic.write_model(root, 0, variant=6)  # another model changes
-    assert mlops("compile", root).exit_code == 0
+    before = snapshot(root / "rendered")
+    seen = resolutions(monkeypatch)
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline, "validate", None)  # a call fails the compile
+        assert mlops("compile", root, "-j", "1", *(a for e in envs for a in ("--env", e))).exit_code == 0
     assert kept.read_bytes() == original
-    assert snapshot(root / "rendered") == _clean_tree(root, tmp_path / "clean")
+    assert {name for name, _ in seen} == {"model-00000", "model-00003"}, sorted(seen)
+    clean = _clean_tree(root, tmp_path / "clean")
+    if envs:  # prod's files as a clean compile writes them, the others' as they were
+        clean = {p: sha for p, sha in clean.items() if p.startswith("prod/")} | {
+            p: sha for p, sha in before.items() if not p.startswith("prod/")
+        }
+        del clean["mlops.lock"]
+    assert {p: sha for p, sha in snapshot(root / "rendered").items() if p != "mlops.lock" or not envs} == clean
+    assert mlops("compile", "--check", root).exit_code == (1 if envs else 0)
 
 
 def test_a_snapshot_path_that_leaves_the_output_is_never_written(project, tmp_path) -> None:

@@ -650,15 +650,18 @@ def record(
     pinned: bool,
     found: Scan | None = None,
     stats: Mapping[str, os.stat_result] | None = None,
+    *,
+    whole: bool = True,
 ) -> None:
     """Remember this compile's output (the sha256 of every file it wrote, and its lstat: `stats`
     where the writer knows them, else read now) and, when the fast path may ever use them, its
     inputs (`found`, else scanned now): `commands` are the training commands with the files each
     names (hashed into the code versions), `pinned` whether a model pins a data revision (D802 asks
-    git, which no input hash covers)."""
+    git, which no input hash covers), `whole` whether the compile wrote every environment (one of
+    some environments leaves the others' files as they were: never "up to date")."""
     root = root.resolve()
-    found = found if found is not None else scan(root)
-    key = None if found is None or pinned else found.inputs_key(target)
+    found = found if found is not None or not whole else scan(root)
+    key = None if found is None or pinned or not whole else found.inputs_key(target)
     _write(
         _tree_path(root),
         {

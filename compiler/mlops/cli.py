@@ -114,7 +114,7 @@ def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool, jobs: in
 
     found = None if envs or not path.is_dir() else cache.scan(path)
     with progress.on_terminal(fmt == "text"), parallel.using(jobs):  # the caches of the last compile, read only
-        delta = None if found is None else units.solve(path, found, found.output)
+        delta = None if found is None else units.solve(found, found.output)
     if delta is not None:
         diagnostics, ok = delta.diagnostics, delta.ok
         models, environments = delta.model_count, len(delta.environments)
@@ -148,8 +148,8 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     """Render every target for every environment into rendered/ with mlops.lock."""
     from mlops import cache
 
-    found = None if envs or not path.is_dir() else cache.scan(path)
-    fresh = None if found is None else cache.up_to_date(path, out, found)
+    found = cache.scan(path) if path.is_dir() else None
+    fresh = None if found is None or envs else cache.up_to_date(path, out, found)
     if fresh is not None:  # inputs and output exactly as the last compile left them
         count, target = fresh
         if fmt != "text":
@@ -169,9 +169,10 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
         target = out if out is not None else found.output
         with writer.parts(target) as parts:
             with progress.on_terminal(text), parallel.using(jobs):  # the bar is gone before anything is printed
-                delta = units.solve(path, found, target, outputs=True, parts=parts)
-            if delta is not None and _compile_units(path, delta, found, target, fmt):
-                return  # else the output is not what the last compile wrote: the whole pipeline writes every file
+                # of some environments: each file's bytes come back (few: the others' files stay)
+                delta = units.solve(found, target, outputs=True, parts=None if envs else parts)
+            if delta is not None and _compile_units(path, delta, found, target, fmt, envs):
+                return  # else the whole pipeline compiles (see _compile_units)
     with progress.on_terminal(text), parallel.using(jobs):
         caches = cache.Caches(path.resolve(), write=not check)
         result = _validate(path, envs, caches)
@@ -229,16 +230,20 @@ def _wrote(files: int, environments: int, target: Path, path: Path, fmt: str) ->
         _echo_diagnostics([], path, fmt)
 
 
-def _compile_units(path: Path, delta, found, target: Path, fmt: str) -> bool:
-    """Write what mlops.units.solve compiled; False where the old output is not what the last
-    compile wrote (the caller compiles through the whole pipeline)."""
+def _compile_units(path: Path, delta, found, target: Path, fmt: str, envs: tuple[str, ...]) -> bool:
+    """Write what mlops.units.solve compiled (of `envs`, where given); False where the caller
+    compiles through the whole pipeline: the old output is not what the last compile wrote, or, of
+    some environments, the units found errors or an unknown environment (solve resolves every
+    environment; the whole pipeline those alone, and words what is wrong in them)."""
     from mlops import units, writer
     from mlops.commands.output import write_diagnostic
 
+    if envs and (not delta.ok or not set(envs) <= delta.environments.keys()):
+        return False
     if not delta.ok:
         _refuse(delta.diagnostics, path, fmt)
     try:
-        written = units.write(delta, found, target)
+        written = units.write(delta, found, target, envs)
     except writer.Unkept:
         return False
     except writer.WriteError as exc:
@@ -247,7 +252,7 @@ def _compile_units(path: Path, delta, found, target: Path, fmt: str) -> bool:
         project = load_project(found.root, files={"Model": [], "Environment": [], "Policy": []})  # mlops.yaml only
         _echo_diagnostics([write_diagnostic(project, str(exc))], path, fmt, err=fmt == "text")
         sys.exit(1)
-    _wrote(written, len(delta.environments), target, path, fmt)
+    _wrote(written, len(set(envs)) if envs else len(delta.environments), target, path, fmt)
     return True
 
 

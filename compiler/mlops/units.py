@@ -30,7 +30,8 @@ import hashlib
 import marshal
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,7 @@ class Delta:
     key: str | None  # the project's own inputs' (None: nothing may be kept for the next compile)
     touched: set[str] | None  # the units whose outputs changed (None: all of them)
     parts: Path | None = None  # the new tree the workers wrote the files of `made` into (writer.parts)
+    previous: dict[str, Unit] = field(default_factory=dict)  # the snapshot's units, where the output holds them
 
     @property
     def ok(self) -> bool:
@@ -230,16 +232,46 @@ class Delta:
     def units(self) -> dict[str, Unit]:
         return {**self.kept, **self.fresh}
 
-    def save(self, root: Path) -> None:
-        """Keep this project's units for the next validate or compile (after the output is written)."""
+    def save(self, root: Path, envs: Sequence[str] = ()) -> None:
+        """Keep this project's units for the next validate or compile (after the output is written;
+        `envs`: the environments it was written for, where not all)."""
         if self.key is None:
             forget(root)
         else:
-            Snapshot(self.key, self.files, self.units()).write(root, self.touched)
+            units, files = self.as_written(envs) if envs else (self.units(), self.files)
+            Snapshot(self.key, files, units).write(root, self.touched)
+
+    def as_written(self, envs: Sequence[str]) -> tuple[dict[str, Unit], dict[str, tuple[str, str | None, Any]]]:
+        """The units and files entry after a compile of `envs` alone, which left the other
+        environments' files as they were: a unit computed now has its files and pieces of `envs`
+        from now and of the others from the snapshot (what the output holds), and where those differ
+        from what it resolves to now, its files' digests are forgotten, so that the next compile
+        computes it again (and renders what the output lacks)."""
+        units, files = self.units(), dict(self.files)
+        for name in self.fresh:
+            unit, before = units[name], self.previous.get(name)
+            artifacts, pieces, keys = (before.artifacts, before.pieces, before.keys) if before else ((), (), ())
+            if {k for k in unit.keys if k[0] not in envs} == {k for k in keys if k[0] not in envs}:
+                continue  # the other environments resolve as the output holds them
+            units[name] = replace(
+                unit,
+                artifacts=tuple(e for e in unit.artifacts if e[3] in envs)
+                + tuple(e for e in artifacts if e[3] not in envs),
+                pieces=tuple(p for p in unit.pieces if p[1] in envs) + tuple(p for p in pieces if p[1] not in envs),
+                keys=tuple(k for k in unit.keys if k[0] in envs) + tuple(k for k in keys if k[0] not in envs),
+            )
+            for display in unit.files:
+                files[display] = ("", *files[display][1:])  # a digest no file has: computed again
+        return units, files
 
 
 def solve(
-    root: Path, found: cache.Scan, target: Path, *, outputs: bool = False, parts: Path | None = None
+    found: cache.Scan,
+    target: Path,
+    *,
+    outputs: bool = False,
+    parts: Path | None = None,
+    redo: frozenset[str] = frozenset(),
 ) -> Delta | None:
     """validate's answer (and with `outputs`, compile's files), unit by unit: the units whose files did
     not change come from the snapshot when its key is this project's; the others are resolved,
@@ -247,7 +279,8 @@ def solve(
     `parts` (the new tree, from writer.parts), a worker writes the files it renders in place there,
     so their bytes never travel back to this process, and the writer builds the rest of the tree
     around them. None where this cannot answer (mlops.yaml unread, a model file that is a link or
-    too big): the whole pipeline runs and words it."""
+    too big): the whole pipeline runs and words it. The units named in `redo` are computed and
+    rendered whole, keeping no file of the output (mend)."""
     from mlops import parallel, pipeline, rules
     from mlops.diagnostics import sort_unique
     from mlops.loader import MAX_BYTES
@@ -261,6 +294,7 @@ def solve(
     holds = outputs and snap is not None and cache.holds_last_output(found.root, target)
     old = snap.units if holds and snap.outputs(found.root) else {}
     keep = snap is not None and key is not None and key == snap.key and (bool(old) or not outputs)
+    keeping = {name: unit for name, unit in old.items() if name not in redo}  # the files a unit may keep
     now = {p.relative_to(found.root).as_posix(): p for p in found.folders["Model"]}
     if any(p not in found.raw or len(found.raw[p]) > MAX_BYTES for p in now.values()):
         return None  # the whole pipeline reports it, as load_project words it
@@ -276,7 +310,7 @@ def solve(
             if doc is not None:
                 touched.add(doc.data["metadata"]["name"])
         # a unit pinning a data revision is checked again (D802 asks git, which no key covers)
-        touched |= {name for name, unit in snap.units.items() if unit.pinned}
+        touched |= {name for name, unit in snap.units.items() if unit.pinned} | redo
         kept = {name: unit for name, unit in snap.units.items() if name not in touched}
         load = [d for d in now if d in changed or snap.files[d][1] in touched]
     else:
@@ -293,7 +327,7 @@ def solve(
         # each file parsed and computed on a worker as a unit of its own; a name that several files
         # give their model (P301's) is one unit, computed again here from all of them
         work = [(d, found.raw[now[d]]) for d in load]
-        computed = parallel.map_forked(partial(_file, base, old, outputs, parts), work, "check")
+        computed = parallel.map_forked(partial(_file, base, keeping, outputs, parts), work, "check")
         by_name: dict[str, list[tuple[str, Any, dict[str, bytes | Path]]]] = {}
         for display, name, _, unit, made in computed:
             if name is not None:
@@ -310,7 +344,7 @@ def solve(
                         if isinstance(written, Path):
                             written.unlink()
                 docs = [parse("Model", display, found.raw[now[display]])[0] for display, _, _ in results]
-                fresh[name], twin = _unit(base, old, outputs, parts, (name, docs))
+                fresh[name], twin = _unit(base, keeping, outputs, parts, (name, docs))
                 made.update(twin)
         project = rules.project(base)
     finally:
@@ -335,7 +369,7 @@ def solve(
     spec_hashes = sources.spec_hashes() | {d: sha for d, (sha, name, _) in files.items() if name is not None}
     if touched is not None:
         touched |= set(fresh)
-    return Delta(diagnostics, environments, kept, fresh, made, files, spec_hashes, key, touched, parts)
+    return Delta(diagnostics, environments, kept, fresh, made, files, spec_hashes, key, touched, parts, old)
 
 
 def _file(
@@ -360,7 +394,6 @@ def _unit(
     """One unit computed: resolved in every environment, checked, and with `outputs` rendered (an
     environment it resolves in as the old snapshot's unit did keeps that unit's files and pieces):
     the files rendered now, by path, as bytes or (with `parts`) as the file written in that new tree."""
-    from dataclasses import replace
     from functools import cache as cache_of
 
     from mlops import entrypoint, progress, rules, targets
@@ -435,45 +468,94 @@ def _entry(a: Any) -> Entry:
     return (a.path, a.sha256, a.target, a.environment, a.model)
 
 
-def render(delta: Delta) -> tuple[dict[str, bytes | Path | None], dict[str, Entry]]:
+def render(
+    delta: Delta, envs: Sequence[str] = (), others: dict[str, Entry] | None = None
+) -> tuple[dict[str, bytes | Path | None], dict[str, Entry]]:
     """The output's files (None: a file of the old tree, which the writer links; a Path: one a worker
     wrote in the new tree) and every file's entry: the units' files, and the per-environment files
-    joined from every unit's pieces."""
+    joined from every unit's pieces. With `envs`, the files of those environments, and `others`:
+    the entries of the other environments' files the old tree keeps."""
     from mlops import targets
 
     units = delta.units()
-    files: dict[str, bytes | Path | None] = {e[0]: None for unit in units.values() for e in unit.artifacts}
-    files.update(delta.made)
-    entries = {e[0]: e for unit in units.values() for e in unit.artifacts}
+    entries = {e[0]: e for unit in units.values() for e in unit.artifacts if compiled(e[3], envs)}
+    files: dict[str, bytes | Path | None] = dict.fromkeys(entries)
+    files.update((path, made) for path, made in delta.made.items() if path in entries)
     grouped: dict[tuple[str, str], list[Any]] = {}
     for unit in units.values():
         for target, env_name, piece in unit.pieces:
             grouped.setdefault((target, env_name), []).append(piece)
+    chosen = {name: env for name, env in delta.environments.items() if compiled(name, envs)}
     for target, environment_target in targets.ENVIRONMENT_TARGETS.items():
-        for env_name, env in delta.environments.items():
+        for env_name, env in chosen.items():
             for a in environment_target.join(env, grouped.get((target, env_name), [])):
                 files[a.path] = a.content
                 entries[a.path] = _entry(a)
+    files.update(dict.fromkeys(others or {}))
+    entries.update(others or {})
     return dict(sorted(files.items())), entries
 
 
-def write(delta: Delta, found: cache.Scan, target: Path) -> int:
+def compiled(env: str, envs: Sequence[str]) -> bool:
+    """Whether a compile of `envs` (all: none given) writes environment `env`'s files."""
+    return not envs or env in envs
+
+
+def _others(root: Path, out: Path, envs: Sequence[str]) -> dict[str, Entry]:
+    """The entries of the old output's files of the environments not compiled now, as its lock
+    lists them: they stay as they are. writer.Unkept where that output is not the one the last
+    compile recorded (the whole pipeline then reads their bytes)."""
+    from mlops import writer
+
+    old = writer.locked_artifacts(out)
+    if old and not cache.holds_last_output(root, out):
+        raise writer.Unkept(f"{out}: not the output the last compile recorded")
+    return {
+        path: (path, e["sha256"], e["target"], e["environment"], e["model"])
+        for path, e in old.items()
+        if e["environment"] not in envs  # a lock the last compile wrote: its own shape
+    }
+
+
+def write(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = ()) -> int:
     """Write what `delta` compiled into `target` (the writer's atomic swap), then the tree record and
     the snapshot, all under the writer's lock (the next compile reads the three together); how many
-    files. writer.Unkept where the old output is not what the last compile wrote."""
+    files it compiled. With `envs`, the files of those environments only: the others' stay as they
+    are (and the record, which then describes no whole compile, never answers "up to date").
+    Where a file a unit keeps is not as the last compile wrote it (a hand edit: the writer has no
+    bytes for it), those units are computed and rendered again, and the write done once more.
+    writer.Unkept where the old output is not what the last compile wrote otherwise."""
     from mlops import writer
 
     with writer.locked(target) as locked:
-        files, entries = render(delta)
-        lock_bytes = lock(entries, delta.spec_hashes)
-        shas = {rel: entry[1] for rel, entry in entries.items()}
-        same = cache.unchanged(found.root, locked, shas)
-        stats = writer.write(locked, files, lock_bytes, same, delta.parts, cache.previous_tree(found.root))
-        units = delta.units().values()
-        commands = {command: used for u in units for command, used in u.commands.items()}
-        cache.record(found.root, target, shas, lock_bytes, commands, any(u.pinned for u in units), found, stats)
-        delta.save(found.root)
-    return len(files)
+        try:
+            return _write(delta, found, locked, envs)
+        except writer.Unkept as exc:
+            owners = {
+                e[0]: name for name, unit in delta.units().items() for e in unit.artifacts if compiled(e[3], envs)
+            }
+            if not exc.files or any(rel not in owners for rel in exc.files):
+                raise  # no unit renders it now (the lock, another environment's file): the whole pipeline
+            again = solve(found, target, outputs=True, redo=frozenset(owners[rel] for rel in exc.files))
+            if again is None or not again.ok:
+                raise
+            return _write(again, found, locked, envs)
+
+
+def _write(delta: Delta, found: cache.Scan, locked: Path, envs: Sequence[str]) -> int:
+    from mlops import writer
+
+    files, entries = render(delta, envs, _others(found.root, locked, envs) if envs else None)
+    lock_bytes = lock(entries, delta.spec_hashes)
+    shas = {rel: entry[1] for rel, entry in entries.items()}
+    same = cache.unchanged(found.root, locked, shas)
+    stats = writer.write(locked, files, lock_bytes, same, delta.parts, cache.previous_tree(found.root))
+    units = delta.units().values()
+    commands = {command: used for u in units for command, used in u.commands.items()}
+    pinned = any(u.pinned for u in units)
+    cache.record(found.root, locked, shas, lock_bytes, commands, pinned, found, stats, whole=not envs)
+    delta.save(found.root, envs)
+    return sum(1 for e in entries.values() if compiled(e[3], envs))
 
 
 def lock(entries: dict[str, Entry], spec_hashes: dict[str, str]) -> bytes:

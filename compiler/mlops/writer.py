@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -298,6 +298,10 @@ def write(
         taken = _take(previous, out) if previous is not None else None
         if taken is not None:
             tree, kept = taken
+            missing = _unkept(out, files, kept, same)
+            if missing:  # nothing touched yet: the tree goes back, its files' lstat as they were
+                _put_back(tree, previous)  # type: ignore[arg-type]
+                raise Unkept(f"{out}: {missing[0]} is not as the last compile wrote it", missing)
             try:
                 stats = _rebuild(out, tree, files, kept, same)
             except (OSError, Unkept) as exc:
@@ -314,6 +318,9 @@ def write(
         try:
             if stats is None:
                 old = _tree(out) if out.is_dir() else {}
+                missing = _unkept(out, files, old, same)
+                if missing:
+                    raise Unkept(f"{out}: {missing[0]} is not as the last compile wrote it", missing)
                 folders: dict[str, list[str]] = {}
                 for rel in files:
                     folder, _, name = rel.rpartition("/")
@@ -481,7 +488,38 @@ def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes, same:
 
 
 class Unkept(Exception):
-    """A file write() was to keep from the old tree is not there as the last compile wrote it."""
+    """A file write() was to keep from the old tree is not there as the last compile wrote it
+    (`files`: those write() found, before it touched anything)."""
+
+    def __init__(self, message: str, files: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.files = tuple(files)
+
+
+def _unkept(
+    out: Path, files: Mapping[str, bytes | Path | None], kept: dict[str, os.stat_result], same: Same | None
+) -> list[str]:
+    """The files given as None that neither the tree built in (lstat `kept`) nor the output holds as
+    `same` vouches. Checked before a link is made or removed: either changes the ctime of the
+    inode the two trees share, which `same` compares, so after it nothing would be vouched for."""
+    missing = []
+    for rel, content in files.items():
+        if content is None and not _kept(rel, kept.get(rel), same):
+            try:
+                st: os.stat_result | None = os.lstat(out / rel)
+            except OSError:
+                st = None
+            if not _kept(rel, st, same):
+                missing.append(rel)
+    return missing
+
+
+def _put_back(tree: Path, previous: Path) -> None:
+    """The previous tree, untouched, back where the next write takes it from."""
+    try:
+        os.rename(tree, previous)
+    except OSError:
+        shutil.rmtree(tree, ignore_errors=True)
 
 
 def _kept(rel: str, st: os.stat_result | None, same: Same | None) -> bool:
