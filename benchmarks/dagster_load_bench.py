@@ -211,4 +211,10 @@ def _verdict(seconds: float) -> str:
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [100, GOAL_MODELS])
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "models", nargs="*", type=int, default=[100, GOAL_MODELS], help="model counts (default 100 1000)"
+    )
+    main(parser.parse_args().models)

@@ -34,7 +34,11 @@ def seconds(fn, n: int) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("n", nargs="?", type=int, default=1000, help="copies of the spec (default 1,000)")
+    n = parser.parse_args().n
     floor = seconds(lambda: yaml.load(SPEC, Loader=yaml.CSafeLoader), n)
     data = seconds(lambda: parse_text(SPEC, "m.yaml"), n)
     positions = seconds(lambda: parse_text(SPEC, "m.yaml").positions, n)

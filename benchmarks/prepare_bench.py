@@ -93,8 +93,13 @@ def main() -> None:
     if sys.argv[1:2] == ["--child"]:  # the measured run, in its own process
         print(json.dumps(dedup_run(int(sys.argv[2]))))
         return
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    n = int(args[0]) if args else 100_000
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("tickets", nargs="?", type=int, default=100_000, help="synthetic tickets (default 100,000)")
+    parser.add_argument("--no-graph", action="store_true", help="the dedup throughput only")
+    options = parser.parse_args()
+    n = options.tickets
     child = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, check=True)
     d = json.loads(child.stdout.strip().splitlines()[-1])
     print(
@@ -104,7 +109,7 @@ def main() -> None:
         f"{d['records_per_cpu_s']:,.0f} records per CPU second ({d['cpu_s']:.2f} s CPU: the rate on an idle core); "
         f"peak RSS {d['peak_rss_mib']:.0f} MiB"
     )
-    if "--no-graph" in sys.argv:
+    if options.no_graph:
         return
     g = graph_run()
     print(

@@ -298,12 +298,13 @@ def write(
         taken = _take(previous, out) if previous is not None else None
         if taken is not None:
             tree, kept = taken
-            missing = _unkept(out, files, kept, same)
+            stays = _vouched_in(files, kept, same)
+            missing = _unkept(out, files, stays, same)
             if missing:  # nothing touched yet: the tree goes back, its files' lstat as they were
                 _put_back(tree, previous)  # type: ignore[arg-type]
                 raise Unkept(f"{out}: {missing[0]} is not as the last compile wrote it", missing)
             try:
-                stats = _rebuild(out, tree, files, kept, same)
+                stats = _rebuild(out, tree, files, kept, stays, same)
             except (OSError, Unkept) as exc:
                 shutil.rmtree(tree, ignore_errors=True)
                 if isinstance(exc, Unkept) or any(isinstance(c, Path) for c in files.values()):
@@ -318,7 +319,7 @@ def write(
         try:
             if stats is None:
                 old = _tree(out) if out.is_dir() else {}
-                missing = _unkept(out, files, old, same)
+                missing = _unkept(out, files, _vouched_in(files, old, same), same)
                 if missing:
                     raise Unkept(f"{out}: {missing[0]} is not as the last compile wrote it", missing)
                 folders: dict[str, list[str]] = {}
@@ -366,12 +367,13 @@ def _rebuild(
     tree: Path,
     files: Mapping[str, bytes | Path | None],
     old: dict[str, os.stat_result],
+    stays: set[str],
     same: Same | None,
 ) -> dict[str, os.stat_result]:
     """Make `tree` (the previous tree, lstat `old`) hold `files`: a file no longer produced is
-    removed first (so a folder may become a file, or a file a folder); a file `same` vouches for
-    stays, else a part file is moved in, one the output holds as `same` vouches is linked from it,
-    any other is written. The lstat of every file of the result."""
+    removed first (so a folder may become a file, or a file a folder); a file of `stays` (`same`
+    vouches for it) stays, else a part file is moved in, one the output holds as `same` vouches is
+    linked from it, any other is written. The lstat of every file of the result."""
     gone = [rel for rel in old if rel not in files]  # its mlops.lock among them
     for rel in gone:
         os.unlink(tree / rel)
@@ -387,7 +389,7 @@ def _rebuild(
     try:
         for rel, content in files.items():
             st = old.get(rel)
-            if st is not None and same is not None and same(rel, st):
+            if rel in stays:
                 if isinstance(content, Path):
                     os.unlink(content)  # a worker rendered the same bytes again: the file there stays
                 stats[rel] = st
@@ -496,15 +498,22 @@ class Unkept(Exception):
         self.files = tuple(files)
 
 
-def _unkept(
-    out: Path, files: Mapping[str, bytes | Path | None], kept: dict[str, os.stat_result], same: Same | None
-) -> list[str]:
-    """The files given as None that neither the tree built in (lstat `kept`) nor the output holds as
-    `same` vouches. Checked before a link is made or removed: either changes the ctime of the
-    inode the two trees share, which `same` compares, so after it nothing would be vouched for."""
+def _vouched_in(
+    files: Mapping[str, bytes | Path | None], tree: dict[str, os.stat_result], same: Same | None
+) -> set[str]:
+    """The files that a tree (its lstat `tree`) holds with the bytes about to be written, as `same`
+    vouches."""
+    return {rel for rel in files if _kept(rel, tree.get(rel), same)} if same is not None else set()
+
+
+def _unkept(out: Path, files: Mapping[str, bytes | Path | None], vouched: set[str], same: Same | None) -> list[str]:
+    """The files given as None that neither the tree built in (`vouched`: those it holds) nor the
+    output holds as `same` vouches. Checked before a link is made or removed: either changes the
+    ctime of the inode the two trees share, which `same` compares, so after it nothing would be
+    vouched for."""
     missing = []
     for rel, content in files.items():
-        if content is None and not _kept(rel, kept.get(rel), same):
+        if content is None and rel not in vouched:
             try:
                 st: os.stat_result | None = os.lstat(out / rel)
             except OSError:
