@@ -176,3 +176,25 @@ def test_the_workers_write_the_files_they_render_into_the_new_tree(tmp_path, mon
     tree = snapshot(root / "rendered")
     assert tree == _clean_tree(root, tmp_path / "clean")
     assert set(files) <= set(tree)
+
+
+def test_some_environments_of_an_up_to_date_output_are_answered_from_the_record(project, monkeypatch) -> None:
+    """After a full compile, `compile --env E` and `compile --env E --check` have nothing to do and
+    say so without a model loaded: the tree record vouches for the whole output. An unknown
+    environment still gets its usage error, and a hand edit in E its C001."""
+    from mlops import pipeline, units
+
+    root, _ = project
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline, "validate", None)  # a call fails the compile
+        patched.setattr(units, "solve", None)
+        checked = mlops("compile", "--env", "prod", "--check", root)
+        assert checked.exit_code == 0 and "up to date" in checked.output, checked.output
+        wrote = mlops("compile", "--env", "dev", "--env", "prod", root)
+        assert wrote.exit_code == 0 and "nothing to write" in wrote.output, wrote.output
+    unknown = mlops("compile", "--env", "staging", "--check", root)
+    assert unknown.exit_code == 2 and "unknown environment staging" in unknown.output
+    edited = root / "rendered" / "prod" / "deepspeed" / "model-00001.json"
+    edited.write_bytes(edited.read_bytes() + b" ")
+    stale = mlops("compile", "--env", "prod", "--check", root)
+    assert stale.exit_code == 1 and "C001" in stale.output

@@ -34,7 +34,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -589,9 +589,13 @@ def _tree_record(root: Path) -> Any:
     return hit[1]
 
 
-def up_to_date(root: Path, out: Path | None, found: Scan | None = None) -> tuple[int, Path] | None:
+def up_to_date(
+    root: Path, out: Path | None, found: Scan | None = None, envs: Sequence[str] = ()
+) -> tuple[int, Path] | None:
     """(files, output folder) when the inputs (`found`, else scanned now) and the output tree are
-    exactly as the last compile left them; None means "compile to know" (never a finding by itself)."""
+    exactly as the last compile (of every environment) left them, so that a compile of `envs` too
+    has nothing to write, where the project has them; None means "compile to know" (never a
+    finding by itself: an unknown environment is the whole pipeline's to word)."""
     from mlops import entrypoint
     from mlops.paths import find_dvc_root
     from mlops.writer import LOCK
@@ -605,6 +609,8 @@ def up_to_date(root: Path, out: Path | None, found: Scan | None = None) -> tuple
         return None
     target = out if out is not None else found.output
     if entry.get("inputs") is None or entry.get("inputs") != found.inputs_key(target):
+        return None
+    if not set(envs) <= set(entry.get("environments") or ()):
         return None
     for command, used in entry["commands"]:
         if entrypoint.files(tuple(command), root) != tuple(tuple(f) for f in used):
@@ -652,13 +658,15 @@ def record(
     stats: Mapping[str, os.stat_result] | None = None,
     *,
     whole: bool = True,
+    environments: Iterable[str] = (),
 ) -> None:
     """Remember this compile's output (the sha256 of every file it wrote, and its lstat: `stats`
     where the writer knows them, else read now) and, when the fast path may ever use them, its
     inputs (`found`, else scanned now): `commands` are the training commands with the files each
     names (hashed into the code versions), `pinned` whether a model pins a data revision (D802 asks
     git, which no input hash covers), `whole` whether the compile wrote every environment (one of
-    some environments leaves the others' files as they were: never "up to date")."""
+    some environments leaves the others' files as they were: never "up to date"), `environments`
+    their names (a compile of some of them is up to date when the whole output is)."""
     root = root.resolve()
     found = found if found is not None or not whole else scan(root)
     key = None if found is None or pinned or not whole else found.inputs_key(target)
@@ -670,6 +678,7 @@ def record(
             "files": shas,
             "stats": _stats(target, shas) if stats is None else _stat_keys(stats, shas),
             "lock": hashlib.sha256(lock).hexdigest(),
+            "environments": sorted(environments),
             "commands": [(list(c), [list(f) for f in used]) for c, used in sorted(commands.items())],
         },
     )

@@ -149,7 +149,7 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     from mlops import cache
 
     found = cache.scan(path) if path.is_dir() else None
-    fresh = None if found is None or envs else cache.up_to_date(path, out, found)
+    fresh = None if found is None else cache.up_to_date(path, out, found, envs)
     if fresh is not None:  # inputs and output exactly as the last compile left them
         count, target = fresh
         if fmt != "text":
@@ -198,7 +198,9 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
                     shas = {rel: digests.get(rel) or hashlib.sha256(data).hexdigest() for rel, data in files.items()}
                     models = result.models
                     commands, pinned = cache.commands(models), cache.pinned(models)
-                    cache.record(root, target, shas, lock, commands, pinned, found, stats)
+                    cache.record(
+                        root, target, shas, lock, commands, pinned, found, stats, environments=result.environments
+                    )
     except writer.WriteError as exc:
         _echo_diagnostics([write_diagnostic(result.sources, str(exc))], path, fmt, err=text)
         sys.exit(1)

@@ -553,7 +553,18 @@ def _write(delta: Delta, found: cache.Scan, locked: Path, envs: Sequence[str]) -
     units = delta.units().values()
     commands = {command: used for u in units for command, used in u.commands.items()}
     pinned = any(u.pinned for u in units)
-    cache.record(found.root, locked, shas, lock_bytes, commands, pinned, found, stats, whole=not envs)
+    cache.record(
+        found.root,
+        locked,
+        shas,
+        lock_bytes,
+        commands,
+        pinned,
+        found,
+        stats,
+        whole=not envs,
+        environments=delta.environments,
+    )
     delta.save(found.root, envs)
     return sum(1 for e in entries.values() if compiled(e[3], envs))
 
