@@ -498,3 +498,34 @@ def test_random_edit_sequences_compile_some_environments_like_the_whole_pipeline
                 assert snapshot(root / "rendered") == whole, (seed, step, op)
                 assert mlops("compile", "--check", root).exit_code == 0
                 recorded = True
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_edit_sequences_validate_some_environments_like_the_whole_pipeline(
+    tmp_path: Path, seed: int, monkeypatch
+) -> None:
+    """`validate --env E` after each random change reports what the whole pipeline's validate of E
+    reports (every diagnostic's code, file:line:col, message and environments), through the units:
+    the whole pipeline never runs."""
+    pipelined = pipeline_runs(monkeypatch)
+    root = tmp_path / "project"
+    realistic.write_project(root, 4)
+    assert mlops("compile", root).exit_code == 0
+    rng = random.Random(seed)
+    for step in range(14):
+        op = _operation(rng, root, step)
+        envs = rng.choice(ENV_CHOICES)
+        scratch = tmp_path / "clean"
+        if scratch.exists():
+            shutil.rmtree(scratch)
+        shutil.copytree(root, scratch, ignore=shutil.ignore_patterns("rendered", ".mlops"))
+        result = pipeline.validate(scratch, envs)
+        found = json.loads(formats.render("json", result.diagnostics, scratch) or "[]")
+        for d in found:
+            d["file"] = Path(os.path.abspath(d["file"])).relative_to(scratch).as_posix()
+        pipelined.clear()
+        validated = _diagnostics(root, "validate", *(a for e in envs for a in ("--env", e)))
+        assert validated == (0 if result.ok else 1, found), (seed, step, op, envs)
+        assert pipelined == [], (seed, step, op, envs)
+        if rng.random() < 0.3:  # the caches move on
+            mlops("compile", root)

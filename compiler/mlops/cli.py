@@ -112,9 +112,9 @@ def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool, jobs: in
     from mlops import cache, parallel, progress, units
     from mlops.diagnostics import Severity
 
-    found = None if envs or not path.is_dir() else cache.scan(path)
+    found = cache.scan(path) if path.is_dir() else None
     with progress.on_terminal(fmt == "text"), parallel.using(jobs):  # the caches of the last compile, read only
-        delta = None if found is None else units.solve(found, found.output)
+        delta = None if found is None else _on_project(path, lambda: units.solve(found, found.output, envs=envs))
     if delta is not None:
         diagnostics, ok = delta.diagnostics, delta.ok
         models, environments = delta.model_count, len(delta.environments)

@@ -272,6 +272,7 @@ def solve(
     outputs: bool = False,
     parts: Path | None = None,
     redo: frozenset[str] = frozenset(),
+    envs: Sequence[str] = (),
 ) -> Delta | None:
     """validate's answer (and with `outputs`, compile's files), unit by unit: the units whose files did
     not change come from the snapshot when its key is this project's; the others are resolved,
@@ -280,15 +281,17 @@ def solve(
     so their bytes never travel back to this process, and the writer builds the rest of the tree
     around them. None where this cannot answer (mlops.yaml unread, a model file that is a link or
     too big): the whole pipeline runs and words it. The units named in `redo` are computed and
-    rendered whole, keeping no file of the output (mend)."""
+    rendered whole, keeping no file of the output (mend). With `envs` (validate's), every unit is
+    resolved and checked in those environments alone, as the whole pipeline does, and nothing of
+    the snapshot (every environment's) is read or kept: pipeline.UsageError for an unknown one."""
     from mlops import parallel, pipeline, rules
     from mlops.diagnostics import sort_unique
     from mlops.loader import MAX_BYTES
     from mlops.project import load_project, parse
     from mlops.resolve import Resolution
 
-    snap = Snapshot.read(found.root)
-    key = project_key(found, target)
+    snap = None if envs else Snapshot.read(found.root)
+    key = None if envs else project_key(found, target)
     # with `outputs`, what the old tree holds: a unit that resolves alike keeps its files, where the
     # target still holds them (else each would be computed twice: here, then by the whole pipeline)
     holds = outputs and snap is not None and cache.holds_last_output(found.root, target)
@@ -321,7 +324,7 @@ def solve(
     sources = load_project(found.root, files={"Model": [], **own})  # the project's own files
     if sources.project is None:
         return None
-    environments, chosen, catalogs = pipeline.settings(sources)
+    environments, chosen, catalogs = pipeline.settings(sources, envs)
     base = pipeline.context(sources, environments, chosen, catalogs, Resolution())  # no model: each unit brings its own
     try:
         # each file parsed and computed on a worker as a unit of its own; a name that several files
