@@ -21,6 +21,7 @@ import yaml
 
 from benchmarks import realistic
 from mlops import cache, formats, pipeline, targets, units, writer
+from mlops.commands.output import check_diagnostics
 from tests.helpers import mlops, snapshot
 
 T = TypeVar("T")
@@ -528,4 +529,50 @@ def test_random_edit_sequences_validate_some_environments_like_the_whole_pipelin
         assert validated == (0 if result.ok else 1, found), (seed, step, op, envs)
         assert pipelined == [], (seed, step, op, envs)
         if rng.random() < 0.3:  # the caches move on
+            mlops("compile", root)
+
+
+def _clean_check(root: Path, scratch: Path) -> tuple[int, list[dict]]:
+    """`compile --check` of a copy of the project with its output and without its cache, through
+    the library's whole pipeline: the exit code and the diagnostics (a C001 per file that differs,
+    or the errors of a compile that refuses)."""
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    shutil.copytree(root, scratch, ignore=shutil.ignore_patterns(".mlops"))
+    result = pipeline.validate(scratch)
+    diagnostics = result.diagnostics  # a compile that refuses lists them
+    if result.ok:
+        out = result.sources.output
+        files, lock = writer.plan_tree(out, pipeline.render(result), result.sources.spec_hashes(), None)
+        diagnostics = check_diagnostics(result.sources, out, writer.check(out, files, lock, None))
+    found = json.loads(formats.render("json", diagnostics, scratch) or "[]")
+    for d in found:
+        d["file"] = Path(os.path.abspath(d["file"])).relative_to(scratch).as_posix()
+    return (0 if result.ok and not diagnostics else 1), found
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_edit_sequences_check_like_the_whole_pipeline(tmp_path: Path, seed: int, monkeypatch) -> None:
+    """`compile --check` after each random change, compiled or not, reports what the whole
+    pipeline's check of the same project and output reports (each C001 and its words: missing,
+    stale, edited, orphaned, the lock), through the units: the whole pipeline never runs."""
+    pipelined = pipeline_runs(monkeypatch)
+    root = tmp_path / "project"
+    realistic.write_project(root, 4)
+    assert mlops("compile", root).exit_code == 0
+    rng = random.Random(seed)
+    for step in range(14):
+        op = _operation(rng, root, step)
+        if rng.random() < 0.3:  # a rendered file removed, or one no spec produces
+            rendered = sorted(p for p in (root / "rendered").rglob("*.json"))
+            if rendered and rng.random() < 0.5:
+                rng.choice(rendered).unlink()
+            elif (root / "rendered" / "dev").is_dir():
+                (root / "rendered" / "dev" / "stray.json").write_text("{}\n")
+        expected = _clean_check(root, tmp_path / "clean")
+        pipelined.clear()
+        checked = _diagnostics(root, "compile", "--check")
+        assert checked == expected, (seed, step, op)
+        assert pipelined == [], (seed, step, op)
+        if rng.random() < 0.5:
             mlops("compile", root)

@@ -198,3 +198,33 @@ def test_some_environments_of_an_up_to_date_output_are_answered_from_the_record(
     edited.write_bytes(edited.read_bytes() + b" ")
     stale = mlops("compile", "--env", "prod", "--check", root)
     assert stale.exit_code == 1 and "C001" in stale.output
+
+
+def test_check_of_a_changed_project_goes_through_the_units_and_words_each_file(project, tmp_path, monkeypatch) -> None:
+    """After a spec edit, a hand edit, a rewrite of a file with its own bytes, a removal and a stray
+    file, `compile --check` reports what the whole pipeline's check reports (stale, edited,
+    missing, orphaned, the lock), and no model is resolved but the edited one."""
+    from tests.test_incremental import _clean_check, _diagnostics, pipeline_runs
+
+    root, _ = project
+    out = root / "rendered"
+    realistic.write_model(root, 0, variant=7)
+    edited = out / "prod" / "deepspeed" / "model-00001.json"
+    edited.write_bytes(edited.read_bytes() + b" ")
+    rewritten = out / "dev" / "deepspeed" / "model-00002.json"
+    rewritten.write_bytes(rewritten.read_bytes())  # a new lstat, the same bytes: no finding
+    (out / "local" / "deepspeed" / "model-00003.json").unlink()
+    (out / "dev" / "stray.json").write_text("{}\n")
+    expected = _clean_check(root, tmp_path / "clean")
+    pipelined = pipeline_runs(monkeypatch)
+    seen = resolutions(monkeypatch)
+    checked = _diagnostics(root, "compile", "--check", "-j", "1")
+    assert checked == expected
+    assert pipelined == [] and {name for name, _ in seen} == {"model-00000"}, sorted(seen)
+    words = {d["file"]: d["message"] for d in checked[1]}
+    assert words["rendered/prod/deepspeed/model-00001.json"].startswith("was edited by hand")
+    assert words["rendered/local/deepspeed/model-00003.json"].startswith("is missing")
+    assert words["rendered/dev/stray.json"].startswith("is not produced by any spec")
+    assert words["rendered/mlops.lock"].startswith("is out of date")
+    assert any(m.startswith("is stale") for f, m in words.items() if "model-00000" in f)
+    assert "rendered/dev/deepspeed/model-00002.json" not in words

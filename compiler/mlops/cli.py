@@ -173,6 +173,21 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
                 delta = units.solve(found, target, outputs=True, parts=None if envs else parts)
             if delta is not None and _compile_units(path, delta, found, target, fmt, envs):
                 return  # else the whole pipeline compiles (see _compile_units)
+    if found is not None and check and not envs:
+        target = out if out is not None else found.output
+        with progress.on_terminal(text), parallel.using(jobs):
+            delta = units.solve(found, target, outputs=True)
+        if delta is not None:
+            if not delta.ok:
+                _refuse(delta.diagnostics, path, fmt)
+            sources = _project_file(found.root)
+            try:
+                count, differences = units.check(delta, found, target)
+            except writer.WriteError as exc:
+                _echo_diagnostics([write_diagnostic(sources, str(exc))], path, fmt, err=text)
+                sys.exit(1)
+            _checked(check_diagnostics(sources, target, differences), count, target, path, fmt)
+            return
     with progress.on_terminal(text), parallel.using(jobs):
         caches = cache.Caches(path.resolve(), write=not check)
         result = _validate(path, envs, caches)
@@ -205,16 +220,27 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
         _echo_diagnostics([write_diagnostic(result.sources, str(exc))], path, fmt, err=text)
         sys.exit(1)
     if check:
-        findings = check_diagnostics(result.sources, target, differences)
-        if findings or not text:
-            _echo_diagnostics(findings, path, fmt)
-        if findings:
-            sys.exit(1)
-        if text:
-            click.echo(f"up to date: {len(files)} files in {target}")
+        _checked(check_diagnostics(result.sources, target, differences), len(files), target, path, fmt)
         return
     caches.artifacts.save(prune=not envs)
     _wrote(len(artifacts), len(result.environments), target, path, fmt)
+
+
+def _project_file(root: Path):
+    """The project with mlops.yaml alone loaded: where a C001 or C002 is placed."""
+    from mlops.project import load_project
+
+    return load_project(root, files={"Model": [], "Environment": [], "Policy": []})
+
+
+def _checked(findings: list[Diagnostic], files: int, target: Path, path: Path, fmt: str) -> None:
+    """compile --check's answer: a C001 per file that differs (exit 1), or up to date."""
+    if findings or fmt != "text":
+        _echo_diagnostics(findings, path, fmt)
+    if findings:
+        sys.exit(1)
+    if fmt == "text":
+        click.echo(f"up to date: {files} files in {target}")
 
 
 def _refuse(diagnostics: list[Diagnostic], path: Path, fmt: str) -> None:
@@ -249,10 +275,7 @@ def _compile_units(path: Path, delta, found, target: Path, fmt: str, envs: tuple
     except writer.Unkept:
         return False
     except writer.WriteError as exc:
-        from mlops.project import load_project
-
-        project = load_project(found.root, files={"Model": [], "Environment": [], "Policy": []})  # mlops.yaml only
-        _echo_diagnostics([write_diagnostic(project, str(exc))], path, fmt, err=fmt == "text")
+        _echo_diagnostics([write_diagnostic(_project_file(found.root), str(exc))], path, fmt, err=fmt == "text")
         sys.exit(1)
     _wrote(written, len(set(envs)) if envs else len(delta.environments), target, path, fmt)
     return True

@@ -572,6 +572,19 @@ def _write(delta: Delta, found: cache.Scan, locked: Path, envs: Sequence[str]) -
     return sum(1 for e in entries.values() if compiled(e[3], envs))
 
 
+def check(delta: Delta, found: cache.Scan, target: Path) -> tuple[int, list[Any]]:
+    """compile --check of what `delta` compiled (every environment) against `target`: how many files
+    a compile writes, and writer.check's findings. A file kept from the last compile is known by its
+    sha256, and not read where the tree record vouches for it by its lstat."""
+    from mlops import writer
+
+    files, entries = render(delta)
+    expected = {rel: entries[rel][1] if content is None else content for rel, content in files.items()}
+    with writer.locked(target, create=False) as locked:
+        same = cache.unchanged(found.root, locked, {rel: e[1] for rel, e in entries.items()})
+        return len(files), writer.check(locked, expected, lock(entries, delta.spec_hashes), None, same)  # type: ignore[arg-type]
+
+
 def lock(entries: dict[str, Entry], spec_hashes: dict[str, str]) -> bytes:
     from mlops.writer import build_lock, lock_entry
 
