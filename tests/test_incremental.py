@@ -139,8 +139,11 @@ def _operation(rng: random.Random, root: Path, step: int) -> str:
         op = "add"
     if op == "hand-edit" and not (root / "rendered").is_dir():
         op = "comment"
+    numbered = [p for p in models if re.fullmatch(r"model-\d+", p.stem)]  # what realistic.write_model writes
+    if op == "edit" and not numbered:
+        op = "add"
     if op == "edit":
-        realistic.write_model(root, int(rng.choice(models).stem.split("-")[1]), variant=step + 1)
+        realistic.write_model(root, int(rng.choice(numbered).stem.split("-")[1]), variant=step + 1)
     elif op == "comment":  # the spec's bytes (and the lock's spec hash) change, no artifact does
         path = rng.choice(models)
         path.write_text(path.read_text() + f"# note {step}\n")
@@ -532,19 +535,20 @@ def test_random_edit_sequences_validate_some_environments_like_the_whole_pipelin
             mlops("compile", root)
 
 
-def _clean_check(root: Path, scratch: Path) -> tuple[int, list[dict]]:
-    """`compile --check` of a copy of the project with its output and without its cache, through
-    the library's whole pipeline: the exit code and the diagnostics (a C001 per file that differs,
-    or the errors of a compile that refuses)."""
+def _clean_check(root: Path, scratch: Path, envs: tuple[str, ...] = ()) -> tuple[int, list[dict]]:
+    """`compile --check [--env ENVS]` of a copy of the project with its output and without its
+    cache, through the library's whole pipeline: the exit code and the diagnostics (a C001 per file
+    that differs, or the errors of a compile that refuses)."""
     if scratch.exists():
         shutil.rmtree(scratch)
     shutil.copytree(root, scratch, ignore=shutil.ignore_patterns(".mlops"))
-    result = pipeline.validate(scratch)
+    result = pipeline.validate(scratch, envs)
     diagnostics = result.diagnostics  # a compile that refuses lists them
     if result.ok:
         out = result.sources.output
-        files, lock = writer.plan_tree(out, pipeline.render(result), result.sources.spec_hashes(), None)
-        diagnostics = check_diagnostics(result.sources, out, writer.check(out, files, lock, None))
+        chosen = list(envs) or None
+        files, lock = writer.plan_tree(out, pipeline.render(result), result.sources.spec_hashes(), chosen)
+        diagnostics = check_diagnostics(result.sources, out, writer.check(out, files, lock, chosen))
     found = json.loads(formats.render("json", diagnostics, scratch) or "[]")
     for d in found:
         d["file"] = Path(os.path.abspath(d["file"])).relative_to(scratch).as_posix()
@@ -553,26 +557,33 @@ def _clean_check(root: Path, scratch: Path) -> tuple[int, list[dict]]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_edit_sequences_check_like_the_whole_pipeline(tmp_path: Path, seed: int, monkeypatch) -> None:
-    """`compile --check` after each random change, compiled or not, reports what the whole
+    """`compile --check [--env E]` after each random change, compiled or not, reports what the whole
     pipeline's check of the same project and output reports (each C001 and its words: missing,
-    stale, edited, orphaned, the lock), through the units: the whole pipeline never runs."""
+    stale, edited, orphaned, the lock), through the units: the whole pipeline runs only to word a
+    check of some environments where the project has errors or no tree record vouches for the
+    other environments' lock entries (the cache removed, until a compile)."""
     pipelined = pipeline_runs(monkeypatch)
     root = tmp_path / "project"
     realistic.write_project(root, 4)
     assert mlops("compile", root).exit_code == 0
     rng = random.Random(seed)
+    recorded = True
     for step in range(14):
         op = _operation(rng, root, step)
+        recorded = recorded and op != "drop"
         if rng.random() < 0.3:  # a rendered file removed, or one no spec produces
             rendered = sorted(p for p in (root / "rendered").rglob("*.json"))
             if rendered and rng.random() < 0.5:
                 rng.choice(rendered).unlink()
             elif (root / "rendered" / "dev").is_dir():
                 (root / "rendered" / "dev" / "stray.json").write_text("{}\n")
-        expected = _clean_check(root, tmp_path / "clean")
+        envs = rng.choice([(), (), ("prod",), ("dev", "local")])
+        expected = _clean_check(root, tmp_path / "clean", envs)
+        errors = not pipeline.validate(tmp_path / "clean").ok
         pipelined.clear()
-        checked = _diagnostics(root, "compile", "--check")
-        assert checked == expected, (seed, step, op)
-        assert pipelined == [], (seed, step, op)
+        checked = _diagnostics(root, "compile", "--check", *(a for e in envs for a in ("--env", e)))
+        assert checked == expected, (seed, step, op, envs)
+        if not (envs and (errors or not recorded)):
+            assert pipelined == [], (seed, step, op, envs)
         if rng.random() < 0.5:
-            mlops("compile", root)
+            recorded = mlops("compile", root).exit_code == 0 or recorded

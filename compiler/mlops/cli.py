@@ -173,21 +173,12 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
                 delta = units.solve(found, target, outputs=True, parts=None if envs else parts)
             if delta is not None and _compile_units(path, delta, found, target, fmt, envs):
                 return  # else the whole pipeline compiles (see _compile_units)
-    if found is not None and check and not envs:
+    if found is not None and check:
         target = out if out is not None else found.output
         with progress.on_terminal(text), parallel.using(jobs):
             delta = units.solve(found, target, outputs=True)
-        if delta is not None:
-            if not delta.ok:
-                _refuse(delta.diagnostics, path, fmt)
-            sources = _project_file(found.root)
-            try:
-                count, differences = units.check(delta, found, target)
-            except writer.WriteError as exc:
-                _echo_diagnostics([write_diagnostic(sources, str(exc))], path, fmt, err=text)
-                sys.exit(1)
-            _checked(check_diagnostics(sources, target, differences), count, target, path, fmt)
-            return
+        if delta is not None and _check_units(path, delta, found, target, fmt, envs):
+            return  # else the whole pipeline checks (see _check_units)
     with progress.on_terminal(text), parallel.using(jobs):
         caches = cache.Caches(path.resolve(), write=not check)
         result = _validate(path, envs, caches)
@@ -224,6 +215,29 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
         return
     caches.artifacts.save(prune=not envs)
     _wrote(len(artifacts), len(result.environments), target, path, fmt)
+
+
+def _check_units(path: Path, delta, found, target: Path, fmt: str, envs: tuple[str, ...]) -> bool:
+    """compile --check of what mlops.units.solve compiled; False where the caller checks through the
+    whole pipeline (as for _compile_units: of some environments, errors or an unknown one; an
+    output not as the last compile recorded it)."""
+    from mlops import units, writer
+    from mlops.commands.output import check_diagnostics, write_diagnostic
+
+    if envs and (not delta.ok or not set(envs) <= delta.environments.keys()):
+        return False
+    if not delta.ok:
+        _refuse(delta.diagnostics, path, fmt)
+    sources = _project_file(found.root)
+    try:
+        count, differences = units.check(delta, found, target, envs)
+    except writer.Unkept:
+        return False
+    except writer.WriteError as exc:
+        _echo_diagnostics([write_diagnostic(sources, str(exc))], path, fmt, err=fmt == "text")
+        sys.exit(1)
+    _checked(check_diagnostics(sources, target, differences), count, target, path, fmt)
+    return True
 
 
 def _project_file(root: Path):

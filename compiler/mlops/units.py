@@ -572,17 +572,30 @@ def _write(delta: Delta, found: cache.Scan, locked: Path, envs: Sequence[str]) -
     return sum(1 for e in entries.values() if compiled(e[3], envs))
 
 
-def check(delta: Delta, found: cache.Scan, target: Path) -> tuple[int, list[Any]]:
-    """compile --check of what `delta` compiled (every environment) against `target`: how many files
-    a compile writes, and writer.check's findings. A file kept from the last compile is known by its
-    sha256, and not read where the tree record vouches for it by its lstat."""
+def check(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = ()) -> tuple[int, list[Any]]:
+    """compile --check of what `delta` compiled against `target`: how many files a compile writes,
+    and writer.check's findings. A file kept from the last compile is known by its sha256, and not
+    read where the tree record vouches for it by its lstat. With `envs`, the other environments'
+    files are what a compile of `envs` keeps: those the output holds, as they are (never a finding
+    but through the lock). writer.Unkept where the output is not the one the last compile recorded."""
     from mlops import writer
+    from mlops.paths import entries_below
 
-    files, entries = render(delta)
-    expected = {rel: entries[rel][1] if content is None else content for rel, content in files.items()}
     with writer.locked(target, create=False) as locked:
+        others = None
+        if envs:
+            try:
+                held = {rel for rel, e in entries_below(locked) if e.is_file(follow_symlinks=False)}
+            except (FileNotFoundError, NotADirectoryError):
+                held = set()
+            others = {rel: e for rel, e in _others(found.root, locked, envs).items() if rel in held}
+        files, entries = render(delta, envs, others)
+        expected = {rel: entries[rel][1] if content is None else content for rel, content in files.items()}
+        for rel in others or {}:
+            del expected[rel]  # as the output holds it: nothing to compare
         same = cache.unchanged(found.root, locked, {rel: e[1] for rel, e in entries.items()})
-        return len(files), writer.check(locked, expected, lock(entries, delta.spec_hashes), None, same)  # type: ignore[arg-type]
+        lock_bytes = lock(entries, delta.spec_hashes)
+        return len(files), writer.check(locked, expected, lock_bytes, list(envs) or None, same)  # type: ignore[arg-type]
 
 
 def lock(entries: dict[str, Entry], spec_hashes: dict[str, str]) -> bytes:
