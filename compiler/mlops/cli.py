@@ -217,17 +217,26 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     _wrote(len(artifacts), len(result.environments), target, path, fmt)
 
 
+def _units_answer(delta, envs: tuple[str, ...], path: Path, fmt: str) -> bool:
+    """Whether what mlops.units.solve found answers a compile or check of `envs` (all: none given):
+    of some environments, not where it found errors or an unknown one (solve resolves every
+    environment; the whole pipeline those alone, and words what is wrong in them). Of all, errors
+    refuse the compile here."""
+    if envs:
+        return delta.ok and set(envs) <= delta.environments.keys()
+    if not delta.ok:
+        _refuse(delta.diagnostics, path, fmt)
+    return True
+
+
 def _check_units(path: Path, delta, found, target: Path, fmt: str, envs: tuple[str, ...]) -> bool:
     """compile --check of what mlops.units.solve compiled; False where the caller checks through the
-    whole pipeline (as for _compile_units: of some environments, errors or an unknown one; an
-    output not as the last compile recorded it)."""
+    whole pipeline (as for _compile_units)."""
     from mlops import units, writer
     from mlops.commands.output import check_diagnostics, write_diagnostic
 
-    if envs and (not delta.ok or not set(envs) <= delta.environments.keys()):
+    if not _units_answer(delta, envs, path, fmt):
         return False
-    if not delta.ok:
-        _refuse(delta.diagnostics, path, fmt)
     sources = _project_file(found.root)
     try:
         count, differences = units.check(delta, found, target, envs)
@@ -274,16 +283,13 @@ def _wrote(files: int, environments: int, target: Path, path: Path, fmt: str) ->
 
 def _compile_units(path: Path, delta, found, target: Path, fmt: str, envs: tuple[str, ...]) -> bool:
     """Write what mlops.units.solve compiled (of `envs`, where given); False where the caller
-    compiles through the whole pipeline: the old output is not what the last compile wrote, or, of
-    some environments, the units found errors or an unknown environment (solve resolves every
-    environment; the whole pipeline those alone, and words what is wrong in them)."""
+    compiles through the whole pipeline: the old output is not what the last compile wrote, or
+    _units_answer says no."""
     from mlops import units, writer
     from mlops.commands.output import write_diagnostic
 
-    if envs and (not delta.ok or not set(envs) <= delta.environments.keys()):
+    if not _units_answer(delta, envs, path, fmt):
         return False
-    if not delta.ok:
-        _refuse(delta.diagnostics, path, fmt)
     try:
         written = units.write(delta, found, target, envs)
     except writer.Unkept:
