@@ -165,8 +165,8 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     from mlops.pipeline import render
 
     text = fmt == "text"
+    target = out if out is not None or found is None else found.output
     if found is not None and not check:
-        target = out if out is not None else found.output
         with writer.parts(target) as parts:
             with progress.on_terminal(text), parallel.using(jobs):  # the bar is gone before anything is printed
                 # of some environments: each file's bytes come back (few: the others' files stay)
@@ -174,7 +174,6 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
             if delta is not None and _compile_units(path, delta, found, target, fmt, envs):
                 return  # else the whole pipeline compiles (see _compile_units)
     if found is not None and check:
-        target = out if out is not None else found.output
         with progress.on_terminal(text), parallel.using(jobs):
             delta = units.solve(found, target, outputs=True)
         if delta is not None and _check_units(path, delta, found, target, fmt, envs):

@@ -579,15 +579,15 @@ def check(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = (
     files are what a compile of `envs` keeps: those the output holds, as they are (never a finding
     but through the lock). writer.Unkept where the output is not the one the last compile recorded."""
     from mlops import writer
-    from mlops.paths import entries_below
 
     with writer.locked(target, create=False) as locked:
+        try:
+            tree = writer.walk(locked)
+        except OSError as exc:
+            raise writer.WriteError(f"could not read {locked}: {exc.strerror or exc}") from None
         others = None
         if envs:
-            try:
-                held = {rel for rel, e in entries_below(locked) if e.is_file(follow_symlinks=False)}
-            except (FileNotFoundError, NotADirectoryError):
-                held = set()
+            held = {rel for rel, e in tree.items() if e.is_file(follow_symlinks=False)}
             others = {rel: e for rel, e in _others(found.root, locked, envs).items() if rel in held}
         files, entries = render(delta, envs, others)
         expected = {rel: entries[rel][1] if content is None else content for rel, content in files.items()}
@@ -595,7 +595,7 @@ def check(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = (
             del expected[rel]  # as the output holds it: nothing to compare
         same = cache.unchanged(found.root, locked, {rel: e[1] for rel, e in entries.items()})
         lock_bytes = lock(entries, delta.spec_hashes)
-        return len(files), writer.check(locked, expected, lock_bytes, list(envs) or None, same)  # type: ignore[arg-type]
+        return len(files), writer.check(locked, expected, lock_bytes, list(envs) or None, same, tree)  # type: ignore[arg-type]
 
 
 def lock(entries: dict[str, Entry], spec_hashes: dict[str, str]) -> bytes:

@@ -319,7 +319,8 @@ def write(
         try:
             if stats is None:
                 old = _tree(out) if out.is_dir() else {}
-                missing = _unkept(out, files, _vouched_in(files, old, same), same)
+                vouched = _vouched_in(files, old, same)
+                missing = _unkept(out, files, vouched, same)
                 if missing:
                     raise Unkept(f"{out}: {missing[0]} is not as the last compile wrote it", missing)
                 folders: dict[str, list[str]] = {}
@@ -327,7 +328,7 @@ def write(
                     folder, _, name = rel.rpartition("/")
                     folders.setdefault(folder, []).append(name)
                 for folder, names in folders.items():
-                    _stage(out, tree, folder, names, files, old, same)
+                    _stage(out, tree, folder, names, files, old, vouched)
             (tree / LOCK).write_bytes(lock)
             os.chmod(tree, 0o755)
             _swap(tree, out, previous)
@@ -449,10 +450,11 @@ def _stage(
     names: list[str],
     files: Mapping[str, bytes | Path | None],
     old: dict[str, os.stat_result],
-    same: Same | None,
+    vouched: set[str],
 ) -> None:
-    """One folder of the new tree: each file linked from the old tree's folder or written. Through
-    the two folders' descriptors (linkat, openat): 9,000 files by whole paths cost twice as much."""
+    """One folder of the new tree: each file linked from the old tree's folder (`vouched`: those it
+    holds with the bytes about to be written) or written. Through the two folders' descriptors
+    (linkat, openat): 9,000 files by whole paths cost twice as much."""
     into = staged / folder if folder else staged
     into.mkdir(parents=True, exist_ok=True)
     dst = os.open(into, os.O_RDONLY | os.O_DIRECTORY)
@@ -465,14 +467,14 @@ def _stage(
             rel = f"{folder}/{name}" if folder else name
             content, st = files[rel], old.get(rel)
             if content is None:
-                if not (src is not None and _kept(rel, st, same) and _link(src, dst, name)):
+                if not (src is not None and rel in vouched and _link(src, dst, name)):
                     raise Unkept(rel)
             elif isinstance(content, Path):
                 if content != into / name:
                     raise ValueError(f"{rel}: a part file must be in the staged tree, not at {content}")
-                if src is not None and _kept(rel, st, same):
+                if src is not None and rel in vouched:
                     _relink(src, dst, name)  # the same bytes again: the old tree's file stays the file
-            elif not (src is not None and _holds(out, rel, st, content, same) and _link(src, dst, name)):
+            elif not (src is not None and _holds(out, rel, st, content, rel in vouched) and _link(src, dst, name)):
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dst)
                 with os.fdopen(fd, "wb") as f:
                     f.write(content)
@@ -482,11 +484,12 @@ def _stage(
             os.close(src)
 
 
-def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes, same: Same | None) -> bool:
-    """Whether the old tree's file (lstat `st`: a symbolic link never counts) holds `content`."""
+def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes, vouched: bool) -> bool:
+    """Whether the old tree's file (lstat `st`: a symbolic link never counts) holds `content`: its
+    record vouches for it, or its bytes say so."""
     if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != len(content):
         return False
-    return (same is not None and same(rel, st)) or (out / rel).read_bytes() == content
+    return vouched or (out / rel).read_bytes() == content
 
 
 class Unkept(Exception):
@@ -645,35 +648,49 @@ def _renameat2() -> Any:
     return fn
 
 
+def walk(out: Path) -> dict[str, os.DirEntry[str]]:
+    """Every entry below the output that is not a folder, by posix path, in one walk with no link
+    followed (the output itself a link: none): a file below a linked folder is not there, a link is
+    an entry of its own. Python caches are left out (importing a rendered definitions.py makes
+    them; git ignores them). OSError where a folder cannot be read."""
+    if out.is_symlink():
+        return {}
+    try:
+        return dict(entries_below(out, skip=frozenset({"__pycache__"})))
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+
+
 def check(
     out: Path,
     files: Mapping[str, bytes | str],
     lock: bytes,
     environments: list[str] | None,
     same: Same | None = None,
+    tree: dict[str, os.DirEntry[str]] | None = None,
 ) -> list[Finding]:
     """What differs between the tree on disk and what a compile would write (symbolic links are
     findings, never followed); a tree that cannot be read is a WriteError. A file given as a str
     is known by its sha256 alone (mlops.units: one kept from the last compile); one that `same`
-    vouches for by its lstat is not read."""
+    vouches for by its lstat is not read. `tree`: the output's walk, where the caller made it."""
     try:
-        return _differences(_absolute(out), files, lock, environments, same)
+        out = _absolute(out)
+        return _differences(out, files, lock, environments, same, walk(out) if tree is None else tree)
     except OSError as exc:
         raise WriteError(f"could not read {out}: {exc.strerror or exc}") from None
 
 
 def _differences(
-    out: Path, files: Mapping[str, bytes | str], lock: bytes, environments: list[str] | None, same: Same | None
+    out: Path,
+    files: Mapping[str, bytes | str],
+    lock: bytes,
+    environments: list[str] | None,
+    same: Same | None,
+    entries: dict[str, os.DirEntry[str]],
 ) -> list[Finding]:
     if out.is_symlink():
         return [Finding(".", "link")]
     recorded = locked_artifacts(out)
-    # one walk of the tree, no link followed: a file below a linked folder is not there (missing),
-    # a link is an entry of its own (14,000 files asked for one by one took 0.6 s)
-    try:
-        entries = dict(entries_below(out, skip=frozenset({"__pycache__"})))
-    except (FileNotFoundError, NotADirectoryError):
-        entries = {}
     findings: list[Finding] = []
     for rel, content in sorted(files.items()):
         entry = entries.get(rel)
@@ -690,7 +707,6 @@ def _differences(
         locked = recorded.get(rel, {}).get("sha256") if isinstance(recorded.get(rel), dict) else None
         edited = locked is not None and locked != (digest or hashlib.sha256(on_disk).hexdigest())
         findings.append(Finding(rel, "edited" if edited else "stale"))
-    # Python caches appear when a rendered definitions.py is imported; git ignores them, so does the check
     for rel in sorted(entries, key=lambda rel: rel.split("/")):  # as paths sort: by their parts
         if rel == LOCK or rel in files or not entries[rel].is_file() or "__pycache__" in rel.split("/"):
             continue
