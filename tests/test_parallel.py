@@ -95,6 +95,71 @@ def test_an_error_in_a_workers_share_is_raised_here_as_it_would_be_in_one_proces
         parallel.map_forked(fn, list(range(10)))
 
 
+def test_beside_computes_on_a_child_while_the_caller_goes_on() -> None:
+    started = time.perf_counter()
+    with parallel.using(2):
+        beside = parallel.Beside(lambda: (time.sleep(0.3), os.getpid())[1], fork=True)
+    mine = time.perf_counter() - started
+    time.sleep(0.3)  # the caller's own steps, meanwhile
+    pid = beside.result()
+    assert pid != os.getpid()
+    assert mine < 0.2 and time.perf_counter() - started < 0.55  # the two waits overlapped
+
+
+def test_beside_runs_here_where_a_fork_does_not_pay_or_is_not_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fn() -> int:
+        return os.getpid()
+
+    with parallel.using(2):
+        assert parallel.Beside(fn, fork=False).result() == os.getpid()
+    with parallel.using(1):
+        assert parallel.Beside(fn, fork=True).result() == os.getpid()
+    monkeypatch.setattr(parallel, "can_fork", lambda: False)
+    with parallel.using(2):
+        assert parallel.Beside(fn, fork=True).result() == os.getpid()
+
+
+def test_beside_computes_here_what_a_killed_or_failed_child_did_not(tmp_path: Path) -> None:
+    parent = os.getpid()
+
+    def killed() -> str:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return "here"
+
+    def failing() -> str:
+        if os.getpid() != parent:
+            raise RuntimeError("the child's failure")
+        raise ValueError("as it fails here")
+
+    with parallel.using(2):
+        assert parallel.Beside(killed, fork=True).result() == "here"
+        beside = parallel.Beside(failing, fork=True)
+        with pytest.raises(ValueError, match="as it fails here"):
+            beside.result()
+
+
+def test_a_cancelled_beside_leaves_no_child(tmp_path: Path) -> None:
+    pid_file, flag = tmp_path / "pid", tmp_path / "done"
+
+    def slow() -> None:
+        pid_file.write_text(str(os.getpid()))
+        time.sleep(0.5)
+        flag.write_text("written")
+
+    with parallel.using(2):
+        beside = parallel.Beside(slow, fork=True)
+    deadline = time.monotonic() + 10
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    beside.cancel()
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)  # killed and reaped
+    time.sleep(0.7)
+    assert not flag.exists()
+
+
 def _project(root: Path, models: int, broken: bool = False) -> Path:
     realistic.write_project(root, models)
     if broken:  # a YAML error, an unknown task and an unknown key, in two files

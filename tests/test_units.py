@@ -228,3 +228,40 @@ def test_check_of_a_changed_project_goes_through_the_units_and_words_each_file(p
     assert words["rendered/mlops.lock"].startswith("is out of date")
     assert any(m.startswith("is stale") for f, m in words.items() if "model-00000" in f)
     assert "rendered/dev/deepspeed/model-00002.json" not in words
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a child is forked on Linux only")
+@pytest.mark.parametrize("child", ["computes it", "is killed"])
+def test_the_snapshot_made_beside_a_clean_compiles_write_is_what_the_next_edit_keeps(
+    tmp_path, monkeypatch, child
+) -> None:
+    """A compile of many models makes the snapshot's bytes on a forked child while it writes the
+    tree and its record; they are written once the output is. Where the child dies, this process
+    makes them: either way the next edit keeps every other model."""
+    import os
+    import signal
+
+    from mlops import parallel, units
+
+    monkeypatch.setattr(parallel, "MIN_ITEMS_PER_JOB", 1)  # many models, as far as the fork is concerned
+    answered = kept_models(monkeypatch)
+    root = tmp_path / "project"
+    realistic.write_project(root, 4)
+    makers, parent, make = tmp_path / "makers", os.getpid(), units.Delta.snapshot
+
+    def made_by(delta, *args):
+        with makers.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        if child == "is killed" and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return make(delta, *args)
+
+    monkeypatch.setattr(units.Delta, "snapshot", made_by)
+    assert mlops("compile", "-j", "2", root).exit_code == 0
+    pids = [int(pid) for pid in makers.read_text().split()]
+    assert pids[0] != parent and pids[1:] == ([parent] if child == "is killed" else [])
+    answered.clear()
+    realistic.write_model(root, 2, variant=3)
+    assert mlops("compile", root).exit_code == 0
+    assert answered == [True]
+    assert snapshot(root / "rendered") == _clean_tree(root, tmp_path / "clean")

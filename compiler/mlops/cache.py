@@ -91,12 +91,22 @@ def _payload(raw: bytes) -> Any:
 
 def _write(path: Path, value: Any) -> None:
     """Atomically, and silently not at all where the project is read-only: a cache is optional."""
+    _put(path, _encoded(value))
+
+
+def _encoded(value: Any) -> bytes:
+    """A cache file's bytes for `value` (what _payload reads back)."""
     payload = marshal.dumps(value)
+    return _MAGIC + hashlib.sha256(payload).digest() + payload
+
+
+def _put(path: Path, raw: bytes) -> None:
+    """_write's atomic write of bytes _encoded made."""
     try:
         _ignored(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
+            f.write(raw)
         os.replace(tmp, path)
     except OSError:
         pass

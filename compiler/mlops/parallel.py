@@ -10,6 +10,7 @@ where it would be without workers, with the same traceback and exit code.
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import os
 import pickle
@@ -19,7 +20,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mlops import progress
 
@@ -54,6 +55,12 @@ def default_jobs() -> int:
     return max(1, min(MAX_JOBS, cores))
 
 
+def _allowed() -> int:
+    """The processes `using` allows (this one included)."""
+    jobs = _jobs.get()
+    return default_jobs() if jobs is None else max(1, jobs)
+
+
 def can_fork() -> bool:
     # macOS and Windows: fork is unsafe or missing (system frameworks, no fork); run in-process
     return sys.platform.startswith("linux") and hasattr(os, "fork")
@@ -69,9 +76,7 @@ def map_forked(fn: Callable[[T], R], items: Sequence[T], phase: str = "") -> lis
 
     `fn` must only compute: a worker's side effects (files, caches, printed text) stay in the
     worker. Results must pickle. `phase` names the work for mlops.progress in this process."""
-    jobs = _jobs.get()
-    jobs = default_jobs() if jobs is None else max(1, jobs)
-    jobs = min(jobs, len(items) // MIN_ITEMS_PER_JOB) if can_fork() else 1
+    jobs = min(_allowed(), len(items) // MIN_ITEMS_PER_JOB) if can_fork() else 1
     if jobs <= 1:
         return [fn(x) for x in progress.track(items, phase)]
     runs = _runs(len(items), jobs)
@@ -99,6 +104,39 @@ def map_forked(fn: Callable[[T], R], items: Sequence[T], phase: str = "") -> lis
     for run, indices in enumerate(runs):  # a run of a worker that did not finish (killed, failed): done here
         out += done[run] if run in done else [fn(items[i]) for i in indices]
     return out
+
+
+class Beside(Generic[R]):
+    """fn() computed beside the caller's next steps: in a forked child where the work is worth a
+    fork and one may be made (can_fork, `using` allows two processes), else here, now. `result()`
+    is fn's value: a child's comes back pickled, through a pipe; where the child failed or was
+    killed, fn runs here, so an error is raised as it would be without a child. `cancel()` stops
+    a child whose value is not wanted. `fn` must only compute (as map_forked's)."""
+
+    def __init__(self, fn: Callable[[], R], *, fork: bool) -> None:
+        self._fn = fn
+        self._child: tuple[int, int] | None = None
+        if fork and can_fork() and _allowed() > 1:
+            queue = _queue(1)  # the one run, which the child takes
+            try:
+                self._child = _fork(lambda _: fn(), [None], [range(1)], queue)
+            finally:
+                os.close(queue)
+        else:
+            self._value = fn()
+
+    def result(self) -> R:
+        if self._child is not None:
+            pid, reader = self._child
+            self._child = None
+            done = _collect(pid, reader)
+            self._value = done[0][0] if 0 in done else self._fn()
+        return self._value
+
+    def cancel(self) -> None:
+        if self._child is not None:
+            _stop(*self._child)
+            self._child = None
 
 
 RUNS_PER_JOB = 32  # runs of about 30 ms each at 1,000 models: the last one is all a process may wait
@@ -161,7 +199,7 @@ def _stop(pid: int, reader: int) -> None:
 
 def _collect(pid: int, reader: int) -> dict[int, list[Any]]:
     """The worker's results by run; {} from a worker that did not finish (killed, failed)."""
-    with os.fdopen(reader, "rb") as stream:
+    with os.fdopen(reader, "rb") as stream, _no_collection():
         try:  # read as it arrives: the results' pickled bytes are never held whole beside them
             results = pickle.load(stream)
         except Exception:  # a truncated stream: its runs are computed here
@@ -170,3 +208,17 @@ def _collect(pid: int, reader: int) -> dict[int, list[Any]]:
     if os.waitstatus_to_exitcode(status) == 0 and isinstance(results, dict):
         return results  # trusted only from a worker that finished
     return {}
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """No cyclic garbage collection inside the block: unpickling a worker's results makes tens of
+    thousands of containers and no garbage, yet each 700 of them started a collection, which walked
+    the ever larger heap (three times the load itself, at 1,000 models)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

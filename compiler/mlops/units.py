@@ -148,9 +148,10 @@ class Snapshot:
             unit.artifacts, unit.pieces, unit.keys = found[name]
         return True
 
-    def write(self, root: Path, changed: set[str] | None = None) -> None:
-        """Both files; of the outputs, the shards holding a unit of `changed` (None: all), which
-        must hold every unit's outputs."""
+    def encoded(self, root: Path, changed: set[str] | None = None) -> dict[Path, bytes]:
+        """Both files' bytes by path, the units file last (`read` checks the shards against it); of
+        the outputs, the shards holding a unit of `changed` (None: all), which must hold every
+        unit's outputs."""
         rows = cache._diagnostic_rows
         profiles: dict[Any, int] = {}  # most models' facts look alike along the policies' paths: kept once
         # a kept unit's profile is the very object of the table it was read from: known by identity
@@ -178,12 +179,16 @@ class Snapshot:
         shards: dict[int, dict[str, Any]] = {}
         for name, u in self.units.items():
             shards.setdefault(_shard(name, self.SHARDS), {})[name] = (u.artifacts, u.pieces, u.keys)
+        out = {}
         for shard in range(self.SHARDS):
             if changed is None or shard in {_shard(name, self.SHARDS) for name in changed}:
-                cache._write(_outputs(root) / f"{shard:02d}.bin", {"key": self.key, "units": shards.get(shard, {})})
+                out[_outputs(root) / f"{shard:02d}.bin"] = cache._encoded(
+                    {"key": self.key, "units": shards.get(shard, {})}
+                )
         table = [marshal.loads(p) for p in profiles]
         entry = {"compiler": cache.fingerprint(), "key": self.key, "files": self.files, "profiles": table}
-        cache._write(_path(root), entry | {"units": units})
+        out[_path(root)] = cache._encoded(entry | {"units": units})
+        return out
 
 
 def _outputs(root: Path) -> Path:
@@ -192,6 +197,14 @@ def _outputs(root: Path) -> Path:
 
 def _shard(name: str, shards: int) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") % shards
+
+
+def keep(root: Path, snapshot: dict[Path, bytes] | None) -> None:
+    """The files Delta.snapshot made written; None: the snapshot forgotten."""
+    if snapshot is None:
+        forget(root)
+    for path, raw in (snapshot or {}).items():
+        cache._put(path, raw)
 
 
 def forget(root: Path) -> None:
@@ -232,14 +245,14 @@ class Delta:
     def units(self) -> dict[str, Unit]:
         return {**self.kept, **self.fresh}
 
-    def save(self, root: Path, envs: Sequence[str] = ()) -> None:
-        """Keep this project's units for the next validate or compile (after the output is written;
-        `envs`: the environments it was written for, where not all)."""
+    def snapshot(self, root: Path, envs: Sequence[str] = ()) -> dict[Path, bytes] | None:
+        """The files that keep this project's units for the next validate or compile (`keep` writes
+        them once the output is written), by path; None: nothing may be kept. `envs`: the
+        environments the output was written for, where not all."""
         if self.key is None:
-            forget(root)
-        else:
-            units, files = self.as_written(envs) if envs else (self.units(), self.files)
-            Snapshot(self.key, files, units).write(root, self.touched)
+            return None
+        units, files = self.as_written(envs) if envs else (self.units(), self.files)
+        return Snapshot(self.key, files, units).encoded(root, self.touched)
 
     def as_written(self, envs: Sequence[str]) -> tuple[dict[str, Unit], dict[str, tuple[str, str | None, Any]]]:
         """The units and files entry after a compile of `envs` alone, which left the other
@@ -356,9 +369,9 @@ def solve(
     across = rules.across(base, shares, {s.name for s in shares})
     loaded = {display: (name, problems) for display, name, problems, _, _ in computed}
     loading = [d for _, problems in loaded.values() for d in problems]
+    before = snap.files if snap is not None else {}  # a file not loaded now is one the snapshot keeps
     files = {
-        d: (shas[d], loaded[d][0], cache._diagnostic_rows(loaded[d][1])) if d in loaded else snap.files[d]  # type: ignore[union-attr]
-        for d in now
+        d: (shas[d], loaded[d][0], cache._diagnostic_rows(loaded[d][1])) if d in loaded else before[d] for d in now
     }
     kept_load = [d for f, (_, _, rows) in files.items() if f not in loaded for d in cache._diagnostics(rows)]
     diagnostics = sort_unique(
@@ -414,7 +427,7 @@ def _unit(
         tuple(doc.path for doc in docs),
         resolution.diagnostics + share.diagnostics,
         share.usages,
-        share.policies,
+        _interned(share.policies),
         cache.commands(models),
         cache.pinned(models),
         len(models),
@@ -441,6 +454,18 @@ def _unit(
     unit.artifacts, unit.pieces = tuple(artifacts), tuple(pieces)
     unit.keys = tuple((m.environment.name, keys(m).hex()) for m in models)
     return unit, fresh
+
+
+_PROFILES: dict[bytes, Any] = {}  # the distinct policy profiles this process made, by their marshal bytes
+
+
+def _interned(part: Any) -> Any:
+    """`part` (rules.policies.Part) holding the one object of its profile's value that this process
+    keeps: most models' profiles are alike, so a worker's pickled results, the snapshot and the
+    rules across models each meet a few distinct objects, not one per model (a third of the
+    results' unpickling in the parent)."""
+    part.profile = _PROFILES.setdefault(marshal.dumps(part.profile), part.profile)
+    return part
 
 
 _MADE_FOLDERS: set[str] = set()  # folders this process made already: 14,000 files sit in 20 folders
@@ -546,29 +571,37 @@ def write(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = (
 
 
 def _write(delta: Delta, found: cache.Scan, locked: Path, envs: Sequence[str]) -> int:
-    from mlops import writer
+    from mlops import parallel, writer
 
     files, entries = render(delta, envs, _others(found.root, locked, envs) if envs else None)
     lock_bytes = lock(entries, delta.spec_hashes)
     shas = {rel: entry[1] for rel, entry in entries.items()}
     same = cache.unchanged(found.root, locked, shas)
-    stats = writer.write(locked, files, lock_bytes, same, delta.parts, cache.previous_tree(found.root))
-    units = delta.units().values()
-    commands = {command: used for u in units for command, used in u.commands.items()}
-    pinned = any(u.pinned for u in units)
-    cache.record(
-        found.root,
-        locked,
-        shas,
-        lock_bytes,
-        commands,
-        pinned,
-        found,
-        stats,
-        whole=not envs,
-        environments=delta.environments,
-    )
-    delta.save(found.root, envs)
+    # the snapshot's bytes made on another core while the tree and its record are written (a
+    # twentieth of a clean compile of 1,000 models); written once the output is
+    many = delta.touched is None or len(delta.touched) >= parallel.MIN_ITEMS_PER_JOB
+    snapshot = parallel.Beside(partial(delta.snapshot, found.root, envs), fork=many)
+    try:
+        stats = writer.write(locked, files, lock_bytes, same, delta.parts, cache.previous_tree(found.root))
+        units = delta.units().values()
+        commands = {command: used for u in units for command, used in u.commands.items()}
+        pinned = any(u.pinned for u in units)
+        cache.record(
+            found.root,
+            locked,
+            shas,
+            lock_bytes,
+            commands,
+            pinned,
+            found,
+            stats,
+            whole=not envs,
+            environments=delta.environments,
+        )
+    except BaseException:
+        snapshot.cancel()
+        raise
+    keep(found.root, snapshot.result())
     return sum(1 for e in entries.values() if compiled(e[3], envs))
 
 
@@ -590,12 +623,19 @@ def check(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = (
             held = {rel for rel, e in tree.items() if e.is_file(follow_symlinks=False)}
             others = {rel: e for rel, e in _others(found.root, locked, envs).items() if rel in held}
         files, entries = render(delta, envs, others)
-        expected = {rel: entries[rel][1] if content is None else content for rel, content in files.items()}
+        expected = {rel: _expected(content, entries[rel][1]) for rel, content in files.items()}
         for rel in others or {}:
             del expected[rel]  # as the output holds it: nothing to compare
         same = cache.unchanged(found.root, locked, {rel: e[1] for rel, e in entries.items()})
         lock_bytes = lock(entries, delta.spec_hashes)
-        return len(files), writer.check(locked, expected, lock_bytes, list(envs) or None, same, tree)  # type: ignore[arg-type]
+        return len(files), writer.check(locked, expected, lock_bytes, list(envs) or None, same, tree)
+
+
+def _expected(content: bytes | Path | None, sha256: str) -> bytes | str:
+    """What writer.check compares a file with: its bytes, or its sha256 where the output keeps it."""
+    if content is None:
+        return sha256
+    return content.read_bytes() if isinstance(content, Path) else content  # a Path: rendered by a worker in place
 
 
 def lock(entries: dict[str, Entry], spec_hashes: dict[str, str]) -> bytes:

@@ -295,13 +295,12 @@ def write(
         if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / LOCK).is_file())):
             raise WriteError(f"{out} exists and was not written by mlops (no {LOCK}); refusing to replace it")
         stats = None
-        taken = _take(previous, out) if previous is not None else None
-        if taken is not None:
+        if previous is not None and (taken := _take(previous, out)) is not None:
             tree, kept = taken
             stays = _vouched_in(files, kept, same)
             missing = _unkept(out, files, stays, same)
             if missing:  # nothing touched yet: the tree goes back, its files' lstat as they were
-                _put_back(tree, previous)  # type: ignore[arg-type]
+                _put_back(tree, previous)
                 raise Unkept(f"{out}: {missing[0]} is not as the last compile wrote it", missing)
             try:
                 stats = _rebuild(out, tree, files, kept, stays, same)
