@@ -196,3 +196,38 @@ def test_resolve_hashes_a_spec_as_digest_hashes_it_whole(spec: dict, meta: dict,
         whole, sections = resolve._hashes(meta, seen_spec, seen_env, texts)
         assert whole == digest({"metadata": meta, "spec": seen_spec, "environment": seen_env})
         assert sections == tuple((s, digest(seen_spec.get(s))) for s in resolve.SECTIONS)
+
+
+def test_validate_and_compile_run_without_the_cyclic_collector_and_give_it_back(tmp_path: Path, monkeypatch) -> None:
+    """The batch commands pause the collector (mlops.collection: it only cost time) and a forked
+    worker inherits the pause; after each, failing or not, it runs as before."""
+    import gc
+    import os
+
+    from benchmarks import realistic
+    from mlops import parallel, units
+    from tests.helpers import mlops
+
+    monkeypatch.setattr(parallel, "MIN_ITEMS_PER_JOB", 1)  # a worker even for a few models
+    seen = tmp_path / "seen"  # a file: the workers' appends come back too
+    file = units._file
+
+    def spied(*args):
+        with seen.open("a") as out:
+            out.write(f"{os.getpid()} {gc.isenabled()}\n")
+        return file(*args)
+
+    monkeypatch.setattr(units, "_file", spied)
+    root = tmp_path / "project"
+    realistic.write_project(root, 3)
+    assert gc.isenabled()
+    assert mlops("compile", "-j", "2", root).exit_code == 0
+    assert gc.isenabled()
+    assert mlops("validate", "-j", "1", root).exit_code == 0
+    (root / "models" / "model-00001.yaml").write_text("spec: [unclosed\n")
+    assert mlops("compile", root).exit_code == 1  # SystemExit through the pause
+    assert gc.isenabled()
+    rows = [line.split() for line in seen.read_text().splitlines()]
+    assert rows and {enabled for _, enabled in rows} == {"False"}
+    pids = {int(pid) for pid, _ in rows}
+    assert os.getpid() in pids and len(pids) > 1  # this process and a worker

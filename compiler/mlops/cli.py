@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 import click
 
 from mlops import __version__
+from mlops.collection import batch
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -107,6 +108,7 @@ def main() -> None:
 @FORMAT
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @JOBS
+@batch
 def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -> None:
     """Check every spec; one line per problem, exit 1 on errors."""
     from mlops import cache, parallel, progress, units
@@ -144,6 +146,7 @@ def validate(path: Path, envs: tuple[str, ...], fmt: str, strict: bool, jobs: in
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if rendered files are missing, stale or edited.")
 @JOBS
 @FORMAT
+@batch
 def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jobs: int | None, fmt: str) -> None:
     """Render every target for every environment into rendered/ with mlops.lock."""
     from mlops import cache
@@ -388,6 +391,7 @@ def init(directory: Path, name: str | None) -> None:
 @click.option(
     "--max-chars", type=click.IntRange(min=2000), default=65_536, help="Markdown size limit (one GitHub comment)."
 )
+@batch
 def plan(path: Path, base: str, head: str | None, fmt: str, max_chars: int) -> None:
     """What would change between two git revisions, per model, environment and target.
 

@@ -10,7 +10,6 @@ where it would be without workers, with the same traceback and exit code.
 from __future__ import annotations
 
 import contextlib
-import gc
 import itertools
 import os
 import pickle
@@ -22,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
 
-from mlops import progress
+from mlops import collection, progress
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -199,7 +198,7 @@ def _stop(pid: int, reader: int) -> None:
 
 def _collect(pid: int, reader: int) -> dict[int, list[Any]]:
     """The worker's results by run; {} from a worker that did not finish (killed, failed)."""
-    with os.fdopen(reader, "rb") as stream, _no_collection():
+    with os.fdopen(reader, "rb") as stream, collection.paused():
         try:  # read as it arrives: the results' pickled bytes are never held whole beside them
             results = pickle.load(stream)
         except Exception:  # a truncated stream: its runs are computed here
@@ -208,17 +207,3 @@ def _collect(pid: int, reader: int) -> dict[int, list[Any]]:
     if os.waitstatus_to_exitcode(status) == 0 and isinstance(results, dict):
         return results  # trusted only from a worker that finished
     return {}
-
-
-@contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
-    """No cyclic garbage collection inside the block: unpickling a worker's results makes tens of
-    thousands of containers and no garbage, yet each 700 of them started a collection, which walked
-    the ever larger heap (three times the load itself, at 1,000 models)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

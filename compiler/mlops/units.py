@@ -75,6 +75,10 @@ class Unit:
     artifacts: tuple[Entry, ...] = ()
     pieces: tuple[tuple[str, str, Any], ...] = ()  # (target, environment, piece)
     keys: tuple[tuple[str, str], ...] = ()  # (environment, cache.ModelKeys of its resolved model, hex)
+    # its diagnostics, usages and policy hits as the snapshot it was read from holds them (None:
+    # computed now), written again as they are: rebuilding every kept unit's rows was most of an
+    # edit's snapshot write
+    rows: tuple[Any, Any, Any] | None = field(default=None, repr=False, compare=False)
 
 
 # an artifact without its bytes: path, sha256, target, environment, model
@@ -118,6 +122,7 @@ class Snapshot:
                     dict(commands),
                     pinned,
                     resolved,
+                    rows=(diagnostics, usages, hits),
                 )
                 for name, (files, diagnostics, usages, (hits, profile, known), commands, pinned, resolved) in entry[
                     "units"
@@ -166,12 +171,16 @@ class Snapshot:
                     part.profile,
                     profiles.setdefault(marshal.dumps(part.profile), len(profiles)),
                 )
-            index = hit[1]
-            units[name] = (
-                u.files,
+            diagnostics, usages, hits = u.rows or (
                 rows(u.diagnostics),
                 tuple(tuple(x) for x in u.usages),
-                ({k: rows(v) for k, v in part.hits.items()}, index, part.known),
+                {k: rows(v) for k, v in part.hits.items()},
+            )
+            units[name] = (
+                u.files,
+                diagnostics,
+                usages,
+                (hits, hit[1], part.known),
                 tuple(u.commands.items()),
                 u.pinned,
                 u.resolved,
@@ -179,12 +188,10 @@ class Snapshot:
         shards: dict[int, dict[str, Any]] = {}
         for name, u in self.units.items():
             shards.setdefault(_shard(name, self.SHARDS), {})[name] = (u.artifacts, u.pieces, u.keys)
+        wanted = range(self.SHARDS) if changed is None else sorted({_shard(name, self.SHARDS) for name in changed})
         out = {}
-        for shard in range(self.SHARDS):
-            if changed is None or shard in {_shard(name, self.SHARDS) for name in changed}:
-                out[_outputs(root) / f"{shard:02d}.bin"] = cache._encoded(
-                    {"key": self.key, "units": shards.get(shard, {})}
-                )
+        for shard in wanted:
+            out[_outputs(root) / f"{shard:02d}.bin"] = cache._encoded({"key": self.key, "units": shards.get(shard, {})})
         table = [marshal.loads(p) for p in profiles]
         entry = {"compiler": cache.fingerprint(), "key": self.key, "files": self.files, "profiles": table}
         out[_path(root)] = cache._encoded(entry | {"units": units})

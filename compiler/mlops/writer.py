@@ -15,12 +15,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops import __version__
 from mlops.canonical import strings_to_json
@@ -215,9 +215,15 @@ def recover(out: Path) -> None:
         raise WriteError(f"could not finish the interrupted compile of {out}: {exc.strerror or exc}") from None
 
 
-# same(rel, lstat) -> whether the old tree's file already holds the bytes about to be written
-# there, known without reading it (the cache's record of what the last compile wrote)
-Same = Callable[[str, os.stat_result], bool]
+class Same(Protocol):
+    """Whether the old tree's file already holds the bytes about to be written there, known from its
+    lstat without reading it (mlops.cache.unchanged: the record of what the last compile wrote)."""
+
+    def __call__(self, rel: str, st: os.stat_result) -> bool: ...
+
+    def among(self, rels: Iterable[str], tree: Mapping[str, os.stat_result]) -> set[str]:
+        """Those of `rels` that the tree (by lstat) holds so: __call__ of each, in one loop."""
+        ...
 
 
 @contextmanager
@@ -505,7 +511,7 @@ def _vouched_in(
 ) -> set[str]:
     """The files that a tree (its lstat `tree`) holds with the bytes about to be written, as `same`
     vouches."""
-    return {rel for rel in files if _kept(rel, tree.get(rel), same)} if same is not None else set()
+    return same.among(files, tree) if same is not None else set()
 
 
 def _unkept(out: Path, files: Mapping[str, bytes | Path | None], vouched: set[str], same: Same | None) -> list[str]:
