@@ -265,3 +265,37 @@ def test_the_snapshot_made_beside_a_clean_compiles_write_is_what_the_next_edit_k
     assert mlops("compile", root).exit_code == 0
     assert answered == [True]
     assert snapshot(root / "rendered") == _clean_tree(root, tmp_path / "clean")
+
+
+def test_another_environments_file_removed_under_env_leaves_the_lock_without_the_pipeline(
+    project, tmp_path, monkeypatch
+) -> None:
+    """`compile --env prod` after a dev file was removed (and a spec edited) writes what the whole
+    pipeline's compile of prod writes into the same output: prod's files new, the missing dev file
+    out of the lock; through the units, no model of the pipeline resolved. A dev file edited by
+    hand is still the pipeline's (it keeps the bytes the output holds)."""
+    import json
+
+    from tests.test_incremental import _clean_of, pipeline_runs
+
+    root, _ = project
+    gone = root / "rendered" / "dev" / "deepspeed" / "model-00001.json"
+    gone.unlink()
+    realistic.write_model(root, 2, variant=3)
+    pipelined = pipeline_runs(monkeypatch)
+    tree, _ = _clean_of(root, tmp_path / "clean", ("prod",))
+    pipelined.clear()
+    assert mlops("compile", "--env", "prod", root).exit_code == 0
+    assert pipelined == []
+    assert snapshot(root / "rendered") == tree
+    assert (
+        "dev/deepspeed/model-00001.json" not in json.loads((root / "rendered" / "mlops.lock").read_text())["artifacts"]
+    )
+    edited = root / "rendered" / "dev" / "deepspeed" / "model-00003.json"
+    edited.write_bytes(edited.read_bytes() + b" ")
+    realistic.write_model(root, 2, variant=4)
+    tree, _ = _clean_of(root, tmp_path / "clean2", ("prod",))
+    pipelined.clear()  # _clean_of's own run
+    assert mlops("compile", "--env", "prod", root).exit_code == 0
+    assert pipelined == [("prod",)]
+    assert snapshot(root / "rendered") == tree

@@ -558,7 +558,8 @@ def write(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = (
     files it compiled. With `envs`, the files of those environments only: the others' stay as they
     are (and the record, which then describes no whole compile, never answers "up to date").
     Where a file a unit keeps is not as the last compile wrote it (a hand edit: the writer has no
-    bytes for it), those units are computed and rendered again, and the write done once more.
+    bytes for it), those units are computed and rendered again, and the write done once more; an
+    other environment's file the output lacks is left out of the lock, as the whole pipeline does.
     writer.Unkept where the old output is not what the last compile wrote otherwise."""
     from mlops import writer
 
@@ -569,18 +570,26 @@ def write(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = (
             owners = {
                 e[0]: name for name, unit in delta.units().items() for e in unit.artifacts if compiled(e[3], envs)
             }
-            if not exc.files or any(rel not in owners for rel in exc.files):
-                raise  # no unit renders it now (the lock, another environment's file): the whole pipeline
-            again = solve(found, target, outputs=True, redo=frozenset(owners[rel] for rel in exc.files))
+            # another environment's file the output no longer holds leaves the lock, as the whole
+            # pipeline drops it; one edited by hand is kept as it is there, which only it does
+            gone = frozenset(rel for rel in exc.files if rel not in owners and not writer._regular(locked, rel))
+            if not exc.files or any(rel not in owners and rel not in gone for rel in exc.files):
+                raise  # no unit renders it now (the lock, another environment's edited file): the whole pipeline
+            redo = frozenset(owners[rel] for rel in exc.files if rel in owners)
+            again = solve(found, target, outputs=True, redo=redo) if redo else delta
             if again is None or not again.ok:
                 raise
-            return _write(again, found, locked, envs)
+            return _write(again, found, locked, envs, gone)
 
 
-def _write(delta: Delta, found: cache.Scan, locked: Path, envs: Sequence[str]) -> int:
+def _write(
+    delta: Delta, found: cache.Scan, locked: Path, envs: Sequence[str], gone: frozenset[str] = frozenset()
+) -> int:
+    """write's one try; `gone`: the other environments' files left out (the output lacks them)."""
     from mlops import parallel, writer
 
-    files, entries = render(delta, envs, _others(found.root, locked, envs) if envs else None)
+    others = {rel: e for rel, e in _others(found.root, locked, envs).items() if rel not in gone} if envs else None
+    files, entries = render(delta, envs, others)
     lock_bytes = lock(entries, delta.spec_hashes)
     shas = {rel: entry[1] for rel, entry in entries.items()}
     same = cache.unchanged(found.root, locked, shas)
