@@ -299,3 +299,20 @@ def test_another_environments_file_removed_under_env_leaves_the_lock_without_the
     assert mlops("compile", "--env", "prod", root).exit_code == 0
     assert pipelined == [("prod",)]
     assert snapshot(root / "rendered") == tree
+
+
+def test_alike_policy_profiles_are_one_object(tmp_path, monkeypatch) -> None:
+    """Most models' policy profiles are alike: each distinct one is one object in a process, so the
+    workers' pickled results, the snapshot and the rules across models meet a few, not one a model."""
+    import marshal
+
+    from tests.test_incremental import solved
+
+    profiles = solved(monkeypatch, lambda delta: [u.policies.profile for u in delta.fresh.values()])
+    root = tmp_path / "project"
+    realistic.write_project(root, 8)
+    assert mlops("compile", "-j", "1", root).exit_code == 0
+    [made] = profiles
+    values = {marshal.dumps(p) for p in made}
+    assert len(made) == 8 and len(values) < 8  # alike ones among them
+    assert len({id(p) for p in made}) == len(values)

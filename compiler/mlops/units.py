@@ -464,6 +464,7 @@ def _unit(
 
 
 _PROFILES: dict[bytes, Any] = {}  # the distinct policy profiles this process made, by their marshal bytes
+_PROFILES_KEPT = 10_000  # how many a long-lived process (mlops dev compiles again and again) remembers
 
 
 def _interned(part: Any) -> Any:
@@ -471,6 +472,8 @@ def _interned(part: Any) -> Any:
     keeps: most models' profiles are alike, so a worker's pickled results, the snapshot and the
     rules across models each meet a few distinct objects, not one per model (a third of the
     results' unpickling in the parent)."""
+    if len(_PROFILES) >= _PROFILES_KEPT:
+        _PROFILES.clear()
     part.profile = _PROFILES.setdefault(marshal.dumps(part.profile), part.profile)
     return part
 
