@@ -181,3 +181,26 @@ def test_a_committed_rendered_symlink_is_never_followed(project: Path, tmp_path:
     result = mlops("compile", project)
     assert result.exit_code == 1 and "error C002" in result.output and "symbolic link" in result.output
     assert (project / "rendered").is_symlink() and list((project / "build").iterdir()) == []
+
+
+def test_a_part_file_is_taken_only_from_its_place_in_the_staged_tree(tmp_path: Path) -> None:
+    """A file given as a Path must be the staged tree's own file at its path (a worker wrote it
+    there); one anywhere else is refused before the tree is swapped in, and the output stays away."""
+    out = tmp_path / "rendered"
+    with writer.parts(out) as staged:
+        assert staged is not None
+        (staged / "prod").mkdir()
+        placed, elsewhere = staged / "prod" / "a.json", tmp_path / "a.json"
+        placed.write_bytes(b"{}\n")
+        elsewhere.write_bytes(b"{}\n")
+        writer.write(out, {"prod/a.json": placed}, b"{}\n", staged=staged)
+        assert (out / "prod" / "a.json").read_bytes() == b"{}\n"
+    with writer.parts(out) as staged:
+        assert staged is not None
+        with pytest.raises(ValueError, match="must be in the staged tree"):
+            writer.write(out, {"prod/a.json": elsewhere}, b"{}\n", staged=staged)
+        (staged / "prod").mkdir(exist_ok=True)
+        (staged / "prod" / "b.json").write_bytes(b"[]\n")
+        with pytest.raises(ValueError, match="must be in the staged tree"):  # in the tree, at another path
+            writer.write(out, {"prod/a.json": staged / "prod" / "b.json"}, b"{}\n", staged=staged)
+    assert (out / "prod" / "a.json").read_bytes() == b"{}\n" and not (out / "prod" / "b.json").exists()

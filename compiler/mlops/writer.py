@@ -475,7 +475,7 @@ def _stage(
                 if not (src is not None and rel in vouched and _link(src, dst, name)):
                     raise Unkept(rel)
             elif isinstance(content, Path):
-                if content != into / name:
+                if str(content) != f"{into}/{name}":  # as strings: 14,000 Path joins cost 0.04 s
                     raise ValueError(f"{rel}: a part file must be in the staged tree, not at {content}")
                 if src is not None and rel in vouched:
                     _relink(src, dst, name)  # the same bytes again: the old tree's file stays the file
