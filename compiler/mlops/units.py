@@ -453,7 +453,9 @@ def _unit(
             artifacts += [e for e in before.artifacts if e[3] == env]
             pieces += [p for p in before.pieces if p[1] == env]
             continue
-        made, made_pieces = targets.render_needed((m, tuple(targets.TARGETS), tuple(targets.ENVIRONMENT_TARGETS)))
+        made, made_pieces = targets.render_needed(
+            (m, tuple(targets.TARGETS), tuple(targets.ENVIRONMENT_TARGETS)), digests=False
+        )
         made_now = [a for found in made.values() for a in found]
         fresh.update((a.path, a.content if parts is None else _part(parts, a.path, a.content)) for a in made_now)
         artifacts += [_entry(a) for a in made_now]

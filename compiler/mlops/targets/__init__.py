@@ -76,12 +76,13 @@ Rendered = tuple[dict[str, list[Artifact]], dict[str, Any]]  # per-model targets
 Needed = tuple[ResolvedModel, tuple[str, ...], tuple[str, ...]]  # a model, the targets and pieces to render
 
 
-def render_needed(work: Needed) -> Rendered:
+def render_needed(work: Needed, *, digests: bool = True) -> Rendered:
     """What one model must render: those of its files and of its pieces of the per-environment files
-    that are not known yet (with the files' sha256 taken here, so a worker process does that too)."""
+    that are not known yet (with `digests`, the files' sha256 taken here, so a worker process does
+    that too; mlops.units takes them where it keeps each file's entry)."""
     m, names, pieces = work
     return (
-        {name: [replace(a, digest=a.sha256) for a in TARGETS[name](m)] for name in names},
+        {name: [replace(a, digest=a.sha256) if digests else a for a in TARGETS[name](m)] for name in names},
         {name: ENVIRONMENT_TARGETS[name].piece(m) for name in pieces},
     )
 
