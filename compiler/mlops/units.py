@@ -210,7 +210,8 @@ def keep(root: Path, snapshot: dict[Path, bytes] | None) -> None:
     """The files Delta.snapshot made written; None: the snapshot forgotten."""
     if snapshot is None:
         forget(root)
-    for path, raw in (snapshot or {}).items():
+        return
+    for path, raw in snapshot.items():
         cache._put(path, raw)
 
 

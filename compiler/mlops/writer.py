@@ -303,11 +303,11 @@ def write(
         stats = None
         if previous is not None and (taken := _take(previous, out)) is not None:
             tree, kept = taken
-            stays = _vouched_in(files, kept, same)
-            missing = _unkept(out, files, stays, same)
-            if missing:  # nothing touched yet: the tree goes back, its files' lstat as they were
+            try:
+                stays = _vouched_in(out, files, kept, same)
+            except Unkept:  # nothing touched yet: the tree goes back, its files' lstat as they were
                 _put_back(tree, previous)
-                raise Unkept(f"{out}: {missing[0]} is not as the last compile wrote it", missing)
+                raise
             try:
                 stats = _rebuild(out, tree, files, kept, stays, same)
             except (OSError, Unkept) as exc:
@@ -324,10 +324,7 @@ def write(
         try:
             if stats is None:
                 old = _tree(out) if out.is_dir() else {}
-                vouched = _vouched_in(files, old, same)
-                missing = _unkept(out, files, vouched, same)
-                if missing:
-                    raise Unkept(f"{out}: {missing[0]} is not as the last compile wrote it", missing)
+                vouched = _vouched_in(out, files, old, same)
                 folders: dict[str, list[str]] = {}
                 for rel in files:
                     folder, _, name = rel.rpartition("/")
@@ -507,11 +504,15 @@ class Unkept(Exception):
 
 
 def _vouched_in(
-    files: Mapping[str, bytes | Path | None], tree: dict[str, os.stat_result], same: Same | None
+    out: Path, files: Mapping[str, bytes | Path | None], tree: dict[str, os.stat_result], same: Same | None
 ) -> set[str]:
     """The files that a tree (its lstat `tree`) holds with the bytes about to be written, as `same`
-    vouches."""
-    return same.among(files, tree) if same is not None else set()
+    vouches; Unkept naming every file given as None that neither it nor the output holds so."""
+    vouched = same.among(files, tree) if same is not None else set()
+    missing = _unkept(out, files, vouched, same)
+    if missing:
+        raise Unkept(f"{out}: {missing[0]} is not as the last compile wrote it", missing)
+    return vouched
 
 
 def _unkept(out: Path, files: Mapping[str, bytes | Path | None], vouched: set[str], same: Same | None) -> list[str]:
@@ -713,7 +714,7 @@ def _differences(
         edited = locked is not None and locked != (digest or hashlib.sha256(on_disk).hexdigest())
         findings.append(Finding(rel, "edited" if edited else "stale"))
     for rel in sorted(entries, key=lambda rel: rel.split("/")):  # as paths sort: by their parts
-        if rel == LOCK or rel in files or not entries[rel].is_file() or "__pycache__" in rel.split("/"):
+        if rel == LOCK or rel in files or not entries[rel].is_file():  # (walk leaves Python caches out)
             continue
         if environments is None or rel.split("/", 1)[0] in environments:
             findings.append(Finding(rel, "orphaned"))
