@@ -393,6 +393,94 @@ def _kept_tree(tmp_path: Path) -> tuple[Path, Path]:
     return root, root / ".mlops" / "cache" / "previous"
 
 
+def _write_listed(root: Path, listed: writer.Survey | None) -> None:
+    """The units' compile of `root`, written with the kept tree as `listed`."""
+    found = cache.scan(root)
+    delta = units.solve(found, found.output, outputs=True)
+    assert delta is not None and delta.ok
+    units.write(delta, found, found.output, (), listed)
+
+
+def test_a_compile_lists_the_kept_tree_on_the_other_core_and_takes_it_as_listed(tmp_path: Path, monkeypatch) -> None:
+    """The lstat of every kept file, a sixth of an edit's compile, is made while the units solve;
+    the write walks the tree no more. With one job, the listing is made here."""
+    root, _ = _kept_tree(tmp_path)
+    listers = tmp_path / "listers"
+    real = writer.survey
+
+    def survey(tree: Path) -> writer.Survey | None:
+        with open(listers, "a") as f:  # from whichever process lists it
+            f.write(f"{os.getpid()}\n")
+        return real(tree)
+
+    monkeypatch.setattr(writer, "survey", survey)
+    for variant, jobs in ((2, "2"), (3, "1")):
+        listers.unlink(missing_ok=True)
+        realistic.write_model(root, 1, variant=variant)
+        assert mlops("compile", root, "--jobs", jobs).exit_code == 0
+        pids = listers.read_text().split()
+        assert len(pids) == 1, pids
+        assert (pids[0] != str(os.getpid())) == (jobs == "2")
+        assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
+
+
+def test_a_kept_tree_as_listed_is_taken_without_another_walk(tmp_path: Path, monkeypatch) -> None:
+    root, previous = _kept_tree(tmp_path)
+    listed = writer.survey(previous)
+    assert listed is not None and len(listed.files) > 20
+    realistic.write_model(root, 1, variant=2)
+    monkeypatch.setattr(writer, "survey", lambda tree: pytest.fail(f"{tree} walked again"))
+    _write_listed(root, listed)
+    assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
+    assert mlops("compile", "--check", root).exit_code == 0
+
+
+@pytest.mark.parametrize("change", ["file removed", "file added", "folder moved and back", "tree replaced"])
+def test_a_kept_tree_changed_since_its_listing_is_listed_again(tmp_path: Path, change: str) -> None:
+    """The listing is trusted only while every folder of the tree is as listed (a file removed deep
+    down, taken as listed, would be missing from the output)."""
+    root, previous = _kept_tree(tmp_path)
+    listed = writer.survey(previous)
+    deep = previous / "prod" / "deepspeed"
+    if change == "file removed":
+        (deep / "model-00001.json").unlink()
+    elif change == "file added":
+        (deep / "stray.json").write_text("{}")
+    elif change == "folder moved and back":
+        deep.rename(previous / "moved")
+        (previous / "moved").rename(deep)
+    else:  # another compile swapped another tree in
+        shutil.copytree(previous, tmp_path / "other")
+        shutil.rmtree(previous)
+        (tmp_path / "other").rename(previous)
+    assert listed is not None and not listed.holds(previous)
+    realistic.write_model(root, 1, variant=2)
+    _write_listed(root, listed)
+    assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
+    assert mlops("compile", "--check", root).exit_code == 0
+
+
+def test_an_output_file_edited_after_the_listing_is_found_by_the_next_compile(tmp_path: Path) -> None:
+    """An edit in place keeps every folder as listed: the compile keeps the file as edited, as if
+    the edit came just after it, and records the key it listed, so --check and the next compile
+    find the edit."""
+    root, previous = _kept_tree(tmp_path)
+    listed = writer.survey(previous)
+    edited = root / "rendered" / "prod" / "deepspeed" / "model-00001.json"  # model 1: unchanged twice
+    assert edited.stat().st_ino == (previous / "prod" / "deepspeed" / "model-00001.json").stat().st_ino
+    original = edited.read_bytes()
+    with open(edited, "ab") as f:
+        f.write(b" ")
+    assert listed is not None and listed.holds(previous)
+    realistic.write_model(root, 0, variant=2)
+    _write_listed(root, listed)
+    assert edited.read_bytes() == original + b" "
+    assert mlops("compile", "--check", root).exit_code == 1
+    assert mlops("compile", root).exit_code == 0
+    assert edited.read_bytes() == original
+    assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
+
+
 def test_a_previous_tree_with_a_folder_where_a_file_goes_is_rebuilt(tmp_path: Path) -> None:
     """(A compiler whose layout moved a file into a folder of that name, or the other way round.)"""
     root, previous = _kept_tree(tmp_path)

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from mlops import writer
+from mlops import cache, writer
 from mlops.pipeline import render, validate
+from mlops.stat_keys import stat_key
 from tests.helpers import edit, mlops, snapshot
 
 MODEL = "models/churn-classifier.yaml"
@@ -204,3 +205,21 @@ def test_a_part_file_is_taken_only_from_its_place_in_the_staged_tree(tmp_path: P
         with pytest.raises(ValueError, match="must be in the staged tree"):  # in the tree, at another path
             writer.write(out, {"prod/a.json": staged / "prod" / "b.json"}, b"{}\n", staged=staged)
     assert (out / "prod" / "a.json").read_bytes() == b"{}\n" and not (out / "prod" / "b.json").exists()
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["tree kept", "no cache folder"])
+def test_the_stat_keys_a_write_returns_are_its_files_as_it_left_them(tmp_path: Path, kept: bool) -> None:
+    """What the tree record keeps. The new tree links the files it keeps from the old one; where the
+    old tree is then removed, not kept, each unlink changes the ctime of an inode the two shared: a
+    key read before would make the next compile take every kept file for a hand edit."""
+    out, previous = tmp_path / "rendered", (tmp_path / "cache" / "previous" if kept else None)
+    files = {f"prod/m{i}.json": f'{{"v": {i}}}'.encode() for i in range(20)}
+    keys = writer.write(out, files, b"{}\n", previous=previous)
+    for step in range(3):
+        shas = {rel: hashlib.sha256(data).hexdigest() for rel, data in files.items()}
+        files = files | {"prod/m0.json": f'{{"v": "step {step}"}}'.encode()}
+        digests = {rel: hashlib.sha256(data).hexdigest() for rel, data in files.items()}
+        inodes = {rel: os.lstat(out / rel).st_ino for rel in files}
+        keys = writer.write(out, files, b"{}\n", cache.Unchanged(digests, shas, keys), previous=previous)
+        assert keys == {rel: stat_key(os.lstat(out / rel)) for rel in files}, step
+        assert [rel for rel in files if os.lstat(out / rel).st_ino == inodes[rel]] == list(files)[1:]  # kept: linked

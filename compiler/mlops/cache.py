@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops import __version__
+from mlops.stat_keys import StatKey, stat_key
 
 if TYPE_CHECKING:  # imported where artifacts are made: the up-to-date answer needs no target
     from mlops.targets.base import Artifact
@@ -475,7 +476,7 @@ class Scan:
             h = hashlib.sha256()
             for rel, st in _others(self.root, target, {str(p) for p in self.files}):
                 # a folder by its kind only: what is in it is listed on its own
-                h.update(f"\0{rel}\0{(st.st_mode,) if stat.S_ISDIR(st.st_mode) else _stat_key(st)}".encode())
+                h.update(f"\0{rel}\0{(st.st_mode,) if stat.S_ISDIR(st.st_mode) else stat_key(st)}".encode())
             self._others[target] = h.digest()
         return self._others[target]
 
@@ -637,7 +638,7 @@ def up_to_date(
             st = os.lstat(on_disk[rel])
         except OSError:
             return None
-        if stats.get(rel) != _stat_key(st) and _sha(on_disk[rel]) != sha:
+        if stats.get(rel) != stat_key(st) and _sha(on_disk[rel]) != sha:
             return None
     return len(expected), target
 
@@ -661,17 +662,17 @@ def record(
     root: Path,
     target: Path,
     shas: dict[str, str],
+    stats: Mapping[str, StatKey],
     lock: bytes,
     commands: dict[tuple[str, ...], tuple[tuple[str, str], ...]],
     pinned: bool,
     found: Scan | None = None,
-    stats: Mapping[str, os.stat_result] | None = None,
     *,
     whole: bool = True,
     environments: Iterable[str] = (),
 ) -> None:
-    """Remember this compile's output (the sha256 of every file it wrote, and its lstat: `stats`
-    where the writer knows them, else read now) and, when the fast path may ever use them, its
+    """Remember this compile's output (the sha256 of every file it wrote, and the stat key
+    writer.write gave it) and, when the fast path may ever use them, its
     inputs (`found`, else scanned now): `commands` are the training commands with the files each
     names (hashed into the code versions), `pinned` whether a model pins a data revision (D802 asks
     git, which no input hash covers), `whole` whether the compile wrote every environment (one of
@@ -686,7 +687,7 @@ def record(
             "inputs": key,
             "target": str(_absolute(target)),
             "files": shas,
-            "stats": _stats(target, shas) if stats is None else _stat_keys(stats, shas),
+            "stats": {rel: stats[rel] for rel in shas if rel in stats},
             "lock": hashlib.sha256(lock).hexdigest(),
             "environments": sorted(environments),
             "commands": [(list(c), [list(f) for f in used]) for c, used in sorted(commands.items())],
@@ -707,29 +708,6 @@ def _absolute(target: Path) -> Path:
     from mlops.writer import _absolute as absolute
 
     return absolute(target)
-
-
-def _stats(target: Path, shas: dict[str, str]) -> dict[str, tuple[int, int, int, int]]:
-    """lstat of each file written, as (size, mtime_ns, ctime_ns, inode): while a file's stat stays
-    the same its bytes do (what git's index relies on; ctime cannot be set back by hand)."""
-    out: dict[str, tuple[int, int, int, int]] = {}
-    folder = str(target)
-    for rel in shas:
-        try:
-            st = os.lstat(os.path.join(folder, rel))
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode):
-            out[rel] = _stat_key(st)
-    return out
-
-
-def _stat_keys(stats: Mapping[str, os.stat_result], shas: dict[str, str]) -> dict[str, tuple[int, int, int, int]]:
-    return {rel: _stat_key(st) for rel in shas if (st := stats.get(rel)) is not None and stat.S_ISREG(st.st_mode)}
-
-
-def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def unchanged(root: Path, target: Path, digests: dict[str, str]) -> Unchanged | None:
@@ -755,17 +733,16 @@ class Unchanged:
 
     def __call__(self, rel: str, st: os.stat_result) -> bool:
         sha = self.digests.get(rel)
-        return sha is not None and self.shas.get(rel) == sha and self.stats.get(rel) == _stat_key(st)
+        return sha is not None and self.shas.get(rel) == sha and self.stats.get(rel) == stat_key(st)
 
-    def among(self, rels: Iterable[str], tree: Mapping[str, os.stat_result]) -> set[str]:
-        # __call__ and _stat_key inlined: an edit's compile of 10,000 models asks about 140,000 files
-        digests, shas, stats, lstat = self.digests, self.shas, self.stats, tree.get
+    def among(self, rels: Iterable[str], tree: Mapping[str, StatKey]) -> set[str]:
+        # one comprehension: an edit's compile of 10,000 models asks about 140,000 files
+        digests, shas, stats, listed = self.digests, self.shas, self.stats, tree.get
         return {
             rel
             for rel in rels
-            if (st := lstat(rel)) is not None
-            and stat.S_ISREG(st.st_mode)
-            and stats.get(rel) == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            if (key := listed(rel)) is not None
+            and stats.get(rel) == key
             and (sha := digests.get(rel)) is not None
             and shas.get(rel) == sha
         }

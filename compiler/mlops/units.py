@@ -34,9 +34,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops import cache
+
+if TYPE_CHECKING:
+    from mlops import writer
 
 
 def _path(root: Path) -> Path:
@@ -558,7 +561,9 @@ def _others(root: Path, out: Path, envs: Sequence[str]) -> dict[str, Entry]:
     }
 
 
-def write(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = ()) -> int:
+def write(
+    delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = (), listed: writer.Survey | None = None
+) -> int:
     """Write what `delta` compiled into `target` (the writer's atomic swap), then the tree record and
     the snapshot, all under the writer's lock (the next compile reads the three together); how many
     files it compiled. With `envs`, the files of those environments only: the others' stay as they
@@ -566,12 +571,13 @@ def write(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = (
     Where a file a unit keeps is not as the last compile wrote it (a hand edit: the writer has no
     bytes for it), those units are computed and rendered again, and the write done once more; an
     other environment's file the output lacks is left out of the lock, as the whole pipeline does.
-    writer.Unkept where the old output is not what the last compile wrote otherwise."""
+    writer.Unkept where the old output is not what the last compile wrote otherwise. `listed`: the
+    kept tree the write rebuilds (cache.previous_tree), as writer.survey listed it."""
     from mlops import writer
 
     with writer.locked(target) as locked:
         try:
-            return _write(delta, found, locked, envs)
+            return _write(delta, found, locked, envs, listed=listed)
         except writer.Unkept as exc:
             owners = {
                 e[0]: name for name, unit in delta.units().items() for e in unit.artifacts if compiled(e[3], envs)
@@ -585,11 +591,16 @@ def write(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = (
             again = solve(found, target, outputs=True, redo=redo) if redo else delta
             if again is None or not again.ok:
                 raise
-            return _write(again, found, locked, envs, gone)
+            return _write(again, found, locked, envs, gone, listed)
 
 
 def _write(
-    delta: Delta, found: cache.Scan, locked: Path, envs: Sequence[str], gone: frozenset[str] = frozenset()
+    delta: Delta,
+    found: cache.Scan,
+    locked: Path,
+    envs: Sequence[str],
+    gone: frozenset[str] = frozenset(),
+    listed: writer.Survey | None = None,
 ) -> int:
     """write's one try; `gone`: the other environments' files left out (the output lacks them)."""
     from mlops import parallel, writer
@@ -604,7 +615,7 @@ def _write(
     many = delta.touched is None or len(delta.touched) >= parallel.MIN_ITEMS_PER_JOB
     snapshot = parallel.Beside(partial(delta.snapshot, found.root, envs), fork=many)
     try:
-        stats = writer.write(locked, files, lock_bytes, same, delta.parts, cache.previous_tree(found.root))
+        stats = writer.write(locked, files, lock_bytes, same, delta.parts, cache.previous_tree(found.root), listed)
         units = delta.units().values()
         commands = {command: used for u in units for command, used in u.commands.items()}
         pinned = any(u.pinned for u in units)
@@ -612,11 +623,11 @@ def _write(
             found.root,
             locked,
             shas,
+            stats,
             lock_bytes,
             commands,
             pinned,
             found,
-            stats,
             whole=not envs,
             environments=delta.environments,
         )

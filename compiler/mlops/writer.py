@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mlops import __version__
 from mlops.canonical import strings_to_json
 from mlops.paths import entries_below
+from mlops.stat_keys import StatKey, stat_key
 
 if TYPE_CHECKING:  # the targets package imports every target: `compile --check` of an unchanged tree needs none
     from mlops.targets.base import Artifact
@@ -221,8 +222,8 @@ class Same(Protocol):
 
     def __call__(self, rel: str, st: os.stat_result) -> bool: ...
 
-    def among(self, rels: Iterable[str], tree: Mapping[str, os.stat_result]) -> set[str]:
-        """Those of `rels` that the tree (by lstat) holds so: __call__ of each, in one loop."""
+    def among(self, rels: Iterable[str], tree: Mapping[str, StatKey]) -> set[str]:
+        """Those of `rels` that the tree (its regular files' stat keys) holds so: __call__ of each, in one loop."""
         ...
 
 
@@ -271,7 +272,8 @@ def write(
     same: Same | None = None,
     staged: Path | None = None,
     previous: Path | None = None,
-) -> dict[str, os.stat_result] | None:
+    listed: Survey | None = None,
+) -> dict[str, StatKey]:
     """Build the whole tree beside `out`, then swap it in with one atomic step: whenever the process
     dies, `out` holds the old tree or the new one, complete. Every failure is a WriteError (C002).
 
@@ -285,7 +287,8 @@ def write(
     files that differ from it (`_rebuild`): linking every file of a 14,000-file tree, then removing
     the old one, cost more than everything else an incremental compile does. A file kept there is
     trusted only as `same` vouches for it (hard links share their inode with the output's files,
-    so an edit of the output in place shows in the previous tree's lstat too).
+    so an edit of the output in place shows in the previous tree's lstat too). `listed`: that tree
+    as survey() listed it beside the compile's other work, used while it still holds the tree.
 
     A file given as None is one the caller has no bytes for (mlops.units): it must be the old
     tree's, as `same` vouches, and is linked; else Unkept is raised and nothing is written (so it is
@@ -293,15 +296,14 @@ def write(
     `parts`), the new tree is built in it, where a file given as a Path is in place already (a
     worker wrote it there).
 
-    Returns the lstat of every file of the new tree where the write knows them without another
-    walk (a tree rebuilt from `previous`), else None."""
+    Returns the stat key of every file of the new tree (as it was made: the tree record's)."""
     with locked(out) as out:
         if out.is_symlink():
             raise WriteError(f"{out} is a symbolic link; mlops writes its output as a real folder")
         if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / LOCK).is_file())):
             raise WriteError(f"{out} exists and was not written by mlops (no {LOCK}); refusing to replace it")
-        stats = None
-        if previous is not None and (taken := _take(previous, out)) is not None:
+        rebuilt: dict[str, StatKey] | None = None
+        if previous is not None and (taken := _take(previous, out, listed)) is not None:
             tree, kept = taken
             try:
                 stays = _vouched_in(out, files, kept, same)
@@ -309,58 +311,133 @@ def write(
                 _put_back(tree, previous)
                 raise
             try:
-                stats = _rebuild(out, tree, files, kept, stays, same)
+                rebuilt = _rebuild(out, tree, files, kept, stays, same)
             except (OSError, Unkept) as exc:
                 shutil.rmtree(tree, ignore_errors=True)
                 if isinstance(exc, Unkept) or any(isinstance(c, Path) for c in files.values()):
                     raise Unkept(str(exc)) from None  # the caller writes every file, through the whole pipeline
                 # (a kept tree it could not rebuild, say a folder made read-only: every file has its
                 # bytes here, so the fresh tree below is written, or says what is wrong)
-        if stats is None:  # no kept tree rebuilt: a fresh one (the workers' parts tree, or a new folder)
+        if rebuilt is None:  # no kept tree rebuilt: a fresh one (the workers' parts tree, or a new folder)
             try:
                 tree = staged or Path(tempfile.mkdtemp(prefix=_staging_prefix(out) + "new-", dir=out.parent))
             except OSError as exc:
                 raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
         try:
+            stats = rebuilt
             if stats is None:
-                old = _tree(out) if out.is_dir() else {}
+                old = _keys(_tree(out)) if out.is_dir() else {}
                 vouched = _vouched_in(out, files, old, same)
                 folders: dict[str, list[str]] = {}
                 for rel in files:
                     folder, _, name = rel.rpartition("/")
                     folders.setdefault(folder, []).append(name)
+                stats = {}
                 for folder, names in folders.items():
-                    _stage(out, tree, folder, names, files, old, vouched)
+                    stats.update(_stage(out, tree, folder, names, files, old, vouched))
             (tree / LOCK).write_bytes(lock)
             os.chmod(tree, 0o755)
-            _swap(tree, out, previous)
+            kept = _swap(tree, out, previous)
         except OSError as exc:
             shutil.rmtree(tree, ignore_errors=True)
             raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
         except Unkept:  # raised while staging, before anything was swapped
             shutil.rmtree(tree, ignore_errors=True)
             raise
-        return stats
+        # a tree removed: its unlinks changed the ctime of the inodes it shared with the new one
+        return stats if kept else _keys_now(out, stats)
 
 
-def _take(previous: Path, out: Path) -> tuple[Path, dict[str, os.stat_result]] | None:
+@dataclass(frozen=True)
+class Survey:
+    """A kept tree listed ahead of the write that takes it (survey(), on another core while the
+    compile solves): each file's stat key and each folder's identity. The write trusts the listing
+    while every folder is as listed: a file added, removed or renamed anywhere in the tree, or the
+    tree swapped by another compile, changes some folder's mtime or ctime. (A file edited in place
+    since is a hand edit of the output made after this compile: the tree record keeps its listed
+    key, so the next compile, or --check, finds it.)"""
+
+    folders: dict[str, tuple[int, int, int, int]]  # posix path ('' the tree) -> (device, inode, mtime_ns, ctime_ns)
+    files: dict[str, StatKey]
+
+    def holds(self, tree: Path) -> bool:
+        try:
+            return all(
+                _identity(os.lstat(f"{tree}/{rel}" if rel else tree)) == was for rel, was in self.folders.items()
+            )
+        except OSError:
+            return False
+
+
+def survey(tree: Path) -> Survey | None:
+    """`tree` listed; None where it is missing, unreadable, or holds anything but folders and
+    regular files (no link is followed or listed)."""
+    folders: dict[str, tuple[int, int, int, int]] = {}
+    files: dict[str, StatKey] = {}
+    stack = [("", str(tree))]
+    try:
+        while stack:
+            rel, path = stack.pop()
+            st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode):
+                return None
+            folders[rel[:-1]] = _identity(st)  # before its entries: one changed since shows in it
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append((f"{rel}{entry.name}/", entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        files[rel + entry.name] = stat_key(entry.stat(follow_symlinks=False))
+                    else:
+                        return None
+    except OSError:
+        return None
+    return Survey(folders, files)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _keys_now(out: Path, rels: Iterable[str]) -> dict[str, StatKey]:
+    """The stat keys of those of `rels` that are regular files of `out` now."""
+    keys: dict[str, StatKey] = {}
+    for rel in rels:
+        try:
+            st = os.lstat(os.path.join(out, rel))
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            keys[rel] = stat_key(st)
+    return keys
+
+
+def _keys(tree: Mapping[str, os.stat_result]) -> dict[str, StatKey]:
+    """The stat keys of a tree's regular files (its lstat `tree`)."""
+    return {rel: stat_key(st) for rel, st in tree.items() if stat.S_ISREG(st.st_mode)}
+
+
+def _take(previous: Path, out: Path, listed: Survey | None) -> tuple[Path, dict[str, StatKey]] | None:
     """The previous tree moved beside the output, where recover() removes it should this compile be
-    killed, with the lstat of its files; None where there is none, or it is not a plain tree of
+    killed, with its files' stat keys (`listed`'s where it still holds the tree: checked before the
+    move, which changes the tree's ctime); None where there is none, or it is not a plain tree of
     files (then it is removed: nothing in it is followed or written through)."""
     try:
         if not stat.S_ISDIR(os.lstat(previous).st_mode):
             return None
+        files = listed.files if listed is not None and listed.holds(previous) else None
         tree = Path(tempfile.mkdtemp(prefix=_staging_prefix(out) + "new-", dir=out.parent))
     except OSError:
         return None
     try:
         os.rename(previous, tree)  # onto the empty folder mkdtemp made: the name is this compile's
-        stats = _tree(tree)
-    except OSError:  # another file system than the output's, or unreadable
+    except OSError:  # another file system than the output's
         shutil.rmtree(tree, ignore_errors=True)
         return None
-    if all(stat.S_ISREG(st.st_mode) for st in stats.values()):
-        return tree, stats
+    if files is None and (now := survey(tree)) is not None:
+        files = now.files
+    if files is not None:
+        return tree, files
     shutil.rmtree(tree, ignore_errors=True)
     return None
 
@@ -369,14 +446,14 @@ def _rebuild(
     out: Path,
     tree: Path,
     files: Mapping[str, bytes | Path | None],
-    old: dict[str, os.stat_result],
+    old: dict[str, StatKey],
     stays: set[str],
     same: Same | None,
-) -> dict[str, os.stat_result]:
-    """Make `tree` (the previous tree, lstat `old`) hold `files`: a file no longer produced is
+) -> dict[str, StatKey]:
+    """Make `tree` (the previous tree, its files' stat keys `old`) hold `files`: a file no longer produced is
     removed first (so a folder may become a file, or a file a folder); a file of `stays` (`same`
     vouches for it) stays, else a part file is moved in, one the output holds as `same` vouches is
-    linked from it, any other is written. The lstat of every file of the result."""
+    linked from it, any other is written. The stat key of every file of the result."""
     gone = [rel for rel in old if rel not in files]  # its mlops.lock among them
     for rel in gone:
         os.unlink(tree / rel)
@@ -387,7 +464,7 @@ def _rebuild(
             except OSError:
                 break
             folder = folder.rpartition("/")[0]
-    stats: dict[str, os.stat_result] = {}
+    stats: dict[str, StatKey] = {}
     folders: dict[str, tuple[int, int | None]] = {}  # folder -> descriptors of it in `tree` and in `out`
     try:
         for rel, content in files.items():
@@ -414,7 +491,7 @@ def _rebuild(
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=into)
                 with os.fdopen(fd, "wb") as f:
                     f.write(content)
-            stats[rel] = os.stat(name, dir_fd=into, follow_symlinks=False)
+            stats[rel] = stat_key(os.stat(name, dir_fd=into, follow_symlinks=False))
     finally:
         for into, src in folders.values():
             os.close(into)
@@ -451,12 +528,12 @@ def _stage(
     folder: str,
     names: list[str],
     files: Mapping[str, bytes | Path | None],
-    old: dict[str, os.stat_result],
+    old: Mapping[str, StatKey],
     vouched: set[str],
-) -> None:
+) -> dict[str, StatKey]:
     """One folder of the new tree: each file linked from the old tree's folder (`vouched`: those it
-    holds with the bytes about to be written) or written. Through the two folders' descriptors
-    (linkat, openat): 9,000 files by whole paths cost twice as much."""
+    holds with the bytes about to be written) or written; their stat keys. Through the two folders'
+    descriptors (linkat, openat, fstatat): 9,000 files by whole paths cost twice as much."""
     into = staged / folder if folder else staged
     into.mkdir(parents=True, exist_ok=True)
     dst = os.open(into, os.O_RDONLY | os.O_DIRECTORY)
@@ -464,6 +541,7 @@ def _stage(
         src = os.open(out / folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW) if old else None
     except OSError:
         src = None  # no such folder in the old tree: every file of it is written
+    stats: dict[str, StatKey] = {}
     try:
         for name in names:
             rel = f"{folder}/{name}" if folder else name
@@ -480,16 +558,18 @@ def _stage(
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dst)
                 with os.fdopen(fd, "wb") as f:
                     f.write(content)
+            stats[rel] = stat_key(os.stat(name, dir_fd=dst, follow_symlinks=False))
     finally:
         os.close(dst)
         if src is not None:
             os.close(src)
+    return stats
 
 
-def _holds(out: Path, rel: str, st: os.stat_result | None, content: bytes, vouched: bool) -> bool:
-    """Whether the old tree's file (lstat `st`: a symbolic link never counts) holds `content`: its
-    record vouches for it, or its bytes say so."""
-    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != len(content):
+def _holds(out: Path, rel: str, key: StatKey | None, content: bytes, vouched: bool) -> bool:
+    """Whether the old tree's regular file (stat key `key`; None for anything else) holds `content`:
+    its record vouches for it, or its bytes say so."""
+    if key is None or key[0] != len(content):
         return False
     return vouched or (out / rel).read_bytes() == content
 
@@ -504,9 +584,9 @@ class Unkept(Exception):
 
 
 def _vouched_in(
-    out: Path, files: Mapping[str, bytes | Path | None], tree: dict[str, os.stat_result], same: Same | None
+    out: Path, files: Mapping[str, bytes | Path | None], tree: Mapping[str, StatKey], same: Same | None
 ) -> set[str]:
-    """The files that a tree (its lstat `tree`) holds with the bytes about to be written, as `same`
+    """The files that a tree (its regular files' stat keys `tree`) holds with the bytes about to be written, as `same`
     vouches; Unkept naming every file given as None that neither it nor the output holds so."""
     vouched = same.among(files, tree) if same is not None else set()
     missing = _unkept(out, files, vouched, same)
@@ -574,14 +654,14 @@ def _tree(out: Path) -> dict[str, os.stat_result]:
     return {rel: entry.stat(follow_symlinks=False) for rel, entry in entries_below(out)}
 
 
-def _swap(staged: Path, out: Path, previous: Path | None = None) -> None:
-    """`staged` in place of `out`; the tree it replaces kept at `previous` (else removed)."""
+def _swap(staged: Path, out: Path, previous: Path | None = None) -> bool:
+    """`staged` in place of `out`; the tree it replaces kept at `previous` (else removed). False
+    where a tree was removed (_keep)."""
     if not out.exists():
         os.rename(staged, out)  # nothing to replace: one rename
-        return
+        return True
     if exchange(staged, out):
-        _keep(staged, previous)  # it holds the old tree now; if killed here, recover() removes it
-        return
+        return _keep(staged, previous)  # it holds the old tree now; if killed here, recover() removes it
     # No atomic exchange on this system: two renames, journaled first, so that a kill between
     # them is completed by the next compile or check (recover), never leaving no output.
     old = out.parent / f"{_staging_prefix(out)}old-{staged.name.rsplit('-', 1)[-1]}"
@@ -597,22 +677,25 @@ def _swap(staged: Path, out: Path, previous: Path | None = None) -> None:
         journal.unlink()
         raise
     journal.unlink()
-    _keep(old, previous)
+    return _keep(old, previous)
 
 
-def _keep(old: Path, previous: Path | None) -> None:
+def _keep(old: Path, previous: Path | None) -> bool:
     """The replaced tree moved to `previous` for the next write to build on; removed where it
-    cannot go there (another file system, no cache folder)."""
+    cannot go there (another file system, no cache folder). False where a tree was removed: the
+    new tree's files linked from it then have another ctime than the write saw."""
     if previous is not None:
         try:
-            if os.path.lexists(previous):  # not taken (not a plain tree, or a race): replaced
+            replaced = os.path.lexists(previous)
+            if replaced:  # not taken (not a plain tree, or a race)
                 _remove(previous)
             previous.parent.mkdir(parents=True, exist_ok=True)
             os.rename(old, previous)
-            return
+            return not replaced
         except OSError:
             pass
     shutil.rmtree(old, ignore_errors=True)
+    return False
 
 
 def _remove(path: Path) -> None:

@@ -1,0 +1,14 @@
+"""A file's lstat as the key that vouches for its bytes: (size, mtime_ns, ctime_ns, inode). While
+a file's key stays the same its bytes do (what git's index relies on; a ctime cannot be set back
+by hand). The writer reports these for the files it writes, the tree record keeps them
+(mlops.cache), and a tree is listed by them (writer.survey)."""
+
+from __future__ import annotations
+
+import os
+
+StatKey = tuple[int, int, int, int]
+
+
+def stat_key(st: os.stat_result) -> StatKey:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
