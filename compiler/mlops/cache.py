@@ -671,9 +671,9 @@ def record(
     whole: bool = True,
     environments: Iterable[str] = (),
 ) -> None:
-    """Remember this compile's output (the sha256 of every file it wrote, and the stat key
-    writer.write gave it) and, when the fast path may ever use them, its
-    inputs (`found`, else scanned now): `commands` are the training commands with the files each
+    """Remember this compile's output (the sha256 of every file it wrote, and the stat key that
+    writer.write returned for it) and, when the fast path may ever use them, its inputs (`found`,
+    else scanned now): `commands` are the training commands with the files each
     names (hashed into the code versions), `pinned` whether a model pins a data revision (D802 asks
     git, which no input hash covers), `whole` whether the compile wrote every environment (one of
     some environments leaves the others' files as they were: never "up to date"), `environments`

@@ -172,7 +172,7 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     if found is not None and not check:
         with writer.parts(target) as parts:
             with progress.on_terminal(text), parallel.using(jobs):  # the bar is gone before anything is printed
-                listing = _listing(found.root, target)
+                listing = _listing(found.root)
                 # of some environments: each file's bytes come back (few: the others' files stay)
                 delta = units.solve(found, target, outputs=True, parts=None if envs else parts)
             try:
@@ -287,18 +287,17 @@ def _wrote(files: int, environments: int, target: Path, path: Path, fmt: str) ->
         _echo_diagnostics([], path, fmt)
 
 
-def _listing(root: Path, target: Path):
-    """writer.survey of the tree the write will build from (the kept one, cache.previous_tree; the
-    output where none is kept yet), made on the other core while mlops.units solves: the lstat of
-    every file, a sixth of an edit's compile at 1,000 models."""
+def _listing(root: Path):
+    """writer.survey of the kept tree the write will build in (cache.previous_tree), made on the
+    other core while mlops.units solves: the lstat of every file, a sixth of an edit's compile at
+    1,000 models."""
     from functools import partial
 
     from mlops import cache, parallel, writer
 
     previous = cache.previous_tree(root)
-    tree = previous if previous is not None and previous.is_dir() else target
-    there = os.path.isdir(tree)  # else nothing to list: no fork (nor an error: a name too long is the writer's to word)
-    return parallel.Beside(partial(writer.survey, tree) if there else lambda: None, fork=there)
+    kept = previous is not None and previous.is_dir()  # else nothing to list: no fork
+    return parallel.Beside(partial(writer.survey, previous) if kept else lambda: None, fork=kept)
 
 
 def _compile_units(path: Path, delta, found, target: Path, fmt: str, envs: tuple[str, ...], listing) -> bool:
