@@ -1,7 +1,7 @@
 """Model versions and releases in the environment's artifact store (fsspec): see `store`.
 
-Imports only fsspec: the CLI's `mlops models` and `mlops rollback`, the Dagster assets and the
-servers share it.
+Imports fsspec, on first use, and nothing heavier: the CLI's `mlops models` and `mlops rollback`,
+the Dagster assets and the servers share it.
 """
 
 from mlops.runtime.registry.lineage import lineage

@@ -32,9 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
-
 LOCAL_DEFAULT = ".mlops/artifacts"  # under the project folder
 RELEASE = "release.json"
 METRICS = "metrics.json"
@@ -134,6 +131,8 @@ class ModelRegistry:
         self.artifacts = artifacts.rstrip("/")
         self.environment = environment
         self.model = model
+        import fsspec  # on first use: a Dagster code location imports this module, its assets open stores when they run
+
         try:
             self.fs, base = fsspec.core.url_to_fs(self.artifacts, **storage_options)
         except (ImportError, ValueError) as exc:  # an s3:// store without s3fs installed, an unknown scheme
@@ -146,6 +145,8 @@ class ModelRegistry:
 
     @property
     def local(self) -> bool:
+        from fsspec.implementations.local import LocalFileSystem
+
         return isinstance(self.fs, LocalFileSystem)
 
     def path(self, *parts: str | int) -> str:
@@ -343,6 +344,8 @@ class ModelRegistry:
 
 def models_in(artifacts: str, environment: str) -> list[str]:
     """Names of the models with a folder in an environment's store."""
+    import fsspec
+
     fs, base = fsspec.core.url_to_fs(artifacts.rstrip("/"))
     try:
         entries = fs.ls(f"{base.rstrip('/')}/{environment}", detail=False)
