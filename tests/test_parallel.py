@@ -139,7 +139,8 @@ def test_beside_computes_here_what_a_killed_or_failed_child_did_not(tmp_path: Pa
             beside.result()
 
 
-def test_a_cancelled_beside_leaves_no_child(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["cancel()", "a with block left by an error"])
+def test_a_cancelled_beside_leaves_no_child(tmp_path: Path, how: str) -> None:
     pid_file, flag = tmp_path / "pid", tmp_path / "done"
 
     def slow() -> None:
@@ -147,13 +148,21 @@ def test_a_cancelled_beside_leaves_no_child(tmp_path: Path) -> None:
         time.sleep(0.5)
         flag.write_text("written")
 
+    def started() -> None:
+        deadline = time.monotonic() + 10
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
     with parallel.using(2):
         beside = parallel.Beside(slow, fork=True)
-    deadline = time.monotonic() + 10
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    beside.cancel()
+    if how == "cancel()":
+        started()
+        beside.cancel()
+    else:
+        with pytest.raises(KeyError), beside:
+            started()
+            raise KeyError("the caller's next step failed")
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)  # killed and reaped
     time.sleep(0.7)
@@ -211,7 +220,8 @@ def test_the_progress_counts_every_item_of_every_worker(small_shares: None) -> N
     with progress.listening(Recorder()), parallel.using(3):
         out = parallel.map_forked(_pid_and_square, list(range(30)), "render")
     assert seen == [("render", 30, 30)]
-    assert len({pid for pid, _ in out}) == 3
+    # workers' items among them (a worker that starts late on a loaded machine may find no run left)
+    assert len({pid for pid, _ in out}) >= 2
 
 
 def test_a_worker_prints_nothing_into_the_parents_streams(small_shares: None, capfd: pytest.CaptureFixture) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mlops import resolve, schema
@@ -88,6 +88,7 @@ def _put(doc: Any, path: tuple, key: str | None, value: Any) -> Any:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(TARGETS), st.none() | st.sampled_from(["extra", "rank", "min", "gpu"]), VALUES)
+@example(("Model", 0, ()), None, None)  # the whole document null (check once read None as "the document's own")
 def test_the_compiled_validator_agrees_with_jsonschema(target, key, value) -> None:
     kind, i, path = target
     instance = _put(DOCS[kind][i], path, key, value)

@@ -170,16 +170,12 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     text = fmt == "text"
     target = out if out is not None or found is None else found.output
     if found is not None and not check:
-        with writer.parts(target) as parts:
-            with progress.on_terminal(text), parallel.using(jobs):  # the bar is gone before anything is printed
-                listing = _listing(found.root)
+        with parallel.using(jobs), writer.parts(target) as parts, _listing(found.root) as listing:
+            with progress.on_terminal(text):  # the bar is gone before anything is printed
                 # of some environments: each file's bytes come back (few: the others' files stay)
                 delta = units.solve(found, target, outputs=True, parts=None if envs else parts)
-            try:
-                if delta is not None and _compile_units(path, delta, found, target, fmt, envs, listing):
-                    return  # else the whole pipeline compiles (see _compile_units)
-            finally:
-                listing.cancel()
+            if delta is not None and _compile_units(path, delta, found, target, fmt, envs, listing):
+                return  # else the whole pipeline compiles (see _compile_units)
     if found is not None and check:
         with progress.on_terminal(text), parallel.using(jobs):
             delta = units.solve(found, target, outputs=True)

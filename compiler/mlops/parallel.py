@@ -137,6 +137,12 @@ class Beside(Generic[R]):
             _stop(*self._child)
             self._child = None
 
+    def __enter__(self) -> Beside[R]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()  # a value never asked for: the child is not left writing to a pipe no one reads
+
 
 RUNS_PER_JOB = 32  # runs of about 30 ms each at 1,000 models: the last one is all a process may wait
 

@@ -186,9 +186,12 @@ def check_header(doc: Document, expected: str | None) -> list[Diagnostic]:
     return []
 
 
-def check(doc: Document, kind: str, data: Any = None) -> list[Diagnostic]:
+_DOCUMENTS_OWN = object()  # check's default: None is data too (a YAML file of `null`)
+
+
+def check(doc: Document, kind: str, data: Any = _DOCUMENTS_OWN) -> list[Diagnostic]:
     """Validate `data` (default: the document's) against the schema of `kind`."""
-    instance = doc.data if data is None else data
+    instance = doc.data if data is _DOCUMENTS_OWN else data
     if _fast_valid(kind, instance, doc):
         return []
     return explain(doc, kind, instance)

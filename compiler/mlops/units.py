@@ -613,8 +613,7 @@ def _write(
     # the snapshot's bytes made on another core while the tree and its record are written (a
     # twentieth of a clean compile of 1,000 models); written once the output is
     many = delta.touched is None or len(delta.touched) >= parallel.MIN_ITEMS_PER_JOB
-    snapshot = parallel.Beside(partial(delta.snapshot, found.root, envs), fork=many)
-    try:
+    with parallel.Beside(partial(delta.snapshot, found.root, envs), fork=many) as snapshot:  # cancelled on a failure
         stats = writer.write(locked, files, lock_bytes, same, delta.parts, cache.previous_tree(found.root), listed)
         units = delta.units().values()
         commands = {command: used for u in units for command, used in u.commands.items()}
@@ -631,10 +630,7 @@ def _write(
             whole=not envs,
             environments=delta.environments,
         )
-    except BaseException:
-        snapshot.cancel()
-        raise
-    keep(found.root, snapshot.result())
+        keep(found.root, snapshot.result())
     return sum(1 for e in entries.values() if compiled(e[3], envs))
 
 
