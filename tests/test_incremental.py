@@ -481,6 +481,43 @@ def test_an_output_file_edited_after_the_listing_is_found_by_the_next_compile(tm
     assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
 
 
+def _compiled_once(tmp_path: Path) -> Path:
+    """A project compiled once: its output is all there is (no tree kept yet)."""
+    root = tmp_path / "project"
+    realistic.write_project(root, 2)
+    assert mlops("compile", root).exit_code == 0
+    assert not (root / ".mlops" / "cache" / "previous").exists()
+    return root
+
+
+def test_the_first_edit_links_the_output_as_listed_without_another_walk(tmp_path: Path, monkeypatch) -> None:
+    root = _compiled_once(tmp_path)
+    listed = writer.survey(root / "rendered")
+    realistic.write_model(root, 0, variant=1)
+    monkeypatch.setattr(writer, "_tree", lambda tree: pytest.fail(f"{tree} walked again"))
+    _write_listed(root, listed)
+    assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
+    assert mlops("compile", "--check", root).exit_code == 0
+
+
+def test_an_output_file_edited_after_the_listing_is_not_linked_into_the_first_edits_tree(tmp_path: Path) -> None:
+    """Without a kept tree the new one links the output's files, and records the keys they have once
+    linked: a file edited since the listing (its size or mtime no longer as listed) is not linked
+    but rendered again, or the edit would stay unseen."""
+    root = _compiled_once(tmp_path)
+    listed = writer.survey(root / "rendered")
+    edited = root / "rendered" / "prod" / "deepspeed" / "model-00001.json"  # a model the edit leaves alone
+    original = edited.read_bytes()
+    with open(edited, "ab") as f:
+        f.write(b" ")
+    assert listed is not None and listed.holds(root / "rendered")
+    realistic.write_model(root, 0, variant=1)
+    _write_listed(root, listed)
+    assert edited.read_bytes() == original
+    assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
+    assert mlops("compile", "--check", root).exit_code == 0
+
+
 def test_a_previous_tree_with_a_folder_where_a_file_goes_is_rebuilt(tmp_path: Path) -> None:
     """(A compiler whose layout moved a file into a folder of that name, or the other way round.)"""
     root, previous = _kept_tree(tmp_path)

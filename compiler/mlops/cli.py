@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from mlops.diagnostics import Diagnostic
+    from mlops.parallel import Beside
+    from mlops.writer import Survey
 
 
 class _Path(click.Path):
@@ -170,7 +172,7 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     text = fmt == "text"
     target = out if out is not None or found is None else found.output
     if found is not None and not check:
-        with parallel.using(jobs), writer.parts(target) as parts, _listing(found.root) as listing:
+        with parallel.using(jobs), writer.parts(target) as parts, _listing(found.root, target) as listing:
             with progress.on_terminal(text):  # the bar is gone before anything is printed
                 # of some environments: each file's bytes come back (few: the others' files stay)
                 delta = units.solve(found, target, outputs=True, parts=None if envs else parts)
@@ -283,20 +285,23 @@ def _wrote(files: int, environments: int, target: Path, path: Path, fmt: str) ->
         _echo_diagnostics([], path, fmt)
 
 
-def _listing(root: Path):
-    """writer.survey of the kept tree the write will build in (cache.previous_tree), made on the
-    other core while mlops.units solves: the lstat of every file, a sixth of an edit's compile at
-    1,000 models."""
+def _listing(root: Path, target: Path) -> Beside[Survey | None]:
+    """writer.survey of the tree the write builds from (the kept one, cache.previous_tree; without
+    one, the output), made on the other core while mlops.units solves: the lstat of every file, a
+    sixth of an edit's compile at 1,000 models."""
     from functools import partial
 
     from mlops import cache, parallel, writer
 
     previous = cache.previous_tree(root)
-    kept = previous is not None and previous.is_dir()  # else nothing to list: no fork
-    return parallel.Beside(partial(writer.survey, previous) if kept else lambda: None, fork=kept)
+    tree = previous if previous is not None and previous.is_dir() else target
+    there = os.path.isdir(tree)  # else nothing to list: no fork (nor an error: a name too long is the writer's to word)
+    return parallel.Beside(partial(writer.survey, tree) if there else lambda: None, fork=there)
 
 
-def _compile_units(path: Path, delta, found, target: Path, fmt: str, envs: tuple[str, ...], listing) -> bool:
+def _compile_units(
+    path: Path, delta, found, target: Path, fmt: str, envs: tuple[str, ...], listing: Beside[Survey | None]
+) -> bool:
     """Write what mlops.units.solve compiled (of `envs`, where given); False where the caller
     compiles through the whole pipeline: the old output is not what the last compile wrote, or
     _units_answer says no. `listing`: _listing's."""

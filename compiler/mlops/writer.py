@@ -287,8 +287,9 @@ def write(
     files that differ from it (`_rebuild`): linking every file of a 14,000-file tree, then removing
     the old one, cost more than everything else an incremental compile does. A file kept there is
     trusted only as `same` vouches for it (hard links share their inode with the output's files,
-    so an edit of the output in place shows in the previous tree's lstat too). `listed`: that tree
-    as survey() listed it beside the compile's other work, used while it still holds the tree.
+    so an edit of the output in place shows in the previous tree's lstat too). `listed`: that tree,
+    or without one the output, as survey() listed it beside the compile's other work, used while
+    it still holds the tree (and a file linked from the output only while it is still as listed).
 
     A file given as None is one the caller has no bytes for (mlops.units): it must be the old
     tree's, as `same` vouches, and is linked; else Unkept is raised and nothing is written (so it is
@@ -326,7 +327,7 @@ def write(
         try:
             stats = rebuilt
             if stats is None:
-                old = _keys(_tree(out)) if out.is_dir() else {}
+                old = _listed(out, listed) if out.is_dir() else {}
                 vouched = _vouched_in(out, files, old, same)
                 folders: dict[str, list[str]] = {}
                 for rel in files:
@@ -412,9 +413,11 @@ def _keys_now(out: Path, rels: Iterable[str]) -> dict[str, StatKey]:
     return keys
 
 
-def _keys(tree: Mapping[str, os.stat_result]) -> dict[str, StatKey]:
-    """The stat keys of a tree's regular files (its lstat `tree`)."""
-    return {rel: stat_key(st) for rel, st in tree.items() if stat.S_ISREG(st.st_mode)}
+def _listed(tree: Path, listed: Survey | None) -> dict[str, StatKey]:
+    """The stat keys of `tree`'s regular files: `listed`'s where it holds the tree, else read now."""
+    if listed is not None and listed.holds(tree):
+        return listed.files
+    return {rel: stat_key(st) for rel, st in _tree(tree).items() if stat.S_ISREG(st.st_mode)}
 
 
 def _take(previous: Path, out: Path, listed: Survey | None) -> tuple[Path, dict[str, StatKey]] | None:
@@ -546,24 +549,47 @@ def _stage(
         for name in names:
             rel = f"{folder}/{name}" if folder else name
             content, st = files[rel], old.get(rel)
-            if content is None:
-                if not (src is not None and rel in vouched and _link(src, dst, name)):
-                    raise Unkept(rel)
-            elif isinstance(content, Path):
+            if isinstance(content, Path):
                 if str(content) != f"{into}/{name}":  # as strings: 14,000 Path joins cost 0.04 s
                     raise ValueError(f"{rel}: a part file must be in the staged tree, not at {content}")
                 if src is not None and rel in vouched:
-                    _relink(src, dst, name)  # the same bytes again: the old tree's file stays the file
-            elif not (src is not None and _holds(out, rel, st, content, rel in vouched) and _link(src, dst, name)):
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dst)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(content)
-            stats[rel] = stat_key(os.stat(name, dir_fd=dst, follow_symlinks=False))
+                    _relink(src, dst, name, st)  # the same bytes again: the old tree's file stays the file
+                key = None
+            else:
+                key = _linked(out, src, dst, rel, name, st, content, rel in vouched) if src is not None else None
+                if key is None:
+                    if content is None:  # edited since it was vouched for: its unit renders it again
+                        raise Unkept(f"{out}: {rel} is not as the last compile wrote it", [rel])
+                    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666, dir_fd=dst)
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(content)
+            stats[rel] = key or stat_key(os.stat(name, dir_fd=dst, follow_symlinks=False))
     finally:
         os.close(dst)
         if src is not None:
             os.close(src)
     return stats
+
+
+def _linked(
+    out: Path, src: int, dst: int, rel: str, name: str, st: StatKey | None, content: bytes | None, vouched: bool
+) -> StatKey | None:
+    """The stat key of the old tree's file linked into the new one as `name`, where it holds the bytes
+    (content None: as `vouched`) and is still the file listed as `st` once linked; None where not
+    linked (an edit since the listing: unlinked again)."""
+    if not (vouched if content is None else _holds(out, rel, st, content, vouched)) or not _link(src, dst, name):
+        return None
+    key = _as_listed(dst, name, st)
+    if key is None:
+        os.unlink(name, dir_fd=dst)
+    return key
+
+
+def _as_listed(folder: int, name: str, st: StatKey | None) -> StatKey | None:
+    """The stat key of `name`, just linked into `folder`, where its size, mtime and inode are as
+    listed (`st`: the link changed its ctime, an edit since the listing changed more); else None."""
+    key = stat_key(os.stat(name, dir_fd=folder, follow_symlinks=False))
+    return key if st is not None and (key[0], key[1], key[3]) == (st[0], st[1], st[3]) else None
 
 
 def _holds(out: Path, rel: str, key: StatKey | None, content: bytes, vouched: bool) -> bool:
@@ -640,11 +666,16 @@ def _link_as(src: int, dst: int, name: str, as_name: str) -> bool:
     return True
 
 
-def _relink(src: int, dst: int, name: str) -> None:
-    """`name` in folder `dst` replaced by a hard link of `name` in folder `src`, in one rename;
-    left as it is where the file system has no hard links."""
+def _relink(src: int, dst: int, name: str, st: StatKey | None) -> None:
+    """`name` in folder `dst` replaced by a hard link of `name` in folder `src`, in one rename (which
+    changes its ctime again), where that file is still as listed (`st`, _as_listed); left as it is
+    where it is not, or the file system has no hard links."""
     link = f".{name}.link"  # the new tree is this compile's own: no such name is there yet
-    if _link_as(src, dst, name, link):
+    if not _link_as(src, dst, name, link):
+        return
+    if _as_listed(dst, link, st) is None:
+        os.unlink(link, dir_fd=dst)
+    else:
         os.replace(link, name, src_dir_fd=dst, dst_dir_fd=dst)
 
 
