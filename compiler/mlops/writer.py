@@ -351,12 +351,13 @@ def write(
 
 @dataclass(frozen=True)
 class Survey:
-    """A kept tree listed ahead of the write that takes it (survey(), on another core while the
-    compile solves): each file's stat key and each folder's identity. The write trusts the listing
-    while every folder is as listed: a file added, removed or renamed anywhere in the tree, or the
-    tree swapped by another compile, changes some folder's mtime or ctime. (A file edited in place
-    since is a hand edit of the output made after this compile: the tree record keeps its listed
-    key, so the next compile, or --check, finds it.)"""
+    """The tree a write builds from (the kept one, else the output) listed ahead of it (survey(), on
+    another core while the compile solves): each file's stat key and each folder's identity. The
+    write trusts the listing while every folder is as listed: a file added, removed or renamed
+    anywhere in the tree, or the tree swapped by another compile, changes some folder's mtime or
+    ctime. A kept file edited in place since is a hand edit of the output made after this compile
+    (the tree record keeps its listed key, so the next compile, or --check, finds it); a file of
+    the output is linked only while it is as listed (_as_listed)."""
 
     folders: dict[str, tuple[int, int, int, int]]  # posix path ('' the tree) -> (device, inode, mtime_ns, ctime_ns)
     files: dict[str, StatKey]
