@@ -572,7 +572,8 @@ def write(
     bytes for it), those units are computed and rendered again, and the write done once more; an
     other environment's file the output lacks is left out of the lock, as the whole pipeline does.
     writer.Unkept where the old output is not what the last compile wrote otherwise. `listed`: the
-    kept tree the write rebuilds (cache.previous_tree), as writer.survey listed it."""
+    tree the write builds from (the kept one, cache.previous_tree; else the output), as
+    writer.survey listed it."""
     from mlops import writer
 
     with writer.locked(target) as locked:

@@ -338,7 +338,7 @@ def write(
                     stats.update(_stage(out, tree, folder, names, files, old, vouched))
             (tree / LOCK).write_bytes(lock)
             os.chmod(tree, 0o755)
-            kept = _swap(tree, out, previous)
+            intact = _swap(tree, out, previous)
         except OSError as exc:
             shutil.rmtree(tree, ignore_errors=True)
             raise WriteError(f"could not write {out}: {exc.strerror or exc}") from None
@@ -346,7 +346,7 @@ def write(
             shutil.rmtree(tree, ignore_errors=True)
             raise
         # a tree removed: its unlinks changed the ctime of the inodes it shared with the new one
-        return stats if kept else _keys_now(out, stats)
+        return stats if intact else _keys_now(out, stats)
 
 
 @dataclass(frozen=True)
@@ -357,7 +357,7 @@ class Survey:
     anywhere in the tree, or the tree swapped by another compile, changes some folder's mtime or
     ctime. A kept file edited in place since is a hand edit of the output made after this compile
     (the tree record keeps its listed key, so the next compile, or --check, finds it); a file of
-    the output is linked only while it is as listed (_as_listed)."""
+    the output is linked only while it is as listed (_link_as_listed)."""
 
     folders: dict[str, tuple[int, int, int, int]]  # posix path ('' the tree) -> (device, inode, mtime_ns, ctime_ns)
     files: dict[str, StatKey]
@@ -578,19 +578,22 @@ def _linked(
     """The stat key of the old tree's file linked into the new one as `name`, where it holds the bytes
     (content None: as `vouched`) and is still the file listed as `st` once linked; None where not
     linked (an edit since the listing: unlinked again)."""
-    if not (vouched if content is None else _holds(out, rel, st, content, vouched)) or not _link(src, dst, name):
+    if not (vouched if content is None else _holds(out, rel, st, content, vouched)):
         return None
-    key = _as_listed(dst, name, st)
-    if key is None:
-        os.unlink(name, dir_fd=dst)
-    return key
+    return _link_as_listed(src, dst, name, name, st)
 
 
-def _as_listed(folder: int, name: str, st: StatKey | None) -> StatKey | None:
-    """The stat key of `name`, just linked into `folder`, where its size, mtime and inode are as
-    listed (`st`: the link changed its ctime, an edit since the listing changed more); else None."""
-    key = stat_key(os.stat(name, dir_fd=folder, follow_symlinks=False))
-    return key if st is not None and (key[0], key[1], key[3]) == (st[0], st[1], st[3]) else None
+def _link_as_listed(src: int, dst: int, name: str, as_name: str, st: StatKey | None) -> StatKey | None:
+    """`name` of folder `src` hard-linked into folder `dst` as `as_name`, kept where its size, mtime
+    and inode are then as listed (`st`: the link changed its ctime, an edit since the listing
+    changed more): its stat key; None where not linked (no hard links there, or unlinked again)."""
+    if not _link_as(src, dst, name, as_name):
+        return None
+    key = stat_key(os.stat(as_name, dir_fd=dst, follow_symlinks=False))
+    if st is not None and (key[0], key[1], key[3]) == (st[0], st[1], st[3]):
+        return key
+    os.unlink(as_name, dir_fd=dst)
+    return None
 
 
 def _holds(out: Path, rel: str, key: StatKey | None, content: bytes, vouched: bool) -> bool:
@@ -603,7 +606,8 @@ def _holds(out: Path, rel: str, key: StatKey | None, content: bytes, vouched: bo
 
 class Unkept(Exception):
     """A file write() was to keep from the old tree is not there as the last compile wrote it
-    (`files`: those write() found, before it touched anything)."""
+    (`files`: those write() found so: before it touched the output's files, or, in a fresh tree,
+    once one changed since the listing; the tree it staged is removed)."""
 
     def __init__(self, message: str, files: Sequence[str] = ()) -> None:
         super().__init__(message)
@@ -669,14 +673,10 @@ def _link_as(src: int, dst: int, name: str, as_name: str) -> bool:
 
 def _relink(src: int, dst: int, name: str, st: StatKey | None) -> None:
     """`name` in folder `dst` replaced by a hard link of `name` in folder `src`, in one rename (which
-    changes its ctime again), where that file is still as listed (`st`, _as_listed); left as it is
-    where it is not, or the file system has no hard links."""
+    changes its ctime again), where that file is still as listed (`st`, _link_as_listed); left as
+    it is where it is not, or the file system has no hard links."""
     link = f".{name}.link"  # the new tree is this compile's own: no such name is there yet
-    if not _link_as(src, dst, name, link):
-        return
-    if _as_listed(dst, link, st) is None:
-        os.unlink(link, dir_fd=dst)
-    else:
+    if _link_as_listed(src, dst, name, link, st) is not None:
         os.replace(link, name, src_dir_fd=dst, dst_dir_fd=dst)
 
 
