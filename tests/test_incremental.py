@@ -332,7 +332,8 @@ def test_a_compile_builds_its_tree_in_the_previous_one_and_trusts_nothing_edited
     realistic.write_project(root, 3)
     out, previous = root / "rendered", root / ".mlops" / "cache" / "previous"
     assert mlops("compile", root).exit_code == 0
-    assert not previous.exists()  # nothing was replaced
+    twin, outputs = _inodes(previous), _inodes(out)
+    assert twin and all(outputs[rel] == f for rel, f in twin.items())  # its twin: the output's very files
     realistic.write_model(root, 0, variant=1)
     assert mlops("compile", root).exit_code == 0
     assert previous.is_dir() and (root / ".mlops" / "cache" / ".gitignore").read_text().strip().endswith("*")
@@ -482,11 +483,12 @@ def test_an_output_file_edited_after_the_listing_is_found_by_the_next_compile(tm
 
 
 def _compiled_once(tmp_path: Path) -> Path:
-    """A project compiled once: its output is all there is (no tree kept yet)."""
+    """A project compiled once, its twin gone (say it could not be kept): the output is all there
+    is, and the next compile links its files into a fresh tree."""
     root = tmp_path / "project"
     realistic.write_project(root, 2)
     assert mlops("compile", root).exit_code == 0
-    assert not (root / ".mlops" / "cache" / "previous").exists()
+    shutil.rmtree(root / ".mlops" / "cache" / "previous")
     return root
 
 
@@ -516,6 +518,59 @@ def test_an_output_file_edited_after_the_listing_is_not_linked_into_the_first_ed
     assert edited.read_bytes() == original
     assert snapshot(root / "rendered") == _clean(root, tmp_path / "clean")[0]
     assert mlops("compile", "--check", root).exit_code == 0
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"], ids=["in this process", "by the workers"])
+def test_a_clean_compile_keeps_a_twin_of_its_tree_that_the_first_edit_builds_in(
+    tmp_path: Path, monkeypatch, jobs: str
+) -> None:
+    """Without an output to replace, a compile keeps no old tree; it keeps a twin of its own instead
+    (each file a model's unit wrote, hard-linked as it was written), so the first edit after it
+    rebuilds the few files that change in the twin rather than linking every file into a new tree."""
+    from mlops import parallel
+
+    monkeypatch.setattr(parallel, "MIN_ITEMS_PER_JOB", 1)  # three models are many, as far as forking goes
+    root = tmp_path / "project"
+    realistic.write_project(root, 3)
+    out, previous = root / "rendered", root / ".mlops" / "cache" / "previous"
+    assert mlops("compile", root, "--jobs", jobs).exit_code == 0
+    outputs, twin = _inodes(out), _inodes(previous)
+    assert twin and all(outputs[rel] == f for rel, f in twin.items())  # the output's very files
+    assert {rel for rel in outputs if "model-" in rel} <= twin.keys()  # every model's
+    assert not list(root.glob(".mlops-*"))  # nothing left beside the output
+    monkeypatch.setattr(writer, "_stage", lambda *args: pytest.fail("a fresh tree was staged"))
+    rebuilt: list[int] = []
+    real = writer._rebuild
+    monkeypatch.setattr(writer, "_rebuild", lambda *args: rebuilt.append(1) or real(*args))
+    realistic.write_model(root, 0, variant=1)
+    assert mlops("compile", root, "--jobs", jobs).exit_code == 0
+    assert rebuilt
+    monkeypatch.undo()  # the clean compile below stages its own tree
+    after = _inodes(out)
+    assert snapshot(out) == _clean(root, tmp_path / "clean")[0]
+    unchanged = [rel for rel in after if rel.endswith("model-00002.json")]
+    assert unchanged and all(after[rel] == outputs[rel] for rel in unchanged)  # the same files still
+    assert mlops("compile", "--check", root).exit_code == 0
+
+
+def test_a_compile_that_replaces_an_output_or_fails_keeps_no_twin(tmp_path: Path) -> None:
+    """The twin is made only where the write keeps no tree: a compile that replaces an output keeps
+    that one (its own lock in it), and a compile that fails leaves no tree beside the output."""
+    root = tmp_path / "project"
+    realistic.write_project(root, 2)
+    model = root / "models" / "model-00000.yaml"
+    good = model.read_text()
+    model.write_text(good.replace("name: model-00000", "name: Model_00000!"))
+    assert mlops("compile", root).exit_code == 1
+    assert not (root / "rendered").exists() and not (root / ".mlops" / "cache" / "previous").exists()
+    assert not list(root.glob(".mlops-*"))
+    model.write_text(good)
+    assert mlops("compile", root).exit_code == 0
+    shutil.rmtree(root / ".mlops")
+    assert mlops("compile", root).exit_code == 0
+    previous = root / ".mlops" / "cache" / "previous"
+    assert (previous / "mlops.lock").is_file()  # the output it replaced, not a twin
+    assert not list(root.glob(".mlops-*"))
 
 
 def test_a_previous_tree_with_a_folder_where_a_file_goes_is_rebuilt(tmp_path: Path) -> None:

@@ -166,6 +166,7 @@ def test_the_workers_write_the_files_they_render_into_the_new_tree(tmp_path, mon
     killed = root / ".mlops-rendered-parts-999999999-x"  # no such process
     (killed / "prod").mkdir(parents=True)
     (killed / "prod" / "x.json").write_text("{}")
+    (root / f"{killed.name}-twin").mkdir()  # its twin (writer.parts)
     running = root / f".mlops-rendered-parts-{os.getpid()}-y"  # this process: alive
     running.mkdir()
     assert mlops("compile", root).exit_code == 0

@@ -172,7 +172,8 @@ def compile(path: Path, envs: tuple[str, ...], out: Path | None, check: bool, jo
     text = fmt == "text"
     target = out if out is not None or found is None else found.output
     if found is not None and not check:
-        with parallel.using(jobs), writer.parts(target) as parts, _listing(found.root, target) as listing:
+        kept = None if envs else cache.previous_tree(found.root)  # where the write keeps a tree: see writer.parts
+        with parallel.using(jobs), writer.parts(target, kept) as parts, _listing(found.root, target) as listing:
             with progress.on_terminal(text):  # the bar is gone before anything is printed
                 # of some environments: each file's bytes come back (few: the others' files stay)
                 delta = units.solve(found, target, outputs=True, parts=None if envs else parts)

@@ -484,18 +484,23 @@ def _interned(part: Any) -> Any:
     return part
 
 
-_MADE_FOLDERS: set[str] = set()  # folders this process made already: 14,000 files sit in 20 folders
+# folders of parts trees this process made already (14,000 files sit in 20 folders), with the
+# folder of the tree's twin that each file written there is linked into (None: no twin)
+_MADE_FOLDERS: dict[str, str | None] = {}
 
 
 def _part(parts: Path, rel: str, content: bytes) -> bytes | Path:
-    """`content` written at `rel` in the new tree `parts` (a rendered path, below it); the bytes
-    themselves where that fails (a full disk): the writer then writes them, and reports the failure."""
+    """`content` written at `rel` in the new tree `parts` (a rendered path, below it), and linked into
+    its twin where it has one (writer.parts); the bytes themselves where the write fails (a full
+    disk): the writer then writes them, and reports the failure."""
     path = f"{parts}/{rel}"
-    folder = path.rpartition("/")[0]
+    folder, _, name = path.rpartition("/")
     try:
-        if folder not in _MADE_FOLDERS:
+        if folder in _MADE_FOLDERS:
+            twin = _MADE_FOLDERS[folder]
+        else:
             os.makedirs(folder, exist_ok=True)
-            _MADE_FOLDERS.add(folder)
+            twin = _MADE_FOLDERS[folder] = _twin_folder(parts, folder)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             view = memoryview(content)
@@ -505,7 +510,27 @@ def _part(parts: Path, rel: str, content: bytes) -> bytes | Path:
             os.close(fd)
     except OSError:
         return content
+    if twin is not None:
+        try:
+            os.link(path, f"{twin}/{name}", follow_symlinks=False)
+        except OSError:  # no hard links there: the next write writes what the twin lacks
+            _MADE_FOLDERS[folder] = None
     return Path(path)
+
+
+def _twin_folder(parts: Path, folder: str) -> str | None:
+    """`folder` of the parts tree made in its twin, where it has one."""
+    from mlops.writer import twin_of
+
+    twin = twin_of(parts)
+    if not os.path.isdir(twin):
+        return None
+    inside = twin + folder[len(str(parts)) :]
+    try:
+        os.makedirs(inside, exist_ok=True)
+    except OSError:
+        return None
+    return inside
 
 
 def _entry(a: Any) -> Entry:
