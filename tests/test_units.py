@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import realistic
 from mlops import cache
+from mlops.stat_keys import Placed
 from tests.helpers import mlops, resolutions, snapshot
 from tests.test_incremental import _clean, kept_models, solved
 
@@ -171,7 +172,7 @@ def test_the_workers_write_the_files_they_render_into_the_new_tree(tmp_path, mon
     running.mkdir()
     assert mlops("compile", root).exit_code == 0
     [files] = made
-    assert files and all(isinstance(v, Path) for v in files.values())  # not one file's bytes came back
+    assert files and all(type(v) is Placed for v in files.values())  # not one file's bytes came back
     assert not killed.exists() and running.is_dir()
     assert sorted(p.name for p in root.glob(".mlops-*")) == [running.name]
     tree = snapshot(root / "rendered")

@@ -16,7 +16,8 @@ import pytest
 
 from mlops import cache, writer
 from mlops.pipeline import render, validate
-from mlops.stat_keys import stat_key
+from mlops.stat_keys import Placed, stat_key
+from mlops.writer import LOCK
 from tests.helpers import edit, mlops, snapshot
 
 MODEL = "models/churn-classifier.yaml"
@@ -184,27 +185,22 @@ def test_a_committed_rendered_symlink_is_never_followed(project: Path, tmp_path:
     assert (project / "rendered").is_symlink() and list((project / "build").iterdir()) == []
 
 
-def test_a_part_file_is_taken_only_from_its_place_in_the_staged_tree(tmp_path: Path) -> None:
-    """A file given as a Path must be the staged tree's own file at its path (a worker wrote it
-    there); one anywhere else is refused before the tree is swapped in, and the output stays away."""
+def test_a_placed_file_is_the_staged_trees_own_with_the_key_it_was_written_with(tmp_path: Path) -> None:
+    """A file given as Placed is the staged tree's own file at its path (a worker wrote it there and
+    read its key): it is swapped in as it is, and its key is the one recorded. Without a staged
+    tree it names no file: refused, before the output is touched."""
     out = tmp_path / "rendered"
     with writer.parts(out) as staged:
         assert staged is not None
         (staged / "prod").mkdir()
-        placed, elsewhere = staged / "prod" / "a.json", tmp_path / "a.json"
+        placed = staged / "prod" / "a.json"
         placed.write_bytes(b"{}\n")
-        elsewhere.write_bytes(b"{}\n")
-        writer.write(out, {"prod/a.json": placed}, b"{}\n", staged=staged)
-        assert (out / "prod" / "a.json").read_bytes() == b"{}\n"
-    with writer.parts(out) as staged:
-        assert staged is not None
-        with pytest.raises(ValueError, match="must be in the staged tree"):
-            writer.write(out, {"prod/a.json": elsewhere}, b"{}\n", staged=staged)
-        (staged / "prod").mkdir(exist_ok=True)
-        (staged / "prod" / "b.json").write_bytes(b"[]\n")
-        with pytest.raises(ValueError, match="must be in the staged tree"):  # in the tree, at another path
-            writer.write(out, {"prod/a.json": staged / "prod" / "b.json"}, b"{}\n", staged=staged)
-    assert (out / "prod" / "a.json").read_bytes() == b"{}\n" and not (out / "prod" / "b.json").exists()
+        stats = writer.write(out, {"prod/a.json": Placed(stat_key(os.lstat(placed)))}, b"{}\n", staged=staged)
+    assert (out / "prod" / "a.json").read_bytes() == b"{}\n"
+    assert stats == {"prod/a.json": stat_key(os.lstat(out / "prod" / "a.json"))}
+    with pytest.raises(ValueError, match="staged tree"):
+        writer.write(out, {"prod/a.json": Placed((3, 1, 1, 1))}, b"{}\n")
+    assert (out / "prod" / "a.json").read_bytes() == b"{}\n" and sorted(out.iterdir()) == [out / LOCK, out / "prod"]
 
 
 @pytest.mark.parametrize("kept", [True, False], ids=["tree kept", "no cache folder"])

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops import cache
+from mlops.stat_keys import Placed, stat_key
 
 if TYPE_CHECKING:
     from mlops import writer
@@ -235,7 +236,7 @@ class Delta:
     environments: dict[str, Any]  # name -> Environment
     kept: dict[str, Unit]  # the units taken from the snapshot
     fresh: dict[str, Unit]  # the units computed now
-    made: dict[str, bytes | Path]  # the files rendered now (compile only): bytes, or where a worker wrote them
+    made: dict[str, bytes | Placed]  # the files rendered now (compile only): bytes, or Placed where a worker wrote them
     files: dict[str, tuple[str, str | None, Any]]  # the snapshot's files entry for the project as it is
     spec_hashes: dict[str, str]
     key: str | None  # the project's own inputs' (None: nothing may be kept for the next compile)
@@ -355,21 +356,21 @@ def solve(
         # give their model (P301's) is one unit, computed again here from all of them
         work = [(d, found.raw[now[d]]) for d in load]
         computed = parallel.map_forked(partial(_file, base, keeping, outputs, parts), work, "check")
-        by_name: dict[str, list[tuple[str, Any, dict[str, bytes | Path]]]] = {}
+        by_name: dict[str, list[tuple[str, Any, dict[str, bytes | Placed]]]] = {}
         for display, name, _, unit, made in computed:
             if name is not None:
                 by_name.setdefault(name, []).append((display, unit, made))
         fresh: dict[str, Unit] = {}
-        made: dict[str, bytes | Path] = {}
+        made: dict[str, bytes | Placed] = {}
         for name, results in by_name.items():
             if len(results) == 1:
                 fresh[name] = results[0][1]
                 made.update(results[0][2])
             else:
                 for _, _, alone in results:  # what each file rendered alone is not the unit's
-                    for written in alone.values():
-                        if isinstance(written, Path):
-                            written.unlink()
+                    for rel, written in alone.items():
+                        if type(written) is Placed:
+                            _unpart(parts, rel)
                 docs = [parse("Model", display, found.raw[now[display]])[0] for display, _, _ in results]
                 fresh[name], twin = _unit(base, keeping, outputs, parts, (name, docs))
                 made.update(twin)
@@ -401,7 +402,7 @@ def solve(
 
 def _file(
     base: Any, old: dict[str, Unit], outputs: bool, parts: Path | None, item: tuple[str, bytes]
-) -> tuple[str, str | None, list[Any], Unit | None, dict[str, bytes | Path]]:
+) -> tuple[str, str | None, list[Any], Unit | None, dict[str, bytes | Placed]]:
     """One model file parsed (the name it gives its model, None when it does not load, and its
     problems) and computed as a unit of its own. The document stays in the worker."""
     from mlops.project import parse
@@ -417,7 +418,7 @@ def _file(
 
 def _unit(
     base: Any, old: dict[str, Unit], outputs: bool, parts: Path | None, item: tuple[str, list[Any]]
-) -> tuple[Unit, dict[str, bytes | Path]]:
+) -> tuple[Unit, dict[str, bytes | Placed]]:
     """One unit computed: resolved in every environment, checked, and with `outputs` rendered (an
     environment it resolves in as the old snapshot's unit did keeps that unit's files and pieces):
     the files rendered now, by path, as bytes or (with `parts`) as the file written in that new tree."""
@@ -450,7 +451,7 @@ def _unit(
     previous = dict(before.keys) if before is not None else {}
     artifacts: list[Entry] = []
     pieces: list[tuple[str, str, Any]] = []
-    fresh: dict[str, bytes | Path] = {}
+    fresh: dict[str, bytes | Placed] = {}
     for m in models:
         env, key = m.environment.name, keys(m).hex()
         if before is not None and previous.get(env) == key:  # resolved alike: its files and pieces stay
@@ -489,10 +490,10 @@ def _interned(part: Any) -> Any:
 _MADE_FOLDERS: dict[str, str | None] = {}
 
 
-def _part(parts: Path, rel: str, content: bytes) -> bytes | Path:
+def _part(parts: Path, rel: str, content: bytes) -> bytes | Placed:
     """`content` written at `rel` in the new tree `parts` (a rendered path, below it), and linked into
-    its twin where it has one (writer.parts); the bytes themselves where the write fails (a full
-    disk): the writer then writes them, and reports the failure."""
+    its twin where it has one (writer.parts): Placed, with its key once linked; the bytes themselves
+    where the write fails (a full disk): the writer then writes them, and reports the failure."""
     path = f"{parts}/{rel}"
     folder, _, name = path.rpartition("/")
     try:
@@ -506,16 +507,26 @@ def _part(parts: Path, rel: str, content: bytes) -> bytes | Path:
             view = memoryview(content)
             while view:
                 view = view[os.write(fd, view) :]
+            if twin is not None:
+                try:
+                    os.link(path, f"{twin}/{name}", follow_symlinks=False)
+                except OSError:  # no hard links there: the next write writes what the twin lacks
+                    _MADE_FOLDERS[folder] = None
+            key = stat_key(os.fstat(fd))  # once linked: the link changed its ctime
         finally:
             os.close(fd)
     except OSError:
         return content
-    if twin is not None:
-        try:
-            os.link(path, f"{twin}/{name}", follow_symlinks=False)
-        except OSError:  # no hard links there: the next write writes what the twin lacks
-            _MADE_FOLDERS[folder] = None
-    return Path(path)
+    return Placed(key)
+
+
+def _unpart(parts: Path, rel: str) -> None:
+    """A part file removed, with its link in the twin (made here or by a worker)."""
+    from mlops.writer import twin_of
+
+    for path in (f"{parts}/{rel}", f"{twin_of(parts)}/{rel}"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _twin_folder(parts: Path, folder: str) -> str | None:
@@ -539,8 +550,8 @@ def _entry(a: Any) -> Entry:
 
 def render(
     delta: Delta, envs: Sequence[str] = (), others: dict[str, Entry] | None = None
-) -> tuple[dict[str, bytes | Path | None], dict[str, Entry]]:
-    """The output's files (None: a file of the old tree, which the writer links; a Path: one a worker
+) -> tuple[dict[str, bytes | Placed | None], dict[str, Entry]]:
+    """The output's files (None: a file of the old tree, which the writer links; Placed: one a worker
     wrote in the new tree) and every file's entry: the units' files, and the per-environment files
     joined from every unit's pieces. With `envs`, the files of those environments, and `others`:
     the entries of the other environments' files the old tree keeps."""
@@ -548,7 +559,7 @@ def render(
 
     units = delta.units()
     entries = {e[0]: e for unit in units.values() for e in unit.artifacts if compiled(e[3], envs)}
-    files: dict[str, bytes | Path | None] = dict.fromkeys(entries)
+    files: dict[str, bytes | Placed | None] = dict.fromkeys(entries)
     files.update((path, made) for path, made in delta.made.items() if path in entries)
     grouped: dict[tuple[str, str], list[Any]] = {}
     for unit in units.values():
@@ -686,11 +697,10 @@ def check(delta: Delta, found: cache.Scan, target: Path, envs: Sequence[str] = (
         return len(files), writer.check(locked, expected, lock_bytes, list(envs) or None, same, tree)
 
 
-def _expected(content: bytes | Path | None, sha256: str) -> bytes | str:
-    """What writer.check compares a file with: its bytes, or its sha256 where the output keeps it."""
-    if content is None:
-        return sha256
-    return content.read_bytes() if isinstance(content, Path) else content  # a Path: rendered by a worker in place
+def _expected(content: bytes | Placed | None, sha256: str) -> bytes | str:
+    """What writer.check compares a file with: its bytes, or its sha256 where the output keeps it
+    or a worker wrote it in place."""
+    return sha256 if content is None or type(content) is Placed else content
 
 
 def lock(entries: dict[str, Entry], spec_hashes: dict[str, str]) -> bytes:

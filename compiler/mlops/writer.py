@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mlops import __version__
 from mlops.canonical import strings_to_json
 from mlops.paths import entries_below
-from mlops.stat_keys import StatKey, stat_key
+from mlops.stat_keys import Placed, StatKey, stat_key
 
 if TYPE_CHECKING:  # the targets package imports every target: `compile --check` of an unchanged tree needs none
     from mlops.targets.base import Artifact
@@ -313,7 +313,7 @@ def _alive(name: str, out: Path) -> bool:
 
 def write(
     out: Path,
-    files: Mapping[str, bytes | Path | None],
+    files: Mapping[str, bytes | Placed | None],
     lock: bytes,
     same: Same | None = None,
     staged: Path | None = None,
@@ -340,10 +340,12 @@ def write(
     A file given as None is one the caller has no bytes for (mlops.units): it must be the old
     tree's, as `same` vouches, and is linked; else Unkept is raised and nothing is written (so it is
     where a kept tree cannot be rebuilt and the caller gave part files). With `staged` (a folder of
-    `parts`), the new tree is built in it, where a file given as a Path is in place already (a
-    worker wrote it there).
+    `parts`), the new tree is built in it, where a file given as Placed is in place already (a
+    worker wrote it there); without it, Placed is refused.
 
     Returns the stat key of every file of the new tree (as it was made: the tree record's)."""
+    if staged is None and any(type(c) is Placed for c in files.values()):
+        raise ValueError("a Placed file is a file of the staged tree: write() was given none")
     with locked(out) as out:
         if out.is_symlink():
             raise WriteError(f"{out} is a symbolic link; mlops writes its output as a real folder")
@@ -358,10 +360,10 @@ def write(
                 _put_back(tree, previous)
                 raise
             try:
-                rebuilt = _rebuild(out, tree, files, kept, stays, same)
+                rebuilt = _rebuild(out, tree, files, kept, stays, same, staged)
             except (OSError, Unkept) as exc:
                 shutil.rmtree(tree, ignore_errors=True)
-                if isinstance(exc, Unkept) or any(isinstance(c, Path) for c in files.values()):
+                if isinstance(exc, Unkept) or any(type(c) is Placed for c in files.values()):
                     raise Unkept(str(exc)) from None  # the caller writes every file, through the whole pipeline
                 # (a kept tree it could not rebuild, say a folder made read-only: every file has its
                 # bytes here, so the fresh tree below is written, or says what is wrong)
@@ -498,15 +500,17 @@ def _take(previous: Path, out: Path, listed: Survey | None) -> tuple[Path, dict[
 def _rebuild(
     out: Path,
     tree: Path,
-    files: Mapping[str, bytes | Path | None],
+    files: Mapping[str, bytes | Placed | None],
     old: dict[str, StatKey],
     stays: set[str],
     same: Same | None,
+    staged: Path | None,
 ) -> dict[str, StatKey]:
     """Make `tree` (the previous tree, its files' stat keys `old`) hold `files`: a file no longer produced is
     removed first (so a folder may become a file, or a file a folder); a file of `stays` (`same`
-    vouches for it) stays, else a part file is moved in, one the output holds as `same` vouches is
-    linked from it, any other is written. The stat key of every file of the result."""
+    vouches for it) stays, else a part file (Placed, in `staged`) is moved in, one the output
+    holds as `same` vouches is linked from it, any other is written. The stat key of every file of
+    the result."""
     gone = [rel for rel in old if rel not in files]  # its mlops.lock among them
     for rel in gone:
         os.unlink(tree / rel)
@@ -522,9 +526,10 @@ def _rebuild(
     try:
         for rel, content in files.items():
             st = old.get(rel)
+            placed = f"{staged}/{rel}" if type(content) is Placed else None
             if rel in stays:
-                if isinstance(content, Path):
-                    os.unlink(content)  # a worker rendered the same bytes again: the file there stays
+                if placed:
+                    os.unlink(placed)  # a worker rendered the same bytes again: the file there stays
                 stats[rel] = st
                 continue
             folder, _, name = rel.rpartition("/")
@@ -534,10 +539,10 @@ def _rebuild(
             if st is not None:
                 os.unlink(name, dir_fd=into)
             if src is not None and _vouched(src, rel, name, same) and _link(src, into, name):
-                if isinstance(content, Path):
-                    os.unlink(content)
-            elif isinstance(content, Path):
-                os.rename(content, name, dst_dir_fd=into)
+                if placed:
+                    os.unlink(placed)
+            elif placed:
+                os.rename(placed, name, dst_dir_fd=into)  # (which changes its ctime: read below)
             elif content is None:
                 raise Unkept(rel)
             else:
@@ -580,13 +585,14 @@ def _stage(
     staged: Path,
     folder: str,
     names: list[str],
-    files: Mapping[str, bytes | Path | None],
+    files: Mapping[str, bytes | Placed | None],
     old: Mapping[str, StatKey],
     vouched: set[str],
 ) -> dict[str, StatKey]:
     """One folder of the new tree: each file linked from the old tree's folder (`vouched`: those it
-    holds with the bytes about to be written) or written; their stat keys. Through the two folders'
-    descriptors (linkat, openat, fstatat): 9,000 files by whole paths cost twice as much."""
+    holds with the bytes about to be written), written, or (Placed) there already; their stat keys.
+    Through the two folders' descriptors (linkat, openat, fstatat): 9,000 files by whole paths cost
+    twice as much."""
     into = staged / folder if folder else staged
     into.mkdir(parents=True, exist_ok=True)
     dst = os.open(into, os.O_RDONLY | os.O_DIRECTORY)
@@ -599,12 +605,11 @@ def _stage(
         for name in names:
             rel = f"{folder}/{name}" if folder else name
             content, st = files[rel], old.get(rel)
-            if isinstance(content, Path):
-                if str(content) != f"{into}/{name}":  # as strings: 14,000 Path joins cost 0.04 s
-                    raise ValueError(f"{rel}: a part file must be in the staged tree, not at {content}")
+            if type(content) is Placed:
+                key = content.key
                 if src is not None and rel in vouched:
                     _relink(src, dst, name, st)  # the same bytes again: the old tree's file stays the file
-                key = None
+                    key = None  # (in a rename, which changed its ctime)
             else:
                 key = _linked(out, src, dst, rel, name, st, content, rel in vouched) if src is not None else None
                 if key is None:
@@ -664,7 +669,7 @@ class Unkept(Exception):
 
 
 def _vouched_in(
-    out: Path, files: Mapping[str, bytes | Path | None], tree: Mapping[str, StatKey], same: Same | None
+    out: Path, files: Mapping[str, bytes | Placed | None], tree: Mapping[str, StatKey], same: Same | None
 ) -> set[str]:
     """The files that a tree (its regular files' stat keys `tree`) holds with the bytes about to be written, as `same`
     vouches; Unkept naming every file given as None that neither it nor the output holds so."""
@@ -675,7 +680,7 @@ def _vouched_in(
     return vouched
 
 
-def _unkept(out: Path, files: Mapping[str, bytes | Path | None], vouched: set[str], same: Same | None) -> list[str]:
+def _unkept(out: Path, files: Mapping[str, bytes | Placed | None], vouched: set[str], same: Same | None) -> list[str]:
     """The files given as None that neither the tree built in (`vouched`: those it holds) nor the
     output holds as `same` vouches. Checked before a link is made or removed: either changes the
     ctime of the inode the two trees share, which `same` compares, so after it nothing would be
