@@ -421,7 +421,7 @@ def _unit(
 ) -> tuple[Unit, dict[str, bytes | Placed]]:
     """One unit computed: resolved in every environment, checked, and with `outputs` rendered (an
     environment it resolves in as the old snapshot's unit did keeps that unit's files and pieces):
-    the files rendered now, by path, as bytes or (with `parts`) as the file written in that new tree."""
+    the files rendered now, by path, as bytes or (with `parts`) Placed, written in that new tree."""
     from functools import cache as cache_of
 
     from mlops import entrypoint, progress, rules, targets
